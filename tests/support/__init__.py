@@ -1,0 +1,1 @@
+"""Helpers for the tests: buckets built to order, backend blocks, running the shim."""

@@ -1,0 +1,136 @@
+"""A small world for end-to-end tests: a loopback S3 server, buckets, configurations."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import textwrap
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+
+def s3_client(url: str) -> Any:
+    return boto3.client("s3", endpoint_url=url, region_name="us-east-1")
+
+
+def ddb_client(url: str) -> Any:
+    return boto3.client("dynamodb", endpoint_url=url, region_name="us-east-1")
+
+
+def make_bucket(
+    url: str,
+    name: str,
+    *,
+    versioning: bool = True,
+    object_lock: bool = True,
+    encryption: bool = True,
+    public_access_block: bool = True,
+    retention: dict[str, Any] | None = None,
+) -> str:
+    """Create a bucket with exactly the settings asked for (the standard by default)."""
+    s3 = s3_client(url)
+    if object_lock:
+        s3.create_bucket(Bucket=name, ObjectLockEnabledForBucket=True)
+        if retention:
+            s3.put_object_lock_configuration(
+                Bucket=name,
+                ObjectLockConfiguration={"ObjectLockEnabled": "Enabled", "Rule": {"DefaultRetention": retention}},
+            )
+    else:
+        s3.create_bucket(Bucket=name)
+        if versioning:
+            s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
+    if not versioning and object_lock:
+        raise ValueError("Object Lock implies versioning")
+    if encryption:
+        s3.put_bucket_encryption(
+            Bucket=name,
+            ServerSideEncryptionConfiguration={
+                "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]
+            },
+        )
+    if public_access_block:
+        s3.put_public_access_block(
+            Bucket=name,
+            PublicAccessBlockConfiguration={
+                "BlockPublicAcls": True,
+                "IgnorePublicAcls": True,
+                "BlockPublicPolicy": True,
+                "RestrictPublicBuckets": True,
+            },
+        )
+    return name
+
+
+def backend_block(url: str, bucket: str, key: str = "app/terraform.tfstate", **extra: Any) -> str:
+    """A ``terraform { backend "s3" {...} }`` block pointed at the loopback server."""
+    settings = {"use_lockfile": True, **extra}
+    lines = [f'    {k} = {_hcl(v)}' for k, v in settings.items() if v is not None]
+    body = "\n".join(lines)
+    return textwrap.dedent(
+        f"""\
+        terraform {{
+          backend "s3" {{
+            bucket = "{bucket}"
+            key    = "{key}"
+            region = "us-east-1"
+        {body}
+            endpoints = {{ s3 = "{url}", dynamodb = "{url}" }}
+            use_path_style              = true
+            skip_credentials_validation = true
+            skip_requesting_account_id  = true
+            skip_metadata_api_check     = true
+          }}
+        }}
+        """
+    )
+
+
+def _hcl(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return str(value)
+    return f'"{value}"'
+
+
+RESOURCE = """
+resource "terraform_data" "example" {
+  input = var.message
+}
+variable "message" {
+  type    = string
+  default = "hello"
+}
+output "message" {
+  value = terraform_data.example.output
+}
+"""
+
+
+def write_config(directory: Path, url: str, bucket: str, *, resource: str = RESOURCE, **extra: Any) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "backend.tf").write_text(backend_block(url, bucket, **extra))
+    (directory / "main.tf").write_text(resource)
+    return directory
+
+
+@dataclass
+class Tools:
+    """Where the shim and the real engine live, and the PATH that puts the shim first."""
+
+    shim_dir: Path
+    engine: Path  # the real terraform (1.15.5)
+    engine_old: Path  # a real terraform 1.9.8
+
+    def path(self, *first: Path) -> str:
+        dirs = [*map(str, first), str(self.shim_dir), str(self.engine.parent), "/usr/bin", "/bin"]
+        return os.pathsep.join(dirs)
+
+
+def run(args: list[str], cwd: Path, env: dict[str, str] | None = None, timeout: float = 120, **kw: Any) -> subprocess.CompletedProcess[str]:
+    """Run a command (``terraform`` resolves through PATH, so through the shim)."""
+    return subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False, **kw)

@@ -1,0 +1,5 @@
+"""``python -m tfwrap``: the admin CLI."""
+
+from tfwrap.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,46 @@
+"""Turning AWS failures into what they mean for a check: a finding id and a plain sentence."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+_DENIED = frozenset({"AccessDenied", "AccessDeniedException", "AllAccessDisabled", "403"})
+_BAD_CREDENTIALS = frozenset(
+    {"InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken", "InvalidToken", "UnrecognizedClientException"}
+)
+
+
+@dataclass(frozen=True)
+class Failure:
+    """Why a call did not answer: ``kind`` is a finding id from the catalogue."""
+
+    kind: str
+    detail: str
+
+
+def classify(exc: BaseException, endpoint: str | None) -> Failure:
+    """Map a botocore exception to a finding kind, without leaking any secret."""
+    from botocore import exceptions as bx
+
+    where = endpoint or "AWS"
+    if isinstance(exc, bx.NoCredentialsError | bx.PartialCredentialsError):
+        return Failure("no-credentials", "no AWS credentials found")
+    if isinstance(exc, bx.ProfileNotFound):
+        return Failure("no-credentials", f"AWS profile not found: {exc.kwargs.get('profile')}")
+    if isinstance(exc, bx.ConnectTimeoutError | bx.ReadTimeoutError):
+        return Failure("endpoint-unreachable", f"{where} did not answer in time")
+    if isinstance(exc, bx.EndpointConnectionError | bx.ConnectionClosedError):
+        return Failure("endpoint-unreachable", f"cannot connect to {where}")
+    if isinstance(exc, bx.ClientError):
+        code = str(exc.response.get("Error", {}).get("Code", ""))
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        if code in _DENIED or (not code and status == 403):
+            return Failure("access-denied", "access denied")
+        if code in _BAD_CREDENTIALS:
+            return Failure("bad-credentials", f"AWS rejected the credentials ({code})")
+        if code == "NoSuchBucket":
+            return Failure("bucket-missing", "the bucket does not exist")
+        return Failure("check-failed", f"{code or status}")
+    if isinstance(exc, bx.BotoCoreError):
+        return Failure("check-failed", type(exc).__name__)
+    return Failure("check-failed", type(exc).__name__)

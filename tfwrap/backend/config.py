@@ -1,0 +1,422 @@
+"""Reading the backend configuration the way Terraform reads it.
+
+Sources, in Terraform's order: ``backend`` blocks in ``*.tf`` and ``*.tf.json`` of the
+working directory (after ``-chdir``); for ``init``, ``-backend-config=FILE`` and
+``-backend-config=key=value`` (``TF_CLI_ARGS*`` included) on top; and the initialised
+copy in ``<data dir>/terraform.tfstate``, which is what every command but ``init`` uses.
+Every source is kept, so a leftover ``dynamodb_table`` is found wherever it lives.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tfwrap.commands import Command
+from tfwrap.errors import BackendConfigError
+
+# Settings whose values are secrets: never logged, never cached, never printed.
+SECRET_SETTINGS = frozenset({"access_key", "secret_key", "token", "sse_customer_key"})
+# Settings whose type is bool in the backend schema (strings convert as cty does).
+BOOL_SETTINGS = frozenset(
+    {
+        "use_lockfile",
+        "encrypt",
+        "use_path_style",
+        "force_path_style",
+        "skip_credentials_validation",
+        "skip_requesting_account_id",
+        "skip_metadata_api_check",
+        "skip_region_validation",
+        "skip_s3_checksum",
+        "insecure",
+        "use_dualstack_endpoint",
+        "use_fips_endpoint",
+    }
+)
+
+
+@dataclass(frozen=True)
+class Source:
+    """One place backend settings were read from, e.g. ``main.tf`` or the initialised copy."""
+
+    where: str
+    backend_type: str
+    settings: dict[str, Any]
+
+
+@dataclass
+class BackendConfig:
+    """The backend a command will use, plus every source that mentions it."""
+
+    workdir: Path
+    data_dir: Path
+    workspace: str
+    backend_type: str = ""
+    settings: dict[str, Any] = field(default_factory=dict)
+    sources: list[Source] = field(default_factory=list)
+
+    @property
+    def is_s3(self) -> bool:
+        return self.backend_type == "s3"
+
+    def get(self, name: str) -> Any:
+        return self.settings.get(name)
+
+    @property
+    def bucket(self) -> str:
+        return str(self.settings.get("bucket") or "")
+
+    @property
+    def key(self) -> str:
+        return str(self.settings.get("key") or "")
+
+    @property
+    def region(self) -> str | None:
+        found = self.settings.get("region") or os.environ.get("AWS_REGION")
+        return str(found or os.environ.get("AWS_DEFAULT_REGION") or "") or None
+
+    @property
+    def profile(self) -> str | None:
+        return self.settings.get("profile") or os.environ.get("AWS_PROFILE") or None
+
+    @property
+    def use_lockfile(self) -> bool:
+        return to_bool(self.settings.get("use_lockfile")) is True
+
+    @property
+    def dynamodb_table(self) -> str:
+        return str(self.settings.get("dynamodb_table") or "")
+
+    @property
+    def path_style(self) -> bool:
+        return bool(
+            to_bool(self.settings.get("use_path_style"))
+            or to_bool(self.settings.get("force_path_style"))
+        )
+
+    @property
+    def s3_endpoint(self) -> str | None:
+        """The S3 endpoint Terraform will use: config before environment, as Terraform does."""
+        endpoints = self.settings.get("endpoints") or {}
+        return (
+            endpoints.get("s3")
+            or self.settings.get("endpoint")
+            or os.environ.get("AWS_ENDPOINT_URL_S3")
+            or os.environ.get("AWS_S3_ENDPOINT")
+            or os.environ.get("AWS_ENDPOINT_URL")
+            or None
+        )
+
+    @property
+    def dynamodb_endpoint(self) -> str | None:
+        endpoints = self.settings.get("endpoints") or {}
+        return (
+            endpoints.get("dynamodb")
+            or self.settings.get("dynamodb_endpoint")
+            or os.environ.get("AWS_ENDPOINT_URL_DYNAMODB")
+            or os.environ.get("AWS_DYNAMODB_ENDPOINT")
+            or os.environ.get("AWS_ENDPOINT_URL")
+            or None
+        )
+
+    @property
+    def sts_endpoint(self) -> str | None:
+        endpoints = self.settings.get("endpoints") or {}
+        return (
+            endpoints.get("sts")
+            or self.settings.get("sts_endpoint")
+            or os.environ.get("AWS_ENDPOINT_URL_STS")
+            or os.environ.get("AWS_ENDPOINT_URL")
+            or None
+        )
+
+    @property
+    def assume_role(self) -> dict[str, Any]:
+        block = self.settings.get("assume_role") or {}
+        if not block and self.settings.get("role_arn"):  # pre-1.6 top-level form
+            block = {"role_arn": self.settings["role_arn"]}
+        return dict(block)
+
+    @property
+    def state_key(self) -> str:
+        """The state object's key for the current workspace (``env:/<ws>/<key>`` by default)."""
+        if self.workspace == "default":
+            return self.key
+        prefix = self.settings.get("workspace_key_prefix")
+        prefix = "env:" if prefix is None else str(prefix)
+        return f"{prefix}/{self.workspace}/{self.key}" if prefix else f"{self.workspace}/{self.key}"
+
+    @property
+    def lock_key(self) -> str:
+        return self.state_key + ".tflock"
+
+    def public_settings(self) -> dict[str, Any]:
+        """Settings safe to cache or print: secrets replaced by a marker."""
+        return {k: ("<redacted>" if k in SECRET_SETTINGS else v) for k, v in self.settings.items()}
+
+
+def to_bool(value: Any) -> bool | None:
+    """Convert a setting to bool as Terraform's cty does: "true"/"1" and "false"/"0" only."""
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, str):
+        lowered = value.strip()
+        if lowered in ("true", "1"):
+            return True
+        if lowered in ("false", "0"):
+            return False
+    return None
+
+
+def load(command: Command, environ: dict[str, str] | None = None) -> BackendConfig:
+    """Read the backend configuration for ``command`` run in the current directory."""
+    env = dict(os.environ if environ is None else environ)
+    workdir = Path(command.chdir or ".").resolve()
+    data_dir = workdir / env.get("TF_DATA_DIR", ".terraform")
+    config = BackendConfig(workdir=workdir, data_dir=data_dir, workspace=_workspace(data_dir, env))
+
+    from_files = _from_files(workdir)
+    from_args = _from_backend_config_args(command, workdir, env) if command.name == "init" else []
+    initialised = _from_initialised(data_dir)
+    config.sources = [*from_files, *from_args, *initialised]
+
+    # `init` configures from files plus arguments; every other command runs on the
+    # initialised copy (Terraform refuses to run when the two disagree).
+    if command.name == "init" or not initialised:
+        chosen = from_files[-1:] + from_args
+    else:
+        chosen = initialised
+    if chosen:
+        config.backend_type = chosen[0].backend_type
+        for source in chosen:
+            config.settings.update(source.settings)
+    config.settings = _normalise(config.settings)
+    return config
+
+
+def _workspace(data_dir: Path, env: dict[str, str]) -> str:
+    if env.get("TF_WORKSPACE"):
+        return env["TF_WORKSPACE"]
+    try:
+        return (data_dir / "environment").read_text().strip() or "default"
+    except OSError:
+        return "default"
+
+
+def _normalise(settings: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, value in settings.items():
+        if value is None:
+            continue
+        if isinstance(value, dict):
+            value = {k: v for k, v in value.items() if v is not None}
+        if name in BOOL_SETTINGS and isinstance(value, str):
+            converted = to_bool(value)
+            value = converted if converted is not None else value
+        out[name] = value
+    return out
+
+
+def config_files(workdir: Path) -> list[Path]:
+    """The files Terraform loads as the root module (overrides last, as Terraform merges them)."""
+    try:
+        names = sorted(os.listdir(workdir))
+    except OSError as exc:
+        raise BackendConfigError(f"cannot read directory {workdir}: {exc.strerror}") from exc
+    files = [workdir / n for n in names if n.endswith((".tf", ".tf.json")) and not n.startswith(".")]
+    overrides = [p for p in files if _is_override(p.name)]
+    return [p for p in files if not _is_override(p.name)] + overrides
+
+
+def _is_override(name: str) -> bool:
+    stem = name.removesuffix(".json").removesuffix(".tf")
+    return stem == "override" or stem.endswith("_override")
+
+
+def _from_files(workdir: Path) -> list[Source]:
+    sources: list[Source] = []
+    for path in config_files(workdir):
+        try:
+            text = path.read_text()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise BackendConfigError(f"cannot read {path.name}: {exc}") from exc
+        if "backend" not in text:  # cheap: most files cannot hold a backend block
+            continue
+        if path.name.endswith(".json"):
+            blocks = _backend_blocks_json(path, text)
+        else:
+            blocks = _backend_blocks_hcl(path, text)
+        sources.extend(Source(path.name, kind, settings) for kind, settings in blocks)
+    return sources
+
+
+def _backend_blocks_hcl(path: Path, text: str) -> list[tuple[str, dict[str, Any]]]:
+    import hcl2  # deferred: +120 ms, only on a cold check
+
+    try:
+        doc = hcl2.loads(text)
+    except Exception as exc:  # noqa: BLE001 - lark raises many types; all mean "malformed"
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise BackendConfigError(
+            f"cannot parse {path.name}: {first}; run `terraform validate` to see the error"
+        ) from exc
+    found: list[tuple[str, dict[str, Any]]] = []
+    for terraform_block in _as_list(doc.get("terraform")):
+        for backend in _as_list(terraform_block.get("backend")):
+            for label, body in backend.items():
+                found.append((_unquote(label), _hcl_values(body)))
+    return found
+
+
+def _backend_blocks_json(path: Path, text: str) -> list[tuple[str, dict[str, Any]]]:
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise BackendConfigError(
+            f"cannot parse {path.name}: {exc.msg} at line {exc.lineno}; fix the JSON"
+        ) from exc
+    found: list[tuple[str, dict[str, Any]]] = []
+    for terraform_block in _as_list(doc.get("terraform") if isinstance(doc, dict) else None):
+        for backend in _as_list(terraform_block.get("backend")):
+            for label, body in backend.items():
+                for one in _as_list(body):
+                    found.append((label, dict(one)))
+    return found
+
+
+def _as_list(value: Any) -> list[dict[str, Any]]:
+    if isinstance(value, dict):
+        return [value]
+    if isinstance(value, list):
+        return [v for v in value if isinstance(v, dict)]
+    return []
+
+
+def _unquote(value: Any) -> Any:
+    """python-hcl2 >= 5 keeps string quotes ('"s3"'); older versions do not."""
+    if isinstance(value, str) and len(value) >= 2 and value[0] == value[-1] == '"':
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError:
+            return value[1:-1]
+    return value
+
+
+def _hcl_values(body: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, value in body.items():
+        if name.startswith("__"):
+            continue
+        if isinstance(value, dict):
+            out[name] = _hcl_values(value)
+        elif isinstance(value, list) and value and isinstance(value[0], dict):
+            out[name] = _hcl_values(value[0])  # nested block form, e.g. assume_role { ... }
+        else:
+            out[name] = _unquote(value)
+    return out
+
+
+def _from_backend_config_args(command: Command, workdir: Path, env: dict[str, str]) -> list[Source]:
+    args = command.effective_args(env)
+    values: list[str] = []
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        for flag in ("-backend-config", "--backend-config"):
+            if arg == flag and i + 1 < len(args):
+                values.append(args[i + 1])
+                i += 1
+            elif arg.startswith(flag + "="):
+                values.append(arg[len(flag) + 1 :])
+        i += 1
+    sources: list[Source] = []
+    for value in values:
+        # Terraform: a value with "=" is key=value, anything else is a file name.
+        if "=" in value:
+            name, raw = value.split("=", 1)
+            sources.append(Source(f"-backend-config={name}=...", "", {name.strip(): _arg_value(raw)}))
+            continue
+        path = (workdir / value).resolve()
+        try:
+            text = path.read_text()
+        except OSError as exc:
+            raise BackendConfigError(
+                f"cannot read -backend-config file {value}: {exc.strerror}; check the path"
+            ) from exc
+        sources.append(Source(f"-backend-config={value}", "", _backend_file(path, text)))
+    return sources
+
+
+def _arg_value(raw: str) -> Any:
+    """A -backend-config key=value value: HCL-ish literal or plain string (Terraform converts)."""
+    stripped = raw.strip()
+    if stripped.startswith(("{", "[")) or (stripped.startswith('"') and stripped.endswith('"')):
+        import hcl2
+
+        try:
+            return _hcl_values(hcl2.loads(f"v = {stripped}\n"))["v"]
+        except Exception:  # noqa: BLE001 - keep the raw text; Terraform will judge it
+            return stripped
+    return stripped
+
+
+def _backend_file(path: Path, text: str) -> dict[str, Any]:
+    import hcl2
+
+    try:
+        return _hcl_values(hcl2.loads(text))
+    except Exception as exc:  # noqa: BLE001 - lark raises many types; all mean "malformed"
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise BackendConfigError(
+            f"cannot parse -backend-config file {path.name}: {first}; fix its syntax"
+        ) from exc
+
+
+def _from_initialised(data_dir: Path) -> list[Source]:
+    path = data_dir / "terraform.tfstate"
+    try:
+        doc = json.loads(path.read_text())
+    except FileNotFoundError:
+        return []
+    except (OSError, json.JSONDecodeError) as exc:
+        raise BackendConfigError(
+            f"cannot read {path}: {exc}; run `terraform init -reconfigure`"
+        ) from exc
+    backend = doc.get("backend") if isinstance(doc, dict) else None
+    if not isinstance(backend, dict) or not backend.get("type"):
+        return []
+    return [Source(f"{data_dir.name}/terraform.tfstate", backend["type"], backend.get("config") or {})]
+
+
+def to_json(config: BackendConfig) -> dict[str, Any]:
+    """A cacheable copy: paths, workspace and settings with every secret redacted."""
+    return {
+        "workdir": str(config.workdir),
+        "data_dir": str(config.data_dir),
+        "workspace": config.workspace,
+        "backend_type": config.backend_type,
+        "settings": config.public_settings(),
+        "sources": [
+            {
+                "where": s.where,
+                "backend_type": s.backend_type,
+                "settings": {k: ("<redacted>" if k in SECRET_SETTINGS else v) for k, v in s.settings.items()},
+            }
+            for s in config.sources
+        ],
+    }
+
+
+def from_json(data: dict[str, Any]) -> BackendConfig:
+    return BackendConfig(
+        workdir=Path(data["workdir"]),
+        data_dir=Path(data["data_dir"]),
+        workspace=data["workspace"],
+        backend_type=data["backend_type"],
+        settings=dict(data["settings"]),
+        sources=[Source(s["where"], s["backend_type"], dict(s["settings"])) for s in data["sources"]],
+    )

@@ -1,0 +1,114 @@
+"""The check cache: a warm run reads three small JSON files and makes no AWS call.
+
+- ``config-<fingerprint>``: the backend configuration (secrets redacted), keyed by the stat
+  of every input Terraform reads it from, so any change to them is a miss;
+- ``bucket-<endpoint,region,bucket,identity>``: bucket facts, valid for the policy's TTL;
+- ``version-<binary path,size,mtime>``: the Terraform version of one binary.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from tfwrap import __version__
+from tfwrap.commands import Command
+
+_ENV_INPUTS = (
+    "TF_WORKSPACE",
+    "TF_DATA_DIR",
+    "AWS_REGION",
+    "AWS_DEFAULT_REGION",
+    "AWS_PROFILE",
+    "AWS_ENDPOINT_URL",
+    "AWS_ENDPOINT_URL_S3",
+    "AWS_S3_ENDPOINT",
+    "AWS_ENDPOINT_URL_DYNAMODB",
+    "AWS_DYNAMODB_ENDPOINT",
+    "AWS_CONFIG_FILE",
+    "AWS_SHARED_CREDENTIALS_FILE",
+)
+
+
+def directory() -> Path:
+    if os.environ.get("TFWRAP_CACHE_DIR"):
+        return Path(os.environ["TFWRAP_CACHE_DIR"])
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "tfwrap"
+
+
+def _digest(*parts: object) -> str:
+    return hashlib.sha256(json.dumps(parts, default=str).encode()).hexdigest()[:32]
+
+
+def _stat(path: str | Path) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_mtime_ns, st.st_size
+
+
+def identity() -> str:
+    """Who is asking (bucket facts depend on it); a hash, never the key itself."""
+    return _digest(os.environ.get("AWS_ACCESS_KEY_ID", ""), os.environ.get("AWS_PROFILE", ""))[:16]
+
+
+def config_fingerprint(command: Command) -> str:
+    """Everything the backend configuration is read from, by name and stat."""
+    workdir = os.path.abspath(command.chdir or ".")
+    data_dir = os.path.join(workdir, os.environ.get("TF_DATA_DIR", ".terraform"))
+    try:
+        names = sorted(n for n in os.listdir(workdir) if n.endswith((".tf", ".tf.json")))
+    except OSError:
+        names = []
+    files = [(n, _stat(os.path.join(workdir, n))) for n in names]
+    extra: list[object] = []
+    if command.name == "init":
+        args = command.effective_args()
+        extra = [args, [(a, _stat(os.path.join(workdir, a.split("=", 1)[-1]))) for a in args if "backend-config" in a]]
+    return _digest(
+        __version__,
+        workdir,
+        command.name == "init",
+        files,
+        _stat(os.path.join(data_dir, "terraform.tfstate")),
+        _stat(os.path.join(data_dir, "environment")),
+        [os.environ.get(k, "") for k in _ENV_INPUTS],
+        extra,
+    )
+
+
+def bucket_key(endpoint: str | None, region: str | None, bucket: str) -> str:
+    return _digest(endpoint, region, bucket, identity())
+
+
+def version_key(real: str) -> str:
+    return _digest(os.path.realpath(real), _stat(real))
+
+
+def get(kind: str, key: str, max_age: float | None = None) -> Any:
+    """A cached value, or None when absent, unreadable or older than ``max_age`` seconds."""
+    try:
+        entry = json.loads((directory() / f"{kind}-{key}.json").read_text())
+    except (OSError, ValueError):
+        return None
+    if max_age is not None and time.time() - float(entry.get("time", 0)) > max_age:
+        return None
+    return entry.get("value")
+
+
+def put(kind: str, key: str, value: Any) -> None:
+    """Store a value; a cache that cannot be written only costs speed, never a run."""
+    folder = directory()
+    try:
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        tmp = folder / f".{kind}-{key}.{os.getpid()}.tmp"
+        tmp.write_text(json.dumps({"time": time.time(), "value": value}))
+        os.replace(tmp, folder / f"{kind}-{key}.json")
+    except OSError:
+        pass

@@ -1,0 +1,45 @@
+"""``tfwrap``: the admin commands (click). The ``terraform`` shim never goes through here."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from tfwrap import __version__, exitcodes
+from tfwrap.errors import TfwrapError
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="tfwrap")
+def group() -> None:
+    """tfwrap: a drop-in terraform that checks the S3 backend and keeps the state lock safe."""
+
+
+def _register() -> None:
+    from tfwrap.cli import check, demo
+
+    group.add_command(check.check)
+    group.add_command(demo.demo)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run a tfwrap command; every refusal is one line on stderr and a documented exit code."""
+    _register()
+    try:
+        group.main(args=argv, prog_name="tfwrap", standalone_mode=False)
+    except TfwrapError as exc:
+        sys.stderr.write(f"tfwrap: {exc.message}\n")
+        return exc.code
+    except click.exceptions.Exit as exc:
+        return int(exc.exit_code)
+    except click.Abort:
+        sys.stderr.write("tfwrap: aborted\n")
+        return exitcodes.from_signal(2)
+    except click.ClickException as exc:
+        sys.stderr.write(f"tfwrap: {exc.format_message()}\n")
+        return exitcodes.USAGE
+    except Exception as exc:  # noqa: BLE001 - never a traceback for users
+        sys.stderr.write(f"tfwrap: internal error ({type(exc).__name__}: {exc})\n")
+        return exitcodes.INTERNAL
+    return exitcodes.OK

@@ -1,0 +1,29 @@
+"""Every exit code tfwrap itself decides, in one place (documented in the README).
+
+Terraform owns 0, 1 and 2 (2 with ``-detailed-exitcode``), and 128+N means "killed by
+signal N". tfwrap's own refusals live in 80-89 so a pipeline can never mistake one for
+a Terraform result; 126/127 keep their shell meaning.
+"""
+
+from __future__ import annotations
+
+OK = 0
+BLOCKED = 80  # enforce mode: a finding of severity "error" stopped the run
+POLICY = 81  # TFWRAP_MODE, .tfwrap.toml or another tfwrap setting is invalid
+BACKEND_CONFIG = 82  # the backend configuration cannot be read (malformed HCL/JSON, bad -backend-config)
+USAGE = 83  # a tfwrap command was called wrongly
+RECURSION = 84  # the "real" terraform is a tfwrap shim, or calls back into one in a loop
+INTERNAL = 85  # a bug in tfwrap: says so in one line and stops (enforce mode fails closed)
+LOCK_HELD = 86  # tfwrap refused to remove or change a lock that is not safe to touch
+NOT_EXECUTABLE = 126  # the real terraform exists but cannot be executed
+NOT_FOUND = 127  # no real terraform
+
+
+def from_signal(signum: int) -> int:
+    """The shell's convention for a process that ended on signal ``signum``."""
+    return 128 + signum
+
+
+def from_returncode(returncode: int) -> int:
+    """Map a ``subprocess`` return code (``-N`` when killed by signal N) to an exit status."""
+    return from_signal(-returncode) if returncode < 0 else returncode

@@ -1,0 +1,31 @@
+"""Running the real Terraform once the guard has let the command through.
+
+Today every command replaces tfwrap with Terraform (``execv``): same pid, same terminal,
+same file descriptors, Terraform's own exit status. Commands that take the state lock
+are where supervision (heartbeat, signals, lock cleanup: issue 3) slots in.
+"""
+
+from __future__ import annotations
+
+import os
+
+from tfwrap import exitcodes
+from tfwrap.commands import Command
+from tfwrap.errors import TfwrapError
+
+
+def terraform(real: str, command: Command) -> int:
+    """Hand the process over to Terraform; returns only if that is impossible."""
+    try:
+        os.execv(real, [real, *command.argv])
+    except PermissionError as exc:
+        raise TfwrapError(
+            f"{real} cannot be executed ({exc.strerror}); fix its permissions or set TFWRAP_TERRAFORM",
+            exitcodes.NOT_EXECUTABLE,
+        ) from exc
+    except OSError as exc:
+        raise TfwrapError(
+            f"{real} cannot be executed ({exc.strerror}); set TFWRAP_TERRAFORM to the real terraform",
+            exitcodes.NOT_FOUND if isinstance(exc, FileNotFoundError) else exitcodes.NOT_EXECUTABLE,
+        ) from exc
+    raise AssertionError("unreachable")  # pragma: no cover
