@@ -2,19 +2,29 @@
 
 The pass-through list is mirrored in ``shims/terraform`` (a test keeps the two equal);
 each entry was checked against Terraform 1.15's command implementations: none of these
-initialises the configured backend or reads state.
+initialises the configured backend or reads state. This module is on the shim's hot
+path: standard library only, nothing heavy at import.
 """
 
 from __future__ import annotations
 
-import enum
 import os
-import shlex
-from dataclasses import dataclass, field
 
 # Never touch the backend: exec'd by the sh shim with no Python at all.
 PASS_THROUGH = frozenset(
-    {"", "version", "fmt", "validate", "get", "test", "login", "logout", "metadata", "help", "stacks"}
+    {
+        "",
+        "version",
+        "fmt",
+        "validate",
+        "get",
+        "test",
+        "login",
+        "logout",
+        "metadata",
+        "help",
+        "stacks",
+    }
 )
 PASS_THROUGH_PROVIDERS = frozenset({"lock", "mirror"})  # `providers lock|mirror`
 HELP_FLAGS = frozenset({"-help", "-h", "--help", "-version", "-v", "--version"})
@@ -23,43 +33,54 @@ HELP_FLAGS = frozenset({"-help", "-h", "--help", "-version", "-v", "--version"})
 # because the bucket lacks versioning would leave a team stuck behind a dead lock.
 RECOVERY = frozenset({"force-unlock"})
 
-# Commands that can take the state lock (issue 3 supervises these).
+# Commands that can take the state lock (the supervised run, issue 3).
 LOCKING = frozenset(
-    {"plan", "apply", "destroy", "refresh", "import", "taint", "untaint", "console", "init", "query"}
+    {
+        "plan",
+        "apply",
+        "destroy",
+        "refresh",
+        "import",
+        "taint",
+        "untaint",
+        "console",
+        "init",
+        "query",
+    }
 )
-LOCKING_STATE = frozenset({"mv", "rm", "push", "replace-provider", "identities"})
+LOCKING_STATE = frozenset({"mv", "rm", "push", "replace-provider"})
 LOCKING_WORKSPACE = frozenset({"new", "delete"})
 
-
-class Kind(enum.Enum):
-    """How tfwrap treats a command."""
-
-    PASS_THROUGH = "pass-through"
-    CHECKED = "checked"
-    RECOVERY = "recovery"
+# How tfwrap treats a command.
+KIND_PASS_THROUGH = "pass-through"  # noqa: S105 - not a password
+KIND_CHECKED = "checked"
+KIND_RECOVERY = "recovery"
 
 
-@dataclass(frozen=True)
 class Command:
-    """A parsed terraform command line (global options, subcommand, its arguments)."""
+    """A parsed terraform command line: global options, subcommand, its arguments."""
 
-    argv: tuple[str, ...]
-    chdir: str | None = None
-    name: str = ""
-    sub: str = ""
-    args: tuple[str, ...] = field(default=())
+    __slots__ = ("args", "argv", "chdir", "name", "sub")
+
+    def __init__(
+        self,
+        argv: tuple[str, ...],
+        chdir: str | None = None,
+        name: str = "",
+        sub: str = "",
+        args: tuple[str, ...] = (),
+    ) -> None:
+        self.argv, self.chdir, self.name, self.sub, self.args = argv, chdir, name, sub, args
 
     @property
-    def kind(self) -> Kind:
-        if any(a in HELP_FLAGS for a in self.argv):
-            return Kind.PASS_THROUGH
-        if self.name in PASS_THROUGH:
-            return Kind.PASS_THROUGH
+    def kind(self) -> str:
+        if any(a in HELP_FLAGS for a in self.argv) or self.name in PASS_THROUGH:
+            return KIND_PASS_THROUGH
         if self.name == "providers" and self.sub in PASS_THROUGH_PROVIDERS:
-            return Kind.PASS_THROUGH
+            return KIND_PASS_THROUGH
         if self.name in RECOVERY:
-            return Kind.RECOVERY
-        return Kind.CHECKED
+            return KIND_RECOVERY
+        return KIND_CHECKED
 
     @property
     def takes_lock(self) -> bool:
@@ -79,24 +100,25 @@ class Command:
         ``TF_CLI_ARGS_<name>`` before that (main.go ``mergeEnvArgs``).
         """
         env = os.environ if environ is None else environ
-        general = shlex.split(env.get("TF_CLI_ARGS", ""))
-        specific = shlex.split(env.get(f"TF_CLI_ARGS_{self.name}", "")) if self.name else []
-        return [*specific, *general, *self.args]
+        general = env.get("TF_CLI_ARGS", "")
+        specific = env.get(f"TF_CLI_ARGS_{self.name}", "") if self.name else ""
+        if not general and not specific:
+            return list(self.args)
+        import shlex  # only when TF_CLI_ARGS* is set
+
+        return [*shlex.split(specific), *shlex.split(general), *self.args]
 
 
 def parse(argv: list[str] | tuple[str, ...]) -> Command:
     """Split a terraform argv (without the program name) into its parts."""
     chdir: str | None = None
-    rest = list(argv)
     i = 0
-    while i < len(rest) and rest[i].startswith("-"):
-        opt = rest[i]
-        if opt.startswith(("-chdir=", "--chdir=")):
-            chdir = opt.split("=", 1)[1]
+    while i < len(argv) and argv[i].startswith("-"):
+        if argv[i].startswith(("-chdir=", "--chdir=")):
+            chdir = argv[i].split("=", 1)[1]
         i += 1
-    if i >= len(rest):
+    if i >= len(argv):
         return Command(argv=tuple(argv), chdir=chdir)
-    name = rest[i]
-    args = tuple(rest[i + 1 :])
+    args = tuple(argv[i + 1 :])
     sub = next((a for a in args if not a.startswith("-")), "")
-    return Command(argv=tuple(argv), chdir=chdir, name=name, sub=sub, args=args)
+    return Command(argv=tuple(argv), chdir=chdir, name=argv[i], sub=sub, args=args)

@@ -30,9 +30,15 @@ def find(environ: dict[str, str] | None = None) -> str:
     chosen = env.get("TFWRAP_TERRAFORM")
     if chosen:
         if not os.path.exists(chosen):
-            raise TfwrapError(f"TFWRAP_TERRAFORM={chosen} does not exist; point it at the real terraform binary", exitcodes.NOT_FOUND)
+            raise TfwrapError(
+                f"TFWRAP_TERRAFORM={chosen} does not exist; point it at the real terraform binary",
+                exitcodes.NOT_FOUND,
+            )
         if is_shim(chosen):
-            raise TfwrapError(f"TFWRAP_TERRAFORM={chosen} is a tfwrap shim; point it at the real terraform binary", exitcodes.RECURSION)
+            raise TfwrapError(
+                f"TFWRAP_TERRAFORM={chosen} is a tfwrap shim; point it at the real terraform binary",
+                exitcodes.RECURSION,
+            )
     else:
         for directory in env.get("PATH", "").split(os.pathsep):
             candidate = os.path.join(directory or ".", "terraform")
@@ -46,5 +52,8 @@ def find(environ: dict[str, str] | None = None) -> str:
                 exitcodes.NOT_FOUND,
             )
     if not (os.path.isfile(chosen) and os.access(chosen, os.X_OK)):
-        raise TfwrapError(f"{chosen} is not an executable file; fix its permissions (chmod +x) or set TFWRAP_TERRAFORM", exitcodes.NOT_EXECUTABLE)
+        raise TfwrapError(
+            f"{chosen} is not an executable file; fix its permissions (chmod +x) or set TFWRAP_TERRAFORM",
+            exitcodes.NOT_EXECUTABLE,
+        )
     return chosen

@@ -1,18 +1,26 @@
 """The checked path of the ``terraform`` shim: ``python -I -m tfwrap.shim REAL ARGS...``.
 
 The sh shim has already found the real binary and passed through every command that
-cannot touch the backend. Here: read the policy, check the backend (warm: cached facts,
-no AWS call), print findings on stderr, then run Terraform untouched. Nothing is ever
-written to stdout: it belongs to Terraform.
+cannot touch the backend. Here: read the policy, check the backend, print findings on
+stderr, then run Terraform untouched. Nothing is ever written to stdout: it is Terraform's.
+
+Hot path (issue 2: a warm check costs at most 30 ms): a warm run reads one cached verdict
+and imports only the standard library; the guard (python-hcl2, botocore) loads on a miss.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+from typing import TYPE_CHECKING
 
-from tfwrap import exitcodes
+from tfwrap import commands, exitcodes, run
+from tfwrap.checks import cache, report
+from tfwrap.checks.finding import ERROR, OFF, Finding
 from tfwrap.errors import PolicyError, TfwrapError
+
+if TYPE_CHECKING:
+    from tfwrap.checks.policy import Policy
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -21,30 +29,23 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.write("tfwrap: the shim runs as `python -m tfwrap.shim REAL_TERRAFORM ARGS...`\n")
         return exitcodes.USAGE
     real, args = argv[0], argv[1:]
-    from tfwrap import commands, run
-
     command = commands.parse(args)
     mode = "enforce"
     try:
-        from pathlib import Path
-
         from tfwrap.checks import policy
 
-        pol = policy.load(Path(command.chdir or ".").resolve())
+        pol = policy.load(command.chdir or ".")
         mode = pol.mode
-        if mode != "off" and command.kind is not commands.Kind.PASS_THROUGH:
-            from tfwrap.checks import guard, report
-
-            use_cache = os.environ.get("TFWRAP_NO_CACHE", "") in ("", "0")
-            outcome = guard.run(command, real, pol, use_cache=use_cache)
-            report.to_stderr(outcome, pol)
-            if outcome.blocked:
+        if mode != "off" and command.kind != commands.KIND_PASS_THROUGH:
+            findings, blocked = check(command, real, pol)
+            report.to_stderr(findings, blocked)
+            if blocked:
                 return exitcodes.BLOCKED
         return run.terraform(real, command)
     except PolicyError as exc:  # an invalid policy is never silently ignored
         return _refuse(exc.message, exc.code)
     except TfwrapError as exc:
-        if mode == "warn" and exc.code != exitcodes.NOT_EXECUTABLE and exc.code != exitcodes.NOT_FOUND:
+        if mode == "warn" and exc.code not in (exitcodes.NOT_EXECUTABLE, exitcodes.NOT_FOUND):
             sys.stderr.write(f"tfwrap: warning: {exc.message} (TFWRAP_MODE=warn: running Terraform anyway)\n")
             return run.terraform(real, command)
         return _refuse(exc.message, exc.code)
@@ -60,6 +61,35 @@ def main(argv: list[str] | None = None) -> int:
             "TFWRAP_MODE=warn runs Terraform despite it",
             exitcodes.INTERNAL,
         )
+
+
+def check(command: commands.Command, real: str, pol: Policy) -> tuple[list[Finding], bool]:
+    """Findings for this run and whether it stops: the cached verdict, else the guard."""
+    use_cache = os.environ.get("TFWRAP_NO_CACHE", "") in ("", "0")
+    key = cache.verdict_key(command, real, pol.min_terraform_version)
+    verdict = cache.get("verdict", key) if use_cache else None
+    if verdict is not None and verdict["s3"] and not cache.fresh(verdict, pol.cache_ttl_seconds):
+        verdict = None
+    if verdict is None:
+        from tfwrap.checks import guard
+
+        outcome = guard.run(command, real, pol, use_cache=use_cache)
+        raw = outcome.raw
+        if outcome.cacheable:
+            cache.put(
+                "verdict",
+                key,
+                {"s3": outcome.backend.is_s3, "findings": [f.to_json() for f in raw]},
+            )
+    else:
+        raw = [Finding.from_json(d) for d in verdict["findings"]]
+    findings = [f for f in map(pol.apply, raw) if f.severity != OFF]
+    blocked = (
+        pol.mode == "enforce"
+        and any(f.severity == ERROR for f in findings)
+        and command.kind != commands.KIND_RECOVERY
+    )
+    return findings, blocked
 
 
 def _refuse(message: str, code: int) -> int:

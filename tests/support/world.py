@@ -37,7 +37,10 @@ def make_bucket(
         if retention:
             s3.put_object_lock_configuration(
                 Bucket=name,
-                ObjectLockConfiguration={"ObjectLockEnabled": "Enabled", "Rule": {"DefaultRetention": retention}},
+                ObjectLockConfiguration={
+                    "ObjectLockEnabled": "Enabled",
+                    "Rule": {"DefaultRetention": retention},
+                },
             )
     else:
         s3.create_bucket(Bucket=name)
@@ -68,7 +71,7 @@ def make_bucket(
 def backend_block(url: str, bucket: str, key: str = "app/terraform.tfstate", **extra: Any) -> str:
     """A ``terraform { backend "s3" {...} }`` block pointed at the loopback server."""
     settings = {"use_lockfile": True, **extra}
-    lines = [f'    {k} = {_hcl(v)}' for k, v in settings.items() if v is not None]
+    lines = [f"    {k} = {_hcl(v)}" for k, v in settings.items() if v is not None]
     body = "\n".join(lines)
     return textwrap.dedent(
         f"""\
@@ -131,6 +134,10 @@ class Tools:
         return os.pathsep.join(dirs)
 
 
-def run(args: list[str], cwd: Path, env: dict[str, str] | None = None, timeout: float = 120, **kw: Any) -> subprocess.CompletedProcess[str]:
+def run(
+    args: list[str], cwd: Path, env: dict[str, str] | None = None, timeout: float = 120, **kw: Any
+) -> subprocess.CompletedProcess[str]:
     """Run a command (``terraform`` resolves through PATH, so through the shim)."""
-    return subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False, **kw)
+    return subprocess.run(
+        args, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False, **kw
+    )

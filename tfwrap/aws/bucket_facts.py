@@ -6,6 +6,7 @@ kept it unknown, with the IAM action that was needed.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from tfwrap.aws import clients
@@ -27,11 +28,15 @@ def gather(backend: BackendConfig) -> Facts:
         failure = classify(exc, backend.s3_endpoint)
         return {"fatal": {"kind": failure.kind, "detail": failure.detail, "action": "sts:AssumeRole"}}
     bucket = backend.bucket
-    probes = (
+    probes: tuple[tuple[str, str, Callable[[], dict[str, Any]]], ...] = (
         ("versioning", "s3:GetBucketVersioning", lambda: _versioning(s3, bucket)),
         ("object_lock", "s3:GetBucketObjectLockConfiguration", lambda: _object_lock(s3, bucket)),
         ("encryption", "s3:GetEncryptionConfiguration", lambda: _encryption(s3, bucket)),
-        ("public_access_block", "s3:GetBucketPublicAccessBlock", lambda: _public_access(s3, bucket)),
+        (
+            "public_access_block",
+            "s3:GetBucketPublicAccessBlock",
+            lambda: _public_access(s3, bucket),
+        ),
     )
     for name, action, probe in probes:
         try:
@@ -80,7 +85,7 @@ def _public_access(s3: Any, bucket: str) -> dict[str, Any]:
         conf = s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"]
     except Exception as exc:
         if _error_code(exc) == "NoSuchPublicAccessBlockConfiguration":
-            return {flag: False for flag in _PAB_FLAGS}
+            return dict.fromkeys(_PAB_FLAGS, False)
         raise
     return {flag: bool(conf.get(flag)) for flag in _PAB_FLAGS}
 

@@ -31,7 +31,7 @@ def session(backend: BackendConfig) -> Session:
     ):
         files = backend.get(setting)
         if files:
-            sess.set_config_variable(variable, os.path.expanduser(list(files)[0]))
+            sess.set_config_variable(variable, os.path.expanduser(next(iter(files))))
     if backend.get("access_key") and backend.get("secret_key"):
         sess.set_credentials(backend.get("access_key"), backend.get("secret_key"), backend.get("token"))
     role = backend.assume_role
@@ -41,8 +41,10 @@ def session(backend: BackendConfig) -> Session:
 
 
 def _assume_role(sess: Session, backend: BackendConfig, role: dict[str, Any]) -> None:
-    sts = sess.create_client(
-        "sts", region_name=backend.region or "us-east-1", endpoint_url=backend.sts_endpoint,
+    sts: Any = sess.create_client(
+        "sts",
+        region_name=backend.region or "us-east-1",
+        endpoint_url=backend.sts_endpoint,
         config=_config(backend),
     )
     params: dict[str, Any] = {

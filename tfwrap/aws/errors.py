@@ -6,7 +6,13 @@ from dataclasses import dataclass
 
 _DENIED = frozenset({"AccessDenied", "AccessDeniedException", "AllAccessDisabled", "403"})
 _BAD_CREDENTIALS = frozenset(
-    {"InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken", "InvalidToken", "UnrecognizedClientException"}
+    {
+        "InvalidAccessKeyId",
+        "SignatureDoesNotMatch",
+        "ExpiredToken",
+        "InvalidToken",
+        "UnrecognizedClientException",
+    }
 )
 
 

@@ -94,8 +94,7 @@ class BackendConfig:
     @property
     def path_style(self) -> bool:
         return bool(
-            to_bool(self.settings.get("use_path_style"))
-            or to_bool(self.settings.get("force_path_style"))
+            to_bool(self.settings.get("use_path_style")) or to_bool(self.settings.get("force_path_style"))
         )
 
     @property
@@ -186,10 +185,7 @@ def load(command: Command, environ: dict[str, str] | None = None) -> BackendConf
 
     # `init` configures from files plus arguments; every other command runs on the
     # initialised copy (Terraform refuses to run when the two disagree).
-    if command.name == "init" or not initialised:
-        chosen = from_files[-1:] + from_args
-    else:
-        chosen = initialised
+    chosen = from_files[-1:] + from_args if command.name == "init" or not initialised else initialised
     if chosen:
         config.backend_type = chosen[0].backend_type
         for source in chosen:
@@ -209,15 +205,12 @@ def _workspace(data_dir: Path, env: dict[str, str]) -> str:
 
 def _normalise(settings: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    for name, value in settings.items():
-        if value is None:
-            continue
-        if isinstance(value, dict):
-            value = {k: v for k, v in value.items() if v is not None}
-        if name in BOOL_SETTINGS and isinstance(value, str):
-            converted = to_bool(value)
-            value = converted if converted is not None else value
-        out[name] = value
+    for name, raw in settings.items():
+        value = {k: v for k, v in raw.items() if v is not None} if isinstance(raw, dict) else raw
+        if name in BOOL_SETTINGS and isinstance(value, str) and to_bool(value) is not None:
+            value = to_bool(value)
+        if value is not None:
+            out[name] = value
     return out
 
 
@@ -259,7 +252,7 @@ def _backend_blocks_hcl(path: Path, text: str) -> list[tuple[str, dict[str, Any]
 
     try:
         doc = hcl2.loads(text)
-    except Exception as exc:  # noqa: BLE001 - lark raises many types; all mean "malformed"
+    except Exception as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise BackendConfigError(
             f"cannot parse {path.name}: {first}; run `terraform validate` to see the error"
@@ -369,7 +362,7 @@ def _backend_file(path: Path, text: str) -> dict[str, Any]:
 
     try:
         return _hcl_values(hcl2.loads(text))
-    except Exception as exc:  # noqa: BLE001 - lark raises many types; all mean "malformed"
+    except Exception as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise BackendConfigError(
             f"cannot parse -backend-config file {path.name}: {first}; fix its syntax"
@@ -383,9 +376,7 @@ def _from_initialised(data_dir: Path) -> list[Source]:
     except FileNotFoundError:
         return []
     except (OSError, json.JSONDecodeError) as exc:
-        raise BackendConfigError(
-            f"cannot read {path}: {exc}; run `terraform init -reconfigure`"
-        ) from exc
+        raise BackendConfigError(f"cannot read {path}: {exc}; run `terraform init -reconfigure`") from exc
     backend = doc.get("backend") if isinstance(doc, dict) else None
     if not isinstance(backend, dict) or not backend.get("type"):
         return []

@@ -30,12 +30,17 @@ def evaluate(backend: BackendConfig, facts: dict[str, Any]) -> list[Finding]:
 
 
 def _unknown(bucket: str, failure: dict[str, Any], backend: BackendConfig) -> Finding:
-    kind, detail, action = failure.get("kind") or failure["error"], failure["detail"], failure["action"]
+    kind, detail, action = (
+        failure.get("kind") or failure["error"],
+        failure["detail"],
+        failure["action"],
+    )
     fixes = {
         "access-denied": f"grant {action} on arn:aws:s3:::{bucket} to the identity running Terraform",
-        "no-credentials": "configure AWS credentials (AWS_PROFILE, `aws configure`, or the backend's profile)",
+        "no-credentials": "configure AWS credentials (AWS_PROFILE, `aws configure`, "
+        "or the backend's profile)",
         "bad-credentials": "refresh the AWS credentials (e.g. `aws sso login`) and run again",
-        "bucket-missing": f"create it (`tfwrap bootstrap --bucket {bucket}`) or fix `bucket` in the backend block",
+        "bucket-missing": "create it with versioning and Object Lock, or fix `bucket` in the backend block",
         "endpoint-unreachable": "check the network and the backend's endpoints.s3 / AWS_ENDPOINT_URL_S3",
     }
     what = {
@@ -66,7 +71,7 @@ def _object_lock(bucket: str, fact: dict[str, Any]) -> list[Finding]:
                 f"bucket {bucket!r} has no Object Lock, which your team's standard requires "
                 "(Terraform's use_lockfile itself does not need it)",
                 f"aws s3api put-object-lock-configuration --bucket {bucket} --object-lock-configuration "
-                "'{\"ObjectLockEnabled\":\"Enabled\"}' (versioning first); or relax the standard with "
+                '\'{"ObjectLockEnabled":"Enabled"}\' (versioning first); or relax the standard with '
                 'bucket-object-lock = "off" under [severity] in .tfwrap.toml',
             )
         ]
@@ -87,12 +92,15 @@ def _object_lock(bucket: str, fact: dict[str, Any]) -> list[Finding]:
 def _encryption(bucket: str, fact: dict[str, Any]) -> list[Finding]:
     if fact.get("algorithm"):
         return []
-    rules = '{"Rules":[{"ApplyServerSideEncryptionByDefault":{"SSEAlgorithm":"AES256"},"BucketKeyEnabled":true}]}'
+    rules = (
+        '{"Rules":[{"ApplyServerSideEncryptionByDefault":{"SSEAlgorithm":"AES256"},"BucketKeyEnabled":true}]}'
+    )
     return [
         make(
             "bucket-encryption",
             f"bucket {bucket!r} has no default server-side encryption",
-            f"aws s3api put-bucket-encryption --bucket {bucket} --server-side-encryption-configuration '{rules}'",
+            f"aws s3api put-bucket-encryption --bucket {bucket} "
+            f"--server-side-encryption-configuration '{rules}'",
         )
     ]
 

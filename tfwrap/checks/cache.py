@@ -12,11 +12,14 @@ import hashlib
 import json
 import os
 import time
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from tfwrap import __version__
-from tfwrap.commands import Command
+
+if TYPE_CHECKING:
+    from typing import Any
+
+    from tfwrap.commands import Command
 
 _ENV_INPUTS = (
     "TF_WORKSPACE",
@@ -34,18 +37,18 @@ _ENV_INPUTS = (
 )
 
 
-def directory() -> Path:
+def directory() -> str:
     if os.environ.get("TFWRAP_CACHE_DIR"):
-        return Path(os.environ["TFWRAP_CACHE_DIR"])
+        return os.environ["TFWRAP_CACHE_DIR"]
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "tfwrap"
+    return os.path.join(base, "tfwrap")
 
 
 def _digest(*parts: object) -> str:
     return hashlib.sha256(json.dumps(parts, default=str).encode()).hexdigest()[:32]
 
 
-def _stat(path: str | Path) -> tuple[int, int] | None:
+def _stat(path: str) -> tuple[int, int] | None:
     try:
         st = os.stat(path)
     except OSError:
@@ -70,7 +73,10 @@ def config_fingerprint(command: Command) -> str:
     extra: list[object] = []
     if command.name == "init":
         args = command.effective_args()
-        extra = [args, [(a, _stat(os.path.join(workdir, a.split("=", 1)[-1]))) for a in args if "backend-config" in a]]
+        extra = [
+            args,
+            [(a, _stat(os.path.join(workdir, a.split("=", 1)[-1]))) for a in args if "backend-config" in a],
+        ]
     return _digest(
         __version__,
         workdir,
@@ -87,6 +93,11 @@ def bucket_key(endpoint: str | None, region: str | None, bucket: str) -> str:
     return _digest(endpoint, region, bucket, identity())
 
 
+def verdict_key(command: Command, real: str, min_version: tuple[int, int, int]) -> str:
+    """The whole verdict depends on the configuration, the binary and the minimum version."""
+    return _digest(config_fingerprint(command), version_key(real), min_version, command.name == "init")
+
+
 def version_key(real: str) -> str:
     return _digest(os.path.realpath(real), _stat(real))
 
@@ -94,21 +105,31 @@ def version_key(real: str) -> str:
 def get(kind: str, key: str, max_age: float | None = None) -> Any:
     """A cached value, or None when absent, unreadable or older than ``max_age`` seconds."""
     try:
-        entry = json.loads((directory() / f"{kind}-{key}.json").read_text())
+        with open(os.path.join(directory(), f"{kind}-{key}.json"), encoding="utf-8") as f:
+            entry = json.load(f)
     except (OSError, ValueError):
         return None
     if max_age is not None and time.time() - float(entry.get("time", 0)) > max_age:
         return None
-    return entry.get("value")
+    value = entry.get("value")
+    if isinstance(value, dict):
+        value.setdefault("_time", entry.get("time", 0))
+    return value
+
+
+def fresh(value: dict[str, Any], max_age: float) -> bool:
+    """Whether a value read by ``get`` is younger than ``max_age`` seconds."""
+    return time.time() - float(value.get("_time", 0)) <= max_age
 
 
 def put(kind: str, key: str, value: Any) -> None:
     """Store a value; a cache that cannot be written only costs speed, never a run."""
     folder = directory()
     try:
-        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-        tmp = folder / f".{kind}-{key}.{os.getpid()}.tmp"
-        tmp.write_text(json.dumps({"time": time.time(), "value": value}))
-        os.replace(tmp, folder / f"{kind}-{key}.json")
+        os.makedirs(folder, mode=0o700, exist_ok=True)
+        tmp = os.path.join(folder, f".{kind}-{key}.{os.getpid()}.tmp")
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump({"time": time.time(), "value": value}, f)
+        os.replace(tmp, os.path.join(folder, f"{kind}-{key}.json"))
     except OSError:
         pass

@@ -1,33 +1,45 @@
-"""The guard: gather facts (from the cache when warm), turn them into findings, decide.
+"""The guard on a cold cache: gather facts, turn them into findings, decide.
 
-Everything heavy (python-hcl2, botocore, the ``version -json`` probe) happens only on a
-cold cache; a warm run reads cached facts and evaluates pure rules.
+Everything heavy (python-hcl2, botocore, the ``version -json`` probe) happens here; the
+shim calls this only when its cached verdict is missing or too old. Each fact is also
+cached on its own, so a changed configuration does not cost an AWS call or a probe.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 from tfwrap.backend import config as backend_config
 from tfwrap.checks import bucket, cache, locking, version
-from tfwrap.checks.finding import Finding, Severity
+from tfwrap.checks.finding import ERROR, OFF, Finding
 from tfwrap.checks.policy import Policy
-from tfwrap.commands import Command, Kind
+from tfwrap.commands import KIND_RECOVERY, Command
 
 
-@dataclass
 class Outcome:
-    """What the guard found and whether the run may go on."""
+    """What the guard found (``raw``: before policy; ``findings``: after) and the decision."""
 
-    backend: backend_config.BackendConfig
-    findings: list[Finding] = field(default_factory=list)
-    blocked: bool = False
-    aws_calls: bool = False  # whether this run asked AWS (a cold cache)
+    def __init__(self, backend: backend_config.BackendConfig) -> None:
+        self.backend = backend
+        self.raw: list[Finding] = []
+        self.findings: list[Finding] = []
+        self.blocked = False
+        self.cacheable = True  # False when a fact may change by itself (endpoint down, ...)
 
     @property
     def errors(self) -> list[Finding]:
-        return [f for f in self.findings if f.severity is Severity.ERROR]
+        return [f for f in self.findings if f.severity == ERROR]
+
+
+def decide(command: Command, policy: Policy, raw: list[Finding]) -> tuple[list[Finding], bool]:
+    """Apply the policy to raw findings: what to show, and whether the run stops."""
+    findings = [f for f in map(policy.apply, raw) if f.severity != OFF]
+    blocked = (
+        policy.mode == "enforce"
+        and any(f.severity == ERROR for f in findings)
+        and command.kind != KIND_RECOVERY
+    )
+    return findings, blocked
 
 
 def run(command: Command, real: str, policy: Policy, use_cache: bool = True) -> Outcome:
@@ -37,29 +49,29 @@ def run(command: Command, real: str, policy: Policy, use_cache: bool = True) -> 
     probe = version.start_probe(real) if version_fact is None else None
     try:
         backend = _backend(command, use_cache)
+        outcome = Outcome(backend)
         if not backend.is_s3:
-            return Outcome(backend)  # not ours to judge: passed through untouched
-        facts, asked = _bucket_facts(command, backend, policy, use_cache)
+            return outcome  # not ours to judge: passed through untouched
+        facts, outcome.cacheable = _bucket_facts(command, backend, policy, use_cache)
         if probe is not None:
             version_fact = version.read_probe(probe)
             probe = None
             if "version" in version_fact:
                 cache.put("version", version_key, version_fact)
+            else:
+                outcome.cacheable = False
     finally:
         if probe is not None:  # an exception above: do not leave the probe behind
             probe.kill()
             probe.wait()
-    assert version_fact is not None
-    raw = [
+    if version_fact is None:  # unreachable: the probe always answers
+        raise RuntimeError("no Terraform version")
+    outcome.raw = [
         *version.evaluate(version_fact, policy, facts),
         *locking.evaluate(backend),
         *bucket.evaluate(backend, facts),
     ]
-    findings = [f for f in map(policy.apply, raw) if f.severity is not Severity.OFF]
-    outcome = Outcome(backend, findings, aws_calls=asked)
-    outcome.blocked = (
-        policy.mode == "enforce" and bool(outcome.errors) and command.kind is not Kind.RECOVERY
-    )
+    outcome.findings, outcome.blocked = decide(command, policy, outcome.raw)
     return outcome
 
 
@@ -77,17 +89,19 @@ def _backend(command: Command, use_cache: bool) -> backend_config.BackendConfig:
 def _bucket_facts(
     command: Command, backend: backend_config.BackendConfig, policy: Policy, use_cache: bool
 ) -> tuple[dict[str, Any], bool]:
+    """Bucket facts and whether they may be cached."""
     key = cache.bucket_key(backend.s3_endpoint, backend.region, backend.bucket)
     if use_cache:
         cached = cache.get("bucket", key, max_age=policy.cache_ttl_seconds)
         if cached is not None:
-            return cached, False
+            return cached, True
     if any(v == "<redacted>" for v in backend.settings.values()):
         # The cached config has no secrets; read the files again for the live credentials.
         backend = backend_config.load(command)
     from tfwrap.aws import bucket_facts  # deferred: botocore, only on a cold cache
 
     facts = bucket_facts.gather(backend)
-    if bucket_facts.cacheable(facts):
+    ok = bucket_facts.cacheable(facts)
+    if ok:
         cache.put("bucket", key, facts)
-    return facts, True
+    return facts, ok

@@ -16,8 +16,8 @@ def evaluate(backend: BackendConfig) -> list[Finding]:
             make(
                 "locking-dual",
                 f"dual locking: use_lockfile and dynamodb_table are both set{where}; finish the migration",
-                f"once no pipeline runs the old configuration, remove dynamodb_table from {', '.join(leftovers)} "
-                "and run `terraform init -reconfigure`",
+                "once no pipeline runs the old configuration, remove dynamodb_table from "
+                f"{', '.join(leftovers)} and run `terraform init -reconfigure`",
             )
         )
     elif backend.dynamodb_table:
@@ -25,7 +25,7 @@ def evaluate(backend: BackendConfig) -> list[Finding]:
             make(
                 "locking-dynamodb-only",
                 f"state is locked with DynamoDB only{where}, deprecated since Terraform 1.11",
-                f"add use_lockfile = true to the backend \"s3\" block in {home} (dual locking), run "
+                f'add use_lockfile = true to the backend "s3" block in {home} (dual locking), run '
                 "`terraform init -reconfigure`, then remove dynamodb_table once every pipeline has it",
             )
         )
@@ -34,7 +34,8 @@ def evaluate(backend: BackendConfig) -> list[Finding]:
             make(
                 "locking-none",
                 "the state is not locked at all: neither use_lockfile nor dynamodb_table is set",
-                f"add use_lockfile = true to the backend \"s3\" block in {home} and run `terraform init -reconfigure`",
+                f'add use_lockfile = true to the backend "s3" block in {home} and run '
+                "`terraform init -reconfigure`",
             )
         )
     found.extend(_disagreements(backend))

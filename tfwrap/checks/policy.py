@@ -7,38 +7,43 @@
     cache_ttl_seconds = 900
     [severity]                       # any finding id -> error | warning | info | off
     bucket-object-lock = "warning"
+
+On the shim's hot path: standard library only; TOML is parsed only when a file exists.
 """
 
 from __future__ import annotations
 
 import os
 import sys
-from dataclasses import dataclass, field, replace
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
-from tfwrap.checks.finding import CATALOG, Finding, Severity
+from tfwrap.checks.finding import CATALOG, SEVERITIES, Finding
 from tfwrap.errors import PolicyError
+
+if TYPE_CHECKING:
+    from typing import Any
 
 MODES = ("enforce", "warn", "off")
 POLICY_FILE = ".tfwrap.toml"
 _KEYS = frozenset({"mode", "min_terraform_version", "cache_ttl_seconds", "severity"})
 
 
-@dataclass(frozen=True)
 class Policy:
-    """What tfwrap enforces, after the environment and the policy file are applied."""
+    """What tfwrap enforces, after the policy file and the environment are applied."""
 
-    mode: str = "enforce"
-    min_terraform_version: tuple[int, int, int] = (1, 10, 0)
-    cache_ttl_seconds: int = 900
-    severity: dict[str, Severity] = field(default_factory=dict)
-    source: str = "defaults"
+    __slots__ = ("cache_ttl_seconds", "min_terraform_version", "mode", "severity", "source")
+
+    def __init__(self, source: str = "defaults") -> None:
+        self.mode = "enforce"
+        self.min_terraform_version: tuple[int, int, int] = (1, 10, 0)
+        self.cache_ttl_seconds = 900
+        self.severity: dict[str, str] = {}
+        self.source = source
 
     def apply(self, finding: Finding) -> Finding:
         """The finding at the severity this policy gives it."""
         wanted = self.severity.get(finding.id)
-        return replace(finding, severity=wanted) if wanted else finding
+        return finding.with_severity(wanted) if wanted else finding
 
 
 def parse_version(text: str) -> tuple[int, int, int]:
@@ -51,36 +56,39 @@ def parse_version(text: str) -> tuple[int, int, int]:
     return nums[0], nums[1], nums[2]
 
 
-def find_policy_file(start: Path) -> Path | None:
-    for directory in (start, *start.parents):
-        candidate = directory / POLICY_FILE
-        if candidate.is_file() or candidate.is_symlink():
+def find_policy_file(start: str) -> str | None:
+    directory = os.path.abspath(start)
+    while True:
+        candidate = os.path.join(directory, POLICY_FILE)
+        if os.path.lexists(candidate):
             return candidate
-    return None
+        parent = os.path.dirname(directory)
+        if parent == directory:
+            return None
+        directory = parent
 
 
-def load(workdir: Path, environ: dict[str, str] | None = None) -> Policy:
+def load(workdir: str, environ: dict[str, str] | None = None) -> Policy:
     """The policy for ``workdir``; PolicyError names the bad value and the fix."""
     env = os.environ if environ is None else environ
-    policy = Policy()
     path = find_policy_file(workdir)
-    if path is not None:
-        policy = _from_file(path)
-    mode = env.get("TFWRAP_MODE")
-    if mode is not None and mode != "":
+    policy = _from_file(path) if path else Policy()
+    mode = env.get("TFWRAP_MODE", "")
+    if mode:
         if mode not in MODES:
             raise PolicyError(f"TFWRAP_MODE={mode!r} is not one of enforce, warn, off; set one of those")
-        policy = replace(policy, mode=mode)
+        policy.mode = mode
     return policy
 
 
-def _from_file(path: Path) -> Policy:
+def _from_file(path: str) -> Policy:  # noqa: PLR0912 - one branch per setting
     if sys.version_info >= (3, 11):
         import tomllib
     else:  # pragma: no cover - Python 3.10
         import tomli as tomllib
     try:
-        data: dict[str, Any] = tomllib.loads(path.read_text())
+        with open(path, encoding="utf-8") as f:
+            data: dict[str, Any] = tomllib.loads(f.read())
     except OSError as exc:
         raise PolicyError(f"cannot read {path}: {exc.strerror}; fix its permissions or remove it") from exc
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
@@ -88,34 +96,33 @@ def _from_file(path: Path) -> Policy:
     unknown = sorted(set(data) - _KEYS)
     if unknown:
         raise PolicyError(f"{path}: unknown setting {unknown[0]!r}; known: {', '.join(sorted(_KEYS))}")
-    policy = Policy(source=str(path))
+    policy = Policy(source=path)
     if "mode" in data:
         if data["mode"] not in MODES:
             raise PolicyError(f"{path}: mode = {data['mode']!r} is not one of enforce, warn, off")
-        policy = replace(policy, mode=data["mode"])
+        policy.mode = data["mode"]
     if "min_terraform_version" in data:
         try:
-            policy = replace(policy, min_terraform_version=parse_version(str(data["min_terraform_version"])))
+            policy.min_terraform_version = parse_version(str(data["min_terraform_version"]))
         except ValueError:
             raise PolicyError(
-                f"{path}: min_terraform_version = {data['min_terraform_version']!r} is not a version like \"1.11.0\""
+                f"{path}: min_terraform_version = {data['min_terraform_version']!r} is not a version "
+                'like "1.11.0"'
             ) from None
     if "cache_ttl_seconds" in data:
         ttl = data["cache_ttl_seconds"]
         if not isinstance(ttl, int) or isinstance(ttl, bool) or ttl < 0:
             raise PolicyError(f"{path}: cache_ttl_seconds must be a whole number of seconds >= 0")
-        policy = replace(policy, cache_ttl_seconds=ttl)
+        policy.cache_ttl_seconds = ttl
     severities = data.get("severity", {})
     if not isinstance(severities, dict):
-        raise PolicyError(f"{path}: [severity] must be a table of finding id = \"error|warning|info|off\"")
-    chosen: dict[str, Severity] = {}
+        raise PolicyError(f'{path}: [severity] must be a table of finding id = "error|warning|info|off"')
     for check_id, value in severities.items():
         if check_id not in CATALOG:
-            raise PolicyError(f"{path}: unknown finding id {check_id!r} in [severity]; see `tfwrap check --list`")
-        try:
-            chosen[check_id] = Severity(value)
-        except ValueError:
             raise PolicyError(
-                f"{path}: severity of {check_id} is {value!r}; use error, warning, info or off"
-            ) from None
-    return replace(policy, severity=chosen)
+                f"{path}: unknown finding id {check_id!r} in [severity]; see `tfwrap check --list`"
+            )
+        if value not in SEVERITIES:
+            raise PolicyError(f"{path}: severity of {check_id} is {value!r}; use error, warning, info or off")
+        policy.severity[check_id] = value
+    return policy

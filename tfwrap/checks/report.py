@@ -1,28 +1,36 @@
-"""Findings as people read them: one line each on stderr, or JSON for machines."""
+"""Findings as people read them: one line each on stderr, or JSON for machines.
+
+On the shim's hot path: standard library only.
+"""
 
 from __future__ import annotations
 
 import sys
-from typing import Any, TextIO
+from typing import TYPE_CHECKING
 
-from tfwrap.checks.guard import Outcome
-from tfwrap.checks.policy import Policy
+from tfwrap.checks.finding import ERROR, Finding
+
+if TYPE_CHECKING:
+    from typing import Any, TextIO
+
+    from tfwrap.checks.guard import Outcome
+    from tfwrap.checks.policy import Policy
 
 
-def line(finding_id: str, severity: str, message: str, fix: str) -> str:
-    return f"tfwrap: {severity} [{finding_id}] {message}" + (f" — fix: {fix}" if fix else "")
+def line(f: Finding) -> str:
+    return f"{f.severity} [{f.id}] {f.message}" + (f" — fix: {f.fix}" if f.fix else "")
 
 
-def to_stderr(outcome: Outcome, policy: Policy, stream: TextIO | None = None) -> None:
+def to_stderr(findings: list[Finding], blocked: bool, stream: TextIO | None = None) -> None:
     """Print the findings (nothing at all when there are none: quiet by default)."""
     out = stream or sys.stderr
-    for f in outcome.findings:
-        out.write(line(f.id, f.severity.value, f.message, f.fix) + "\n")
-    if outcome.blocked:
-        count = len(outcome.errors)
+    for f in findings:
+        out.write("tfwrap: " + line(f) + "\n")
+    if blocked:
+        count = sum(1 for f in findings if f.severity == ERROR)
         out.write(
             f"tfwrap: stopped before Terraform ran: {count} error{'s' if count != 1 else ''} "
-            "(TFWRAP_MODE=warn reports them and runs Terraform anyway)\n"
+            "(fix them, or TFWRAP_MODE=warn to report them and run Terraform anyway)\n"
         )
     out.flush()
 

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tfwrap.checks.finding import Finding, make
 from tfwrap.checks.policy import Policy, parse_version
+
+if TYPE_CHECKING:
+    import subprocess
 
 GA = (1, 11, 0)  # use_lockfile left "experimental" here; dynamodb_table deprecated
 RETENTION_BUG = (1, 10, 0)  # hashicorp/terraform#36113: no lock with a default retention
@@ -16,6 +18,8 @@ RETENTION_BUG = (1, 10, 0)  # hashicorp/terraform#36113: no lock with a default 
 
 def start_probe(real: str) -> subprocess.Popen[bytes]:
     """Start ``terraform version -json`` now; the answer is read later (runs in parallel)."""
+    import subprocess
+
     env = {k: v for k, v in os.environ.items() if not k.startswith("TF_CLI_ARGS")}
     env["CHECKPOINT_DISABLE"] = "1"  # no call home while we wait
     return subprocess.Popen(
@@ -29,6 +33,8 @@ def start_probe(real: str) -> subprocess.Popen[bytes]:
 
 def read_probe(probe: subprocess.Popen[bytes], timeout: float = 20.0) -> dict[str, Any]:
     """The probe's answer as a fact: ``{"version": "1.15.5"}`` or ``{"error": ...}``."""
+    import subprocess
+
     try:
         out, _ = probe.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:

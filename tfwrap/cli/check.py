@@ -17,7 +17,12 @@ from tfwrap.errors import TfwrapError
 @click.option("-chdir", "--chdir", "chdir", default=".", help="Directory to check (as terraform -chdir).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout.")
 @click.option("--no-cache", is_flag=True, help="Ask AWS again instead of using cached facts.")
-@click.option("--init", "as_init", is_flag=True, help="Check the configuration files as `init` would read them.")
+@click.option(
+    "--init",
+    "as_init",
+    is_flag=True,
+    help="Check the configuration files as `init` would read them.",
+)
 @click.option("--list", "list_ids", is_flag=True, help="List every finding id and its default severity.")
 def check(chdir: str, as_json: bool, no_cache: bool, as_init: bool, list_ids: bool) -> None:
     """Run every check for a directory; exit 0 when nothing is an error, 80 otherwise.
@@ -27,7 +32,7 @@ def check(chdir: str, as_json: bool, no_cache: bool, as_init: bool, list_ids: bo
     """
     if list_ids:
         for finding_id, severity in CATALOG.items():
-            click.echo(f"{finding_id}\t{severity.value}")
+            click.echo(f"{finding_id}\t{severity}")
         return
     from tfwrap import commands, realbin
     from tfwrap.checks import guard, policy, report
@@ -35,7 +40,7 @@ def check(chdir: str, as_json: bool, no_cache: bool, as_init: bool, list_ids: bo
     workdir = Path(chdir)
     if not workdir.is_dir():
         raise TfwrapError(f"{chdir} is not a directory; pass -chdir DIR", exitcodes.USAGE)
-    pol = policy.load(workdir.resolve())
+    pol = policy.load(str(workdir))
     real = realbin.find()
     command = commands.parse([f"-chdir={chdir}", "init" if as_init else "plan"])
     outcome = guard.run(command, real, pol, use_cache=not no_cache)
@@ -49,7 +54,7 @@ def check(chdir: str, as_json: bool, no_cache: bool, as_init: bool, list_ids: bo
         else:
             click.echo(f"backend: s3://{backend.bucket}/{backend.state_key} (workspace {backend.workspace})")
         for f in outcome.findings:
-            click.echo(report.line(f.id, f.severity.value, f.message, f.fix).removeprefix("tfwrap: "))
+            click.echo(report.line(f))
         if backend.is_s3 and not outcome.findings:
             click.echo("all checks passed")
     if outcome.errors:

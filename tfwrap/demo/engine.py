@@ -67,7 +67,10 @@ def build(lib: Path, into: Path) -> Path:
         source.write_text(_LAUNCHER_C)
         define = '-DLIBTERRAFORM="' + str(lib).replace('"', '\\"') + '"'
         result = subprocess.run(
-            [cc, "-O2", define, "-o", str(tmp), str(source), "-ldl"], capture_output=True, text=True, check=False
+            [cc, "-O2", define, "-o", str(tmp), str(source), "-ldl"],
+            capture_output=True,
+            text=True,
+            check=False,
         )
         if result.returncode != 0:
             tmp.unlink(missing_ok=True)
