@@ -64,7 +64,12 @@ def test_non_init_commands_use_the_initialised_copy_and_report_disagreement(tmp_
     (tmp_path / "backend.tf").write_text(BLOCK % "use_lockfile = true")
     data = tmp_path / ".terraform"
     data.mkdir()
-    initialised = {"bucket": "b1", "key": "app/terraform.tfstate", "use_lockfile": None, "dynamodb_table": "old"}
+    initialised = {
+        "bucket": "b1",
+        "key": "app/terraform.tfstate",
+        "use_lockfile": None,
+        "dynamodb_table": "old",
+    }
     (data / "terraform.tfstate").write_text(json.dumps({"backend": {"type": "s3", "config": initialised}}))
     cfg = load(tmp_path, "plan")
     assert cfg.dynamodb_table == "old" and cfg.use_lockfile is False

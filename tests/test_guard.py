@@ -118,7 +118,9 @@ def test_leftover_in_initialised_copy_is_found(
     make_bucket(s3.url, bucket_name)
     make_table(s3.url, f"{bucket_name}-old")
     work = write_config(tmp_path / "work", s3.url, bucket_name)
-    direct = run([str(tools.engine), "init", *QUIET, f"-backend-config=dynamodb_table={bucket_name}-old"], work, env)
+    direct = run(
+        [str(tools.engine), "init", *QUIET, f"-backend-config=dynamodb_table={bucket_name}-old"], work, env
+    )
     assert direct.returncode == 0, direct.stderr
     result = run([*TF, "plan", *QUIET], work, env)
     assert result.returncode == 0, result.stderr  # dual locking: a warning
@@ -171,7 +173,9 @@ def test_warm_cache_makes_no_aws_call_and_config_change_invalidates(
     init(work, env)
     assert run([*TF, "plan", *QUIET], work, env).returncode == 0  # fills the cache
     # Break the bucket behind tfwrap's back: a warm run trusts its cache (no AWS call)...
-    s3_client(s3.url).put_bucket_versioning(Bucket=bucket_name, VersioningConfiguration={"Status": "Suspended"})
+    s3_client(s3.url).put_bucket_versioning(
+        Bucket=bucket_name, VersioningConfiguration={"Status": "Suspended"}
+    )
     assert run([*TF, "plan", *QUIET], work, env).returncode == 0
     # ...a cold one sees it...
     cold = run([*TF, "plan", *QUIET], work, {**env, "TFWRAP_NO_CACHE": "1"})
