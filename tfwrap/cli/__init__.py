@@ -17,10 +17,11 @@ def group() -> None:
 
 
 def _register() -> None:
-    from tfwrap.cli import check, demo
+    from tfwrap.cli import check, demo, lock
 
     group.add_command(check.check)
     group.add_command(demo.demo)
+    group.add_command(lock.lock)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,203 @@
+"""Terraform's lock, where it lives: the ``<state key>.tflock`` object and the DynamoDB item.
+
+Terraform releases with GetObject, compare ``ID``, then an *unconditional* DeleteObject
+(DOMAIN.md). So every write tfwrap makes to a lock is conditional: a rewrite carries
+``If-Match`` with the ETag last seen (it can never bring back a released lock), and a
+delete carries both the holder's ``ID`` check and ``If-Match`` (it can never remove a
+lock taken a moment later by someone else).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from tfwrap.backend.config import BackendConfig
+
+_INFO_FIELD = re.compile(rb'"Info":"(?:[^"\\]|\\.)*"')
+
+
+class LockChanged(Exception):
+    """The lock is gone or was rewritten since we read it: leave it alone."""
+
+
+@dataclass(frozen=True)
+class LockObject:
+    """A ``.tflock`` object as read: raw body, parsed fields, ETag, encryption."""
+
+    body: bytes
+    fields: dict[str, Any]
+    etag: str
+    content_type: str
+    encryption: str | None
+    kms_key: str | None
+
+    @property
+    def id(self) -> str:
+        return str(self.fields.get("ID", ""))
+
+    @property
+    def info(self) -> str:
+        return str(self.fields.get("Info", ""))
+
+
+def splice_info(body: bytes, info: str) -> bytes:
+    """The same body with only ``Info`` replaced: every other byte stays as Terraform wrote it."""
+    encoded = b'"Info":' + json.dumps(info).encode()
+    new, count = _INFO_FIELD.subn(lambda _: encoded, body, count=1)
+    if count != 1:
+        raise ValueError("lock body has no Info field")
+    return new
+
+
+def _code(exc: Exception) -> str:
+    response = getattr(exc, "response", None) or {}
+    return str(response.get("Error", {}).get("Code", "")) or str(
+        response.get("ResponseMetadata", {}).get("HTTPStatusCode", "")
+    )
+
+
+class S3LockFile:
+    """Conditional operations on one state's ``.tflock`` object."""
+
+    def __init__(self, s3: Any, backend: BackendConfig) -> None:
+        self.s3 = s3
+        self.bucket = backend.bucket
+        self.key = backend.lock_key
+        self.checksum = backend.get("skip_s3_checksum") is not True
+        self.acl = backend.get("acl")
+        self.sse_customer_key = backend.get("sse_customer_key")
+
+    def _sse_c(self) -> dict[str, str]:
+        if not self.sse_customer_key:
+            return {}
+        return {"SSECustomerAlgorithm": "AES256", "SSECustomerKey": str(self.sse_customer_key)}
+
+    def read(self) -> LockObject | None:
+        """The lock as it is now, or None when there is none."""
+        try:
+            got = self.s3.get_object(Bucket=self.bucket, Key=self.key, **self._sse_c())
+        except Exception as exc:
+            if _code(exc) in ("NoSuchKey", "404"):
+                return None
+            raise
+        body = got["Body"].read()
+        try:
+            fields = json.loads(body)
+        except ValueError:
+            fields = {}
+        return LockObject(
+            body=body,
+            fields=fields if isinstance(fields, dict) else {},
+            etag=got["ETag"],
+            content_type=got.get("ContentType") or "application/json",
+            encryption=got.get("ServerSideEncryption"),
+            kms_key=got.get("SSEKMSKeyId"),
+        )
+
+    def rewrite_info(self, current: LockObject, info: str) -> LockObject:
+        """Write ``info`` into the lock if it is still exactly ``current``; else LockChanged."""
+        body = splice_info(current.body, info)
+        params: dict[str, Any] = {
+            "Bucket": self.bucket,
+            "Key": self.key,
+            "Body": body,
+            "IfMatch": current.etag,
+            "ContentType": current.content_type,
+            **self._sse_c(),
+        }
+        if current.encryption == "aws:kms":
+            params["ServerSideEncryption"] = "aws:kms"
+            if current.kms_key:
+                params["SSEKMSKeyId"] = current.kms_key
+        elif current.encryption == "AES256" and not self.sse_customer_key:
+            params["ServerSideEncryption"] = "AES256"
+        if self.checksum:
+            params["ChecksumAlgorithm"] = "SHA256"
+        if self.acl:
+            params["ACL"] = self.acl
+        try:
+            put = self.s3.put_object(**params)
+        except Exception as exc:
+            if _code(exc) in ("PreconditionFailed", "NoSuchKey", "412", "404", "ConditionalRequestConflict"):
+                raise LockChanged(str(exc)) from exc
+            raise
+        fields = dict(current.fields, Info=info)
+        return LockObject(
+            body, fields, put["ETag"], current.content_type, current.encryption, current.kms_key
+        )
+
+    def delete_if_held_by(self, lock_id: str) -> LockObject | None:
+        """Delete the lock only if its ``ID`` is ``lock_id`` (and it did not change since read)."""
+        current = self.read()
+        if current is None or current.id != lock_id:
+            return None
+        try:
+            self.s3.delete_object(Bucket=self.bucket, Key=self.key, IfMatch=current.etag)
+        except Exception as exc:
+            if _code(exc) in ("PreconditionFailed", "NoSuchKey", "412", "404"):
+                return None
+            raise
+        return current
+
+
+class DynamoLock:
+    """The DynamoDB lock item of dual locking: ``LockID = "<bucket>/<state key>"``."""
+
+    def __init__(self, ddb: Any, backend: BackendConfig) -> None:
+        self.ddb = ddb
+        self.table = backend.dynamodb_table
+        self.lock_id = f"{backend.bucket}/{backend.state_key}"
+
+    def read(self) -> dict[str, Any] | None:
+        """The item's ``Info`` JSON (Terraform's lock info), or None when there is no lock."""
+        item = self.ddb.get_item(
+            TableName=self.table, Key={"LockID": {"S": self.lock_id}}, ConsistentRead=True
+        ).get("Item")
+        if not item or "Info" not in item:
+            return None
+        try:
+            info: dict[str, Any] = json.loads(item["Info"]["S"])
+        except ValueError:
+            return None
+        info["_raw"] = item["Info"]["S"]
+        return info
+
+    def rewrite_info(self, current: dict[str, Any], info: str) -> dict[str, Any]:
+        """Set the item's ``Info.Info`` only if the item is still exactly ``current``."""
+        raw = current["_raw"]
+        new_raw = splice_info(raw.encode(), info).decode()
+        try:
+            self.ddb.update_item(
+                TableName=self.table,
+                Key={"LockID": {"S": self.lock_id}},
+                UpdateExpression="SET #i = :new",
+                ConditionExpression="#i = :old",  # a released item is never recreated
+                ExpressionAttributeNames={"#i": "Info"},
+                ExpressionAttributeValues={":new": {"S": new_raw}, ":old": {"S": raw}},
+            )
+        except Exception as exc:
+            if _code(exc) == "ConditionalCheckFailedException":
+                raise LockChanged(str(exc)) from exc
+            raise
+        return {**current, "Info": info, "_raw": new_raw}
+
+    def delete_if_held_by(self, lock_id: str) -> bool:
+        current = self.read()
+        if current is None or current.get("ID") != lock_id:
+            return False
+        try:
+            self.ddb.delete_item(
+                TableName=self.table,
+                Key={"LockID": {"S": self.lock_id}},
+                ConditionExpression="#i = :old",
+                ExpressionAttributeNames={"#i": "Info"},
+                ExpressionAttributeValues={":old": {"S": current["_raw"]}},
+            )
+        except Exception as exc:
+            if _code(exc) == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
