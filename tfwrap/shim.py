@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import os
 import sys
-TYPE_CHECKING = False  # typing costs ~3 ms to import on the hot path
 
 from tfwrap import commands, exitcodes, run
 from tfwrap.checks import cache, report
 from tfwrap.checks.finding import ERROR, OFF, Finding
 from tfwrap.errors import PolicyError, TfwrapError
+
+TYPE_CHECKING = False  # typing costs ~3 ms to import on the hot path
 
 if TYPE_CHECKING:
     from tfwrap.checks.policy import Policy
@@ -37,10 +38,14 @@ def main(argv: list[str] | None = None) -> int:
         pol = policy.load(command.chdir or ".")
         mode = pol.mode
         if mode != "off" and command.kind != commands.KIND_PASS_THROUGH:
-            findings, blocked = check(command, real, pol)
+            findings, blocked, is_s3 = check(command, real, pol)
             report.to_stderr(findings, blocked)
             if blocked:
                 return exitcodes.BLOCKED
+            if is_s3 and command.takes_lock:
+                from tfwrap.supervise.run import supervise
+
+                return supervise(real, command, pol)
         return run.terraform(real, command)
     except PolicyError as exc:  # an invalid policy is never silently ignored
         return _refuse(exc.message, exc.code)
@@ -63,8 +68,8 @@ def main(argv: list[str] | None = None) -> int:
         )
 
 
-def check(command: commands.Command, real: str, pol: Policy) -> tuple[list[Finding], bool]:
-    """Findings for this run and whether it stops: the cached verdict, else the guard."""
+def check(command: commands.Command, real: str, pol: Policy) -> tuple[list[Finding], bool, bool]:
+    """Findings, whether the run stops, and whether the backend is S3: cached, else the guard."""
     use_cache = os.environ.get("TFWRAP_NO_CACHE", "") in ("", "0")
     key = cache.verdict_key(command, real, pol.min_terraform_version)
     verdict = cache.get("verdict", key) if use_cache else None
@@ -74,7 +79,7 @@ def check(command: commands.Command, real: str, pol: Policy) -> tuple[list[Findi
         from tfwrap.checks import guard
 
         outcome = guard.run(command, real, pol, use_cache=use_cache)
-        raw = outcome.raw
+        raw, is_s3 = outcome.raw, outcome.backend.is_s3
         if outcome.cacheable:
             cache.put(
                 "verdict",
@@ -82,14 +87,14 @@ def check(command: commands.Command, real: str, pol: Policy) -> tuple[list[Findi
                 {"s3": outcome.backend.is_s3, "findings": [f.to_json() for f in raw]},
             )
     else:
-        raw = [Finding.from_json(d) for d in verdict["findings"]]
+        raw, is_s3 = [Finding.from_json(d) for d in verdict["findings"]], bool(verdict["s3"])
     findings = [f for f in map(pol.apply, raw) if f.severity != OFF]
     blocked = (
         pol.mode == "enforce"
         and any(f.severity == ERROR for f in findings)
         and command.kind != commands.KIND_RECOVERY
     )
-    return findings, blocked
+    return findings, blocked, is_s3
 
 
 def _refuse(message: str, code: int) -> int:

@@ -5,6 +5,9 @@
     mode = "enforce"                 # enforce | warn | off; TFWRAP_MODE wins over it
     min_terraform_version = "1.10.0"
     cache_ttl_seconds = 900
+    heartbeat_seconds = 30           # supervised runs: renew the lock's Info this often
+    lease_intervals = 3              # a heartbeat older than this many intervals is stale
+    grace_seconds = 7                # after relaying a stop signal, wait this long, then kill
     [severity]                       # any finding id -> error | warning | info | off
     bucket-object-lock = "warning"
 
@@ -15,23 +18,50 @@ from __future__ import annotations
 
 import os
 import sys
-TYPE_CHECKING = False  # typing costs ~3 ms to import on the hot path
 
 from tfwrap.checks.finding import CATALOG, SEVERITIES, Finding
 from tfwrap.errors import PolicyError
+
+TYPE_CHECKING = False  # typing costs ~3 ms to import on the hot path
 
 if TYPE_CHECKING:
     from typing import Any
 
 MODES = ("enforce", "warn", "off")
 POLICY_FILE = ".tfwrap.toml"
-_KEYS = frozenset({"mode", "min_terraform_version", "cache_ttl_seconds", "severity"})
+_KEYS = frozenset(
+    {
+        "mode",
+        "min_terraform_version",
+        "cache_ttl_seconds",
+        "severity",
+        "heartbeat_seconds",
+        "lease_intervals",
+        "grace_seconds",
+    }
+)
+# Supervision settings: name -> (environment override, minimum). The grace default fits
+# inside docker stop's 10 s and GitHub Actions' SIGINT-then-SIGTERM-7.5-s-later cancel.
+_NUMBERS = {
+    "heartbeat_seconds": ("TFWRAP_HEARTBEAT_SECONDS", 0.1),
+    "lease_intervals": ("TFWRAP_LEASE_INTERVALS", 1.0),
+    "grace_seconds": ("TFWRAP_GRACE_SECONDS", 0.0),
+}
 
 
 class Policy:
     """What tfwrap enforces, after the policy file and the environment are applied."""
 
-    __slots__ = ("cache_ttl_seconds", "min_terraform_version", "mode", "severity", "source")
+    __slots__ = (
+        "cache_ttl_seconds",
+        "grace_seconds",
+        "heartbeat_seconds",
+        "lease_intervals",
+        "min_terraform_version",
+        "mode",
+        "severity",
+        "source",
+    )
 
     def __init__(self, source: str = "defaults") -> None:
         self.mode = "enforce"
@@ -39,6 +69,13 @@ class Policy:
         self.cache_ttl_seconds = 900
         self.severity: dict[str, str] = {}
         self.source = source
+        self.heartbeat_seconds = 30.0
+        self.lease_intervals = 3.0
+        self.grace_seconds = 7.0
+
+    @property
+    def lease_seconds(self) -> int:
+        return round(self.heartbeat_seconds * self.lease_intervals)
 
     def apply(self, finding: Finding) -> Finding:
         """The finding at the severity this policy gives it."""
@@ -78,7 +115,20 @@ def load(workdir: str, environ: dict[str, str] | None = None) -> Policy:
         if mode not in MODES:
             raise PolicyError(f"TFWRAP_MODE={mode!r} is not one of enforce, warn, off; set one of those")
         policy.mode = mode
+    for name, (variable, minimum) in _NUMBERS.items():
+        if env.get(variable):
+            setattr(policy, name, _number(variable, env[variable], minimum))
     return policy
+
+
+def _number(where: str, value: object, minimum: float) -> float:
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        number = minimum - 1
+    if isinstance(value, bool) or not number >= minimum:
+        raise PolicyError(f"{where} = {value!r} must be a number >= {minimum:g}")
+    return number
 
 
 def _from_file(path: str) -> Policy:  # noqa: PLR0912 - one branch per setting
@@ -114,6 +164,9 @@ def _from_file(path: str) -> Policy:  # noqa: PLR0912 - one branch per setting
         if not isinstance(ttl, int) or isinstance(ttl, bool) or ttl < 0:
             raise PolicyError(f"{path}: cache_ttl_seconds must be a whole number of seconds >= 0")
         policy.cache_ttl_seconds = ttl
+    for name, (_, minimum) in _NUMBERS.items():
+        if name in data:
+            setattr(policy, name, _number(f"{path}: {name}", data[name], minimum))
     severities = data.get("severity", {})
     if not isinstance(severities, dict):
         raise PolicyError(f'{path}: [severity] must be a table of finding id = "error|warning|info|off"')

@@ -1,0 +1,155 @@
+"""The heartbeat: while Terraform holds its lock, keep the lock's ``Info`` current.
+
+A thread follows Terraform's lock events (from its log), annotates the lock within a poll
+tick of "Locked", renews it every interval, and stops at "Unlocked" or when the lock is
+no longer exactly what it last wrote. Every write is conditional (lockfile.py), every
+failure is logged with back-off and never changes what Terraform does or returns.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from tfwrap import log
+from tfwrap.lock import info as lockinfo
+from tfwrap.lock.lockfile import DynamoLock, LockChanged, LockObject, S3LockFile
+from tfwrap.supervise.lockevents import LockEvent, LogWatcher
+
+POLL_SECONDS = 0.1  # how often Terraform's log is read: annotation within ~0.1 s of "Locked"
+
+
+class Locks:
+    """The S3 lock file and (with dual locking) the DynamoDB item of one state."""
+
+    def __init__(self, s3: S3LockFile, dynamo: DynamoLock | None) -> None:
+        self.s3 = s3
+        self.dynamo = dynamo
+
+
+class Heartbeat(threading.Thread):
+    """Follows lock events and keeps the heartbeat; ``stop()`` then read the event state."""
+
+    def __init__(
+        self,
+        watcher: LogWatcher,
+        connect: Callable[[], Locks | None],
+        interval: float,
+        lease_seconds: int,
+        terraform_pid: int,
+    ) -> None:
+        super().__init__(name="tfwrap-heartbeat", daemon=True)
+        self.watcher = watcher
+        self._connect = connect
+        self.interval = interval
+        self.lease_seconds = lease_seconds
+        self.terraform_pid = terraform_pid
+        self.started_at = lockinfo.now()
+        self.ci = lockinfo.ci_run_url()
+        self.host = lockinfo.hostname()
+        self.attempted: str = ""  # the ID Terraform tried to take
+        self.locked: str = ""  # the ID Terraform reported holding
+        self.unlocked = False
+        self.mode = ""
+        self.locks: Locks | None = None
+        self.ready = threading.Event()
+        self.annotations = 0
+        self._halt = threading.Event()
+        self._s3_seen: LockObject | None = None
+        self._ddb_seen: dict[str, Any] | None = None
+        self._next_beat = 0.0
+        self._backoff = 0.0
+        self._beating = False
+
+    def stop(self) -> None:
+        self._halt.set()
+        self.join(timeout=10)
+        for event in self.watcher.poll():  # whatever Terraform logged last
+            self._on(event)
+
+    def run(self) -> None:
+        try:
+            self.locks = self._connect()
+        except Exception as exc:  # noqa: BLE001 - a heartbeat problem never stops Terraform
+            _say(f"heartbeat disabled: cannot reach the backend ({type(exc).__name__})")
+        finally:
+            self.ready.set()
+        while not self._halt.wait(POLL_SECONDS):
+            for event in self.watcher.poll():
+                self._on(event)
+            if self._beating and time.monotonic() >= self._next_beat:
+                self._beat()
+
+    def _on(self, event: LockEvent) -> None:
+        if event.kind == "attempt":
+            self.attempted, self.mode = event.lock_id, event.mode
+        elif event.kind == "locked":
+            self.locked, self.mode, self.unlocked = event.lock_id, event.mode, False
+            self._beating = self.locks is not None and not self._halt.is_set()
+            self._next_beat = 0.0
+        elif event.kind == "unlocked" and event.lock_id == self.locked:
+            self.unlocked, self._beating = True, False
+
+    def holder_line(self) -> str:
+        return lockinfo.Holder(
+            heartbeat=lockinfo.now(),
+            lease_seconds=self.lease_seconds,
+            host=self.host,
+            terraform_pid=self.terraform_pid,
+            tfwrap_pid=os.getpid(),
+            started=self.started_at,
+            ci=self.ci,
+        ).line()
+
+    def _beat(self) -> None:
+        if self.locks is None:
+            return
+        line = self.holder_line()
+        try:
+            if "S3" in self.mode:
+                self._s3_seen = self._beat_s3(self.locks.s3, line)
+            if "DynamoDB" in self.mode and self.locks.dynamo is not None:
+                self._ddb_seen = self._beat_dynamo(self.locks.dynamo, line)
+        except LockChanged:
+            self._beating = False  # released or taken over: never touch it again
+            log.info("heartbeat stopped: the lock changed", lock_id=self.locked)
+            return
+        except Exception as exc:  # noqa: BLE001 - throttling, 5xx, timeouts, AccessDenied
+            self._backoff = min(max(1.0, self._backoff * 2), self.interval)
+            self._next_beat = time.monotonic() + self._backoff
+            _say(f"heartbeat failed ({_reason(exc)}); retrying in {self._backoff:.0f} s")
+            return
+        self._backoff = 0.0
+        self.annotations += 1
+        self._next_beat = time.monotonic() + self.interval
+
+    def _beat_s3(self, lockfile: S3LockFile, line: str) -> LockObject | None:
+        current = self._s3_seen
+        if current is None or current.id != self.locked:
+            current = lockfile.read()
+        if current is None or current.id != self.locked:
+            raise LockChanged("not our lock")
+        return lockfile.rewrite_info(current, line)
+
+    def _beat_dynamo(self, dynamo: DynamoLock, line: str) -> dict[str, Any]:
+        current = self._ddb_seen
+        if current is None or current.get("ID") != self.locked:
+            current = dynamo.read()
+        if current is None or current.get("ID") != self.locked:
+            raise LockChanged("not our lock")
+        return dynamo.rewrite_info(current, line)
+
+
+def _reason(exc: BaseException) -> str:
+    response = getattr(exc, "response", None) or {}
+    code = response.get("Error", {}).get("Code")
+    return str(code or type(exc).__name__)
+
+
+def _say(message: str) -> None:
+    sys.stderr.write(f"tfwrap: {message}\n")
+    sys.stderr.flush()

@@ -1,0 +1,2 @@
+"""Supervised runs (issue 3): Terraform as a child, its lock annotated, signals relayed once,
+its own lock removed whatever happens."""

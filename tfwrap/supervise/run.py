@@ -1,0 +1,160 @@
+"""A supervised run: Terraform as a child, its lock kept alive and, whatever happens, its
+own lock (and never anyone else's) removed when it is gone. Used for commands that take
+the state lock on an S3 backend (``commands.Command.takes_lock``).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import sys
+import time
+
+from tfwrap import exitcodes
+from tfwrap.checks.policy import Policy
+from tfwrap.commands import Command
+from tfwrap.lock.heartbeat import Heartbeat, Locks
+from tfwrap.supervise.child import Child
+from tfwrap.supervise.lockevents import LogPlan, LogWatcher
+
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def lock_timeout(args: list[str]) -> float:
+    """Seconds of ``-lock-timeout`` (a Go duration such as ``2m30s``); 0 when absent."""
+    value = ""
+    for arg in args:
+        if arg.startswith(("-lock-timeout=", "--lock-timeout=")):
+            value = arg.split("=", 1)[1]
+    parts = _DURATION.findall(value)
+    if not parts or "".join(n + u for n, u in parts) != value:
+        return 0.0
+    return sum(float(n) * _UNITS[u] for n, u in parts)
+
+
+def _with_lock_timeout(argv: list[str], seconds: float) -> list[str]:
+    out = []
+    for arg in argv:
+        if arg.startswith(("-lock-timeout=", "--lock-timeout=")):
+            arg = f"-lock-timeout={max(1, int(seconds))}s"  # noqa: PLW2901 - rewritten on purpose
+        out.append(arg)
+    return out
+
+
+def supervise(real: str, command: Command, policy: Policy) -> int:
+    """Run Terraform under supervision; returns the exit status for tfwrap to exit with."""
+    # A private directory for Terraform's log: mkdir fails on an existing name (no races).
+    base = os.environ.get("XDG_RUNTIME_DIR") or os.environ.get("TMPDIR") or "/tmp"  # noqa: S108
+    private = os.path.join(base, f"tfwrap-{os.getpid()}-{time.time_ns()}")
+    os.mkdir(private, 0o700)
+    try:
+        return _attempts(real, command, policy, private)
+    finally:
+        shutil.rmtree(private, ignore_errors=True)
+
+
+def _attempts(real: str, command: Command, policy: Policy, private: str) -> int:
+    argv = list(command.argv)
+    budget = lock_timeout(command.effective_args())
+    started = time.monotonic()
+    while True:
+        status, relayed, heartbeat = _one_run(real, argv, command, policy, private)
+        if relayed is not None:
+            return exitcodes.from_signal(relayed)
+        left = budget - (time.monotonic() - started)
+        # Retry only a run that failed at lock acquisition: Terraform tried, never held it,
+        # so it changed nothing (issue 3: the 412-then-404 race in statemgr.LockWithContext).
+        failed_at_lock = status == 1 and heartbeat.attempted and not heartbeat.locked
+        if not failed_at_lock or left < 1 or heartbeat.locks is None:
+            return status
+        _say(
+            f"Terraform gave up on the state lock while its holder was releasing it; "
+            f"retrying within the {left:.0f} s left of -lock-timeout"
+        )
+        _wait_until_free(heartbeat.locks, started + budget)
+        left = budget - (time.monotonic() - started)
+        argv = _with_lock_timeout(argv, left)
+
+
+def _one_run(
+    real: str, argv: list[str], command: Command, policy: Policy, private: str
+) -> tuple[int, int | None, Heartbeat]:
+    plan = LogPlan(dict(os.environ), private)
+    child = Child(real, argv, plan.child_env)
+    heartbeat = Heartbeat(
+        LogWatcher(plan),
+        lambda: _connect(command),
+        interval=policy.heartbeat_seconds,
+        lease_seconds=policy.lease_seconds,
+        terraform_pid=child.pid,
+    )
+    heartbeat.start()
+    status = child.wait(grace=policy.grace_seconds)
+    heartbeat.stop()
+    heartbeat.ready.wait(10)
+    _clean_up(heartbeat, status)
+    return status, child.relayed, heartbeat
+
+
+def _connect(command: Command) -> Locks | None:
+    """Clients for this state's lock (after the child started: imports cost ~250 ms)."""
+    from tfwrap.aws import clients
+    from tfwrap.backend import config
+    from tfwrap.lock.lockfile import DynamoLock, S3LockFile
+
+    backend = config.load(command) if command.name == "init" else config.load_initialised(command)
+    if backend is None or not backend.is_s3:
+        return None
+    session = clients.session(backend)
+    s3 = S3LockFile(clients.client(backend, "s3", session), backend)
+    dynamo = None
+    if backend.dynamodb_table:
+        dynamo = DynamoLock(clients.client(backend, "dynamodb", session), backend)
+    return Locks(s3, dynamo)
+
+
+def _clean_up(heartbeat: Heartbeat, status: int) -> None:
+    """Remove the lock our child took and left behind; never anyone else's."""
+    locks = heartbeat.locks
+    if locks is None:
+        return
+    if heartbeat.locked and not heartbeat.unlocked:
+        ours, why = heartbeat.locked, f"Terraform exited ({_describe(status)}) still holding its lock"
+    elif heartbeat.attempted and not heartbeat.locked:
+        # The retry orphan (OpenTofu #4405): the SDK retried a PutObject whose first try
+        # had succeeded; the retry got 412 against the child's own lock.
+        ours, why = heartbeat.attempted, "Terraform's lock request was refused by its own earlier attempt"
+    else:
+        return
+    try:
+        removed_s3 = locks.s3.delete_if_held_by(ours) is not None
+        removed_ddb = locks.dynamo.delete_if_held_by(ours) if locks.dynamo is not None else False
+    except Exception as exc:  # noqa: BLE001 - say it plainly; the lock ID lets a human finish
+        _say(
+            f"{why}; could not remove lock {ours} ({type(exc).__name__}): run `tfwrap lock clear --id {ours}`"
+        )
+        return
+    where = " and ".join(w for w, done in (("S3", removed_s3), ("DynamoDB", removed_ddb)) if done)
+    if where:
+        _say(f"{why}; removed its lock {ours} from {where}")
+
+
+def _wait_until_free(locks: Locks, deadline: float) -> None:
+    while time.monotonic() < deadline:
+        try:
+            if locks.s3.read() is None:
+                return
+        except Exception:  # noqa: BLE001 - the retry itself will report
+            return
+        time.sleep(0.25)
+
+
+def _describe(status: int) -> str:
+    return f"killed by signal {status - 128}" if status > 128 else f"exit {status}"
+
+
+def _say(message: str) -> None:
+    sys.stderr.write(f"tfwrap: {message}\n")
+    sys.stderr.flush()
