@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import time
-TYPE_CHECKING = False  # typing costs ~3 ms to import on the hot path
 
 try:  # the builtin module skips OpenSSL's ~3 ms load that `import hashlib` pays
     from _blake2 import blake2b
@@ -19,6 +18,8 @@ except ImportError:  # pragma: no cover - CPython always has it
     from hashlib import blake2b
 
 from tfwrap import __version__
+
+TYPE_CHECKING = False  # typing costs ~3 ms to import on the hot path
 
 if TYPE_CHECKING:
     from typing import Any

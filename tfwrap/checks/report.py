@@ -6,9 +6,10 @@ On the shim's hot path: standard library only.
 from __future__ import annotations
 
 import sys
-TYPE_CHECKING = False  # typing costs ~3 ms to import on the hot path
 
 from tfwrap.checks.finding import ERROR, Finding
+
+TYPE_CHECKING = False  # typing costs ~3 ms to import on the hot path
 
 if TYPE_CHECKING:
     from typing import Any, TextIO
