@@ -24,6 +24,12 @@ _BLOCKED = {*STOP_SIGNALS, signal.SIGCHLD, signal.SIGTTOU, signal.SIGTTIN}
 _PR_SET_PDEATHSIG = 1
 
 
+def pending_stop_signal(timeout: float) -> int | None:
+    """Wait up to ``timeout`` for a stop signal sent while no child runs (between retries)."""
+    info = signal.sigtimedwait(STOP_SIGNALS, timeout)
+    return info.si_signo if info is not None else None
+
+
 def _foreground_tty() -> int | None:
     """A terminal fd when tfwrap is the terminal's foreground process group, else None."""
     for fd in (0, 2, 1):
@@ -42,7 +48,9 @@ class Child:
         self.tty = _foreground_tty()
         libc = ctypes.CDLL(None, use_errno=True)
         parent = os.getpid()
-        self._mask = signal.pthread_sigmask(signal.SIG_BLOCK, _BLOCKED)
+        # Stop signals stay blocked in tfwrap until it exits: one arriving while tfwrap
+        # cleans up a lock must not kill it halfway. The child gets the mask it had.
+        self._mask = signal.pthread_sigmask(signal.SIG_BLOCK, _BLOCKED) - _BLOCKED
         pid = os.fork()
         if pid == 0:  # the child: only async-signal-safe-ish steps, then exec
             try:
@@ -92,7 +100,6 @@ class Child:
                     deadline = None
         finally:
             self._restore_terminal()
-            signal.pthread_sigmask(signal.SIG_SETMASK, self._mask)
 
     def _reap(self) -> int | None:
         try:
@@ -101,8 +108,9 @@ class Child:
             return 0
         if pid == 0:
             return None
-        if os.WIFSTOPPED(status):  # Ctrl-Z reached Terraform's group: stop with it, as a shell job
-            self._suspend()
+        if os.WIFSTOPPED(status):
+            if self.tty is not None:  # Ctrl-Z reached Terraform's group: stop with it, as a shell job
+                self._suspend()
             return None
         if os.WIFSIGNALED(status):
             return 128 + os.WTERMSIG(status)

@@ -15,7 +15,7 @@ from tfwrap import exitcodes
 from tfwrap.checks.policy import Policy
 from tfwrap.commands import Command
 from tfwrap.lock.heartbeat import Heartbeat, Locks
-from tfwrap.supervise.child import Child
+from tfwrap.supervise.child import Child, pending_stop_signal
 from tfwrap.supervise.lockevents import LogPlan, LogWatcher
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
@@ -73,7 +73,9 @@ def _attempts(real: str, command: Command, policy: Policy, private: str) -> int:
             f"Terraform gave up on the state lock while its holder was releasing it; "
             f"retrying within the {left:.0f} s left of -lock-timeout"
         )
-        _wait_until_free(heartbeat.locks, started + budget)
+        stopped = _wait_until_free(heartbeat.locks, started + budget)
+        if stopped is not None:
+            return exitcodes.from_signal(stopped)
         left = budget - (time.monotonic() - started)
         argv = _with_lock_timeout(argv, left)
 
@@ -141,14 +143,18 @@ def _clean_up(heartbeat: Heartbeat, status: int) -> None:
         _say(f"{why}; removed its lock {ours} from {where}")
 
 
-def _wait_until_free(locks: Locks, deadline: float) -> None:
+def _wait_until_free(locks: Locks, deadline: float) -> int | None:
+    """Wait for the holder's lock to go; returns a stop signal if one arrives meanwhile."""
     while time.monotonic() < deadline:
         try:
             if locks.s3.read() is None:
-                return
+                return None
         except Exception:  # noqa: BLE001 - the retry itself will report
-            return
-        time.sleep(0.25)
+            return None
+        stopped = pending_stop_signal(0.25)
+        if stopped is not None:
+            return stopped
+    return None
 
 
 def _describe(status: int) -> str:

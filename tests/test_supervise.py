@@ -1,0 +1,172 @@
+"""Supervised runs end to end: heartbeat, signals, our own lock never left behind."""
+
+from __future__ import annotations
+
+import os
+import pty
+import select
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from tests.support.lockwatch import SLOW, read_lock, wait_annotated, wait_for
+from tests.support.world import Tools, make_bucket, run, s3_client, write_config
+from tfwrap.demo.server import S3Server
+
+pytestmark = [pytest.mark.engine, pytest.mark.shim]
+APPLY = ["terraform", "apply", "-auto-approve", "-no-color", "-input=false"]
+
+
+@pytest.fixture
+def slow_work(s3: S3Server, bucket_name: str, tmp_path: Path, env: dict[str, str]) -> Path:
+    make_bucket(s3.url, bucket_name)
+    work = write_config(tmp_path / "work", s3.url, bucket_name, resource=SLOW % 8)
+    assert run(["terraform", "init", "-no-color"], work, env).returncode == 0
+    return work
+
+
+@pytest.fixture
+def fast_env(env: dict[str, str]) -> dict[str, str]:
+    return {**env, "TFWRAP_HEARTBEAT_SECONDS": "1", "TFWRAP_GRACE_SECONDS": "5"}
+
+
+def start(work: Path, env: dict[str, str], *extra: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [*APPLY, *extra], cwd=work, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+
+
+def no_lock(s3: S3Server, bucket: str) -> bool:
+    return read_lock(s3_client(s3.url), bucket) is None
+
+
+def test_heartbeat_annotates_within_a_second_and_renews(
+    slow_work: Path, fast_env: dict[str, str], s3: S3Server, bucket_name: str, tools: Tools
+) -> None:
+    client = s3_client(s3.url)
+    proc = start(slow_work, fast_env)
+    first = wait_for(lambda: read_lock(client, bucket_name), 30, step=0.02)
+    seen_at = time.monotonic()
+    lock, holder = wait_annotated(client, bucket_name)
+    assert time.monotonic() - seen_at < 1.0
+    assert holder.lease_seconds == 3 and holder.terraform_pid > 0 and holder.tfwrap_pid == proc.pid
+    for field in ("ID", "Operation", "Who", "Version", "Created", "Path"):
+        assert lock[field] == first[0][field]
+    renewed = wait_for(
+        lambda: (h := wait_annotated(client, bucket_name)[1]).heartbeat > holder.heartbeat and h, 5
+    )
+    assert renewed.started == holder.started
+    # A second client is refused and sees who holds the lock and that it is alive.
+    blocked = run([str(tools.engine), "plan", "-no-color", "-input=false"], slow_work, fast_env)
+    assert blocked.returncode == 1 and "Error acquiring the state lock" in blocked.stderr
+    assert "tfwrap heartbeat=" in blocked.stderr and f"terraform_pid={holder.terraform_pid}" in blocked.stderr
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert "Apply complete!" in out and no_lock(s3, bucket_name)
+
+
+@pytest.mark.parametrize(
+    ("signals", "code"),
+    [((signal.SIGTERM,), 143), ((signal.SIGHUP,), 129), ((signal.SIGINT, signal.SIGTERM), 130)],
+)
+def test_signal_to_tfwrap_gives_terraform_one_interrupt(
+    slow_work: Path,
+    fast_env: dict[str, str],
+    s3: S3Server,
+    bucket_name: str,
+    signals: tuple[int, ...],
+    code: int,
+) -> None:
+    """kill of tfwrap's pid (docker stop, CI), and GitHub's SIGINT-then-SIGTERM cancel."""
+    proc = start(slow_work, fast_env)
+    _, holder = wait_annotated(s3_client(s3.url), bucket_name)
+    for sig in signals:
+        proc.send_signal(sig)
+        time.sleep(0.5)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == code, err
+    assert "Two interrupts" not in out + err and "Interrupt received" in out
+    assert no_lock(s3, bucket_name)
+    assert (
+        not psutil.pid_exists(holder.terraform_pid)
+        or psutil.Process(holder.terraform_pid).status() == "zombie"
+    )
+
+
+def test_ctrl_c_in_a_terminal_reaches_terraform_once(
+    slow_work: Path, fast_env: dict[str, str], s3: S3Server, bucket_name: str
+) -> None:
+    pid, master = pty.fork()
+    if pid == 0:  # the child: a shell-like foreground job on its own terminal
+        os.chdir(slow_work)
+        os.execvpe(APPLY[0], APPLY, fast_env)
+    output = b""
+    try:
+        wait_annotated(s3_client(s3.url), bucket_name)
+        os.write(master, b"\x03")  # the terminal sends SIGINT to its foreground group
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([master], [], [], 0.5)
+            if ready:
+                try:
+                    chunk = os.read(master, 4096)
+                except OSError:
+                    break
+                if not chunk:
+                    break
+                output += chunk
+        _, status = os.waitpid(pid, 0)
+    finally:
+        os.close(master)
+    text = output.decode(errors="replace")
+    assert "Interrupt received" in text and "Two interrupts" not in text, text
+    assert os.WEXITSTATUS(status) == 1  # Terraform's own status after an interrupt, as direct
+    assert no_lock(s3, bucket_name)
+
+
+def test_terraform_killed_mid_apply_lock_removed_within_a_second(
+    slow_work: Path, fast_env: dict[str, str], s3: S3Server, bucket_name: str
+) -> None:
+    proc = start(slow_work, fast_env)
+    lock, holder = wait_annotated(s3_client(s3.url), bucket_name)
+    os.kill(holder.terraform_pid, signal.SIGKILL)
+    killed = time.monotonic()
+    wait_for(lambda: no_lock(s3, bucket_name), 5, step=0.02)
+    assert time.monotonic() - killed < 1.0
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 137
+    assert f"removed its lock {lock['ID']} from S3" in err
+
+
+def test_tfwrap_killed_terraform_stops_gracefully_and_releases(
+    slow_work: Path, fast_env: dict[str, str], s3: S3Server, bucket_name: str
+) -> None:
+    proc = start(slow_work, fast_env)
+    _, holder = wait_annotated(s3_client(s3.url), bucket_name)
+    proc.kill()
+    proc.communicate(timeout=30)
+    wait_for(lambda: no_lock(s3, bucket_name), 30)
+    wait_for(lambda: not psutil.pid_exists(holder.terraform_pid), 30)
+
+
+def test_terraform_that_will_not_stop_is_killed_after_grace(
+    slow_work: Path, fast_env: dict[str, str], s3: S3Server, bucket_name: str
+) -> None:
+    env = {**fast_env, "TFWRAP_GRACE_SECONDS": "1"}
+    proc = start(slow_work, env)
+    _, holder = wait_annotated(s3_client(s3.url), bucket_name)
+    tree = [
+        holder.terraform_pid,
+        *(c.pid for c in psutil.Process(holder.terraform_pid).children(recursive=True)),
+    ]
+    os.kill(holder.terraform_pid, signal.SIGSTOP)  # a Terraform that cannot react
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 143, err
+    assert no_lock(s3, bucket_name)
+    for pid in tree:
+        assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == "zombie"
