@@ -184,3 +184,23 @@ def test_warm_cache_makes_no_aws_call_and_config_change_invalidates(
     (work / "backend.tf").write_text((work / "backend.tf").read_text().replace("app/", "app2/"))
     changed = run([*TF, "init", *QUIET, "-reconfigure"], work, env)
     assert changed.returncode == 80 and "[bucket-versioning]" in changed.stderr
+
+
+def test_tfwrap_check_reports_and_exits_80_on_errors(
+    s3: S3Server, bucket_name: str, tmp_path: Path, env: dict[str, str]
+) -> None:
+    make_bucket(s3.url, bucket_name, encryption=False)
+    work = write_config(tmp_path / "work", s3.url, bucket_name)
+    human = run(["tfwrap", "check", "-chdir", str(work)], tmp_path, env)
+    assert human.returncode == 80 and "[bucket-encryption]" in human.stdout
+    report = json.loads(run(["tfwrap", "check", "--json", "-chdir", str(work)], tmp_path, env).stdout)
+    assert report["errors"] == 1 and report["findings"][0]["id"] == "bucket-encryption"
+    assert report["backend"]["bucket"] == bucket_name and report["blocked"] is True
+    s3_client(s3.url).put_bucket_encryption(
+        Bucket=bucket_name,
+        ServerSideEncryptionConfiguration={
+            "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]
+        },
+    )
+    fixed = run(["tfwrap", "check", "--no-cache", "-chdir", str(work)], tmp_path, env)
+    assert fixed.returncode == 0 and "all checks passed" in fixed.stdout

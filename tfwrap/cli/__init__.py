@@ -28,7 +28,8 @@ def main(argv: list[str] | None = None) -> int:
     """Run a tfwrap command; every refusal is one line on stderr and a documented exit code."""
     _register()
     try:
-        group.main(args=argv, prog_name="tfwrap", standalone_mode=False)
+        # With standalone_mode=False click returns (not raises) the code of an Exit.
+        code = group.main(args=argv, prog_name="tfwrap", standalone_mode=False)
     except TfwrapError as exc:
         sys.stderr.write(f"tfwrap: {exc.message}\n")
         return exc.code
@@ -43,4 +44,4 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # noqa: BLE001 - never a traceback for users
         sys.stderr.write(f"tfwrap: internal error ({type(exc).__name__}: {exc})\n")
         return exitcodes.INTERNAL
-    return exitcodes.OK
+    return code if isinstance(code, int) else exitcodes.OK
