@@ -45,7 +45,11 @@ def main(argv: list[str] | None = None) -> int:
             if is_s3 and command.takes_lock:
                 from tfwrap.supervise.run import supervise
 
-                return supervise(real, command, pol)
+                code = supervise(real, command, pol)
+                # Leave now: a heartbeat thread may still be importing botocore, and
+                # interpreter shutdown must neither wait for it nor race it.
+                sys.stderr.flush()
+                os._exit(code)
         return run.terraform(real, command)
     except PolicyError as exc:  # an invalid policy is never silently ignored
         return _refuse(exc.message, exc.code)

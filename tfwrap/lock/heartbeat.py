@@ -59,6 +59,7 @@ class Heartbeat(threading.Thread):
         self.ready = threading.Event()
         self.annotations = 0
         self._halt = threading.Event()
+        self._poll_lock = threading.Lock()
         self._s3_seen: LockObject | None = None
         self._ddb_seen: dict[str, Any] | None = None
         self._next_beat = 0.0
@@ -66,10 +67,22 @@ class Heartbeat(threading.Thread):
         self._beating = False
 
     def stop(self) -> None:
+        """Stop beating and read Terraform's last words; never waits for a slow connect.
+
+        A quick command may end before the AWS clients are ready (~250 ms of imports):
+        its exit must not wait for them unless there is a lock to clean up.
+        """
         self._halt.set()
-        self.join(timeout=10)
-        for event in self.watcher.poll():  # whatever Terraform logged last
-            self._on(event)
+        if self.ready.is_set():
+            self.join(timeout=10)
+        with self._poll_lock:
+            for event in self.watcher.poll():  # whatever Terraform logged last
+                self._on(event)
+
+    @property
+    def needs_cleanup(self) -> bool:
+        """Terraform left holding (or having just taken) a lock with its own ID."""
+        return bool((self.locked and not self.unlocked) or (self.attempted and not self.locked))
 
     def run(self) -> None:
         try:
@@ -79,8 +92,9 @@ class Heartbeat(threading.Thread):
         finally:
             self.ready.set()
         while not self._halt.wait(POLL_SECONDS):
-            for event in self.watcher.poll():
-                self._on(event)
+            with self._poll_lock:
+                for event in self.watcher.poll():
+                    self._on(event)
             if self._beating and time.monotonic() >= self._next_beat:
                 self._beat()
 

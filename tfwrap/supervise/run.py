@@ -95,8 +95,9 @@ def _one_run(
     heartbeat.start()
     status = child.wait(grace=policy.grace_seconds)
     heartbeat.stop()
-    heartbeat.ready.wait(10)
-    _clean_up(heartbeat, status)
+    if heartbeat.needs_cleanup:
+        heartbeat.ready.wait(10)
+        _clean_up(heartbeat, status)
     return status, child.relayed, heartbeat
 
 
