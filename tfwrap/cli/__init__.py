@@ -17,11 +17,17 @@ def group() -> None:
 
 
 def _register() -> None:
-    from tfwrap.cli import check, demo, lock
+    from tfwrap.cli import bootstrap, check, demo, iam_policy, lock, migrate
 
-    group.add_command(check.check)
-    group.add_command(demo.demo)
-    group.add_command(lock.lock)
+    for command in (
+        check.check,
+        lock.lock,
+        bootstrap.bootstrap,
+        migrate.migrate,
+        iam_policy.iam_policy,
+        demo.demo,
+    ):
+        group.add_command(command)
 
 
 def main(argv: list[str] | None = None) -> int:

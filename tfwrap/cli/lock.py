@@ -345,7 +345,7 @@ def _clear_stale(found: _Lock, v: Verdict, yes: bool) -> None:
 
     if v.verdict != verdict.STALE:
         hint = (
-            "; if you know that run is gone, `tfwrap lock clear --id ID`"
+            f"; if you know that run is gone, `tfwrap lock clear --id {v.lock_id}`"
             if v.verdict == verdict.UNKNOWN
             else ""
         )
@@ -359,14 +359,14 @@ def _clear_stale(found: _Lock, v: Verdict, yes: bool) -> None:
     kept: list[str] = []
     if found.s3 is not None:
         with _aws(f"remove the lock {found.where}", endpoint):
-            removed = found.lockfile.delete_if_held_by(found.s3.id) is not None
+            removed = _delete_exact_object(found, found.s3)
         if removed:
             _say(f"removed the stale lock {found.where} (ID {found.s3.id}, {found.s3.fields.get('Who', '')})")
         else:
             kept.append(f"{found.where} changed since it was read (renewed, released or retaken)")
     if found.item is not None and found.dynamo is not None:
         with _aws(f"remove the {found.item_where}", found.backend.dynamodb_endpoint):
-            removed = found.dynamo.delete_if_held_by(str(found.item.get('ID')))
+            removed = _delete_exact_item(found.dynamo, found.item)
         if removed:
             _say(f"removed the stale {found.item_where} (ID {found.item.get('ID', '')})")
         else:
@@ -385,9 +385,13 @@ def _clear_id(found: _Lock, lock_id: str, yes: bool) -> None:
         if fields is not None
     ]
     if all(held_id != lock_id for _, held_id in held):
-        there = ", ".join(f"{where} by ID {held_id or '(none)'}" for where, held_id in held)
+        ids = {held_id for _, held_id in held}
+        if len(ids) == 1:
+            there = f"ID {ids.pop() or '(none)'}"
+        else:
+            there = ", ".join(f"{where} by ID {held_id or '(none)'}" for where, held_id in held)
         raise TfwrapError(
-            f"lock not removed: it is held by another ID than {lock_id}: {there}", exitcodes.LOCK_HELD
+            f"lock not removed: it is held by {there}, not by ID {lock_id}", exitcodes.LOCK_HELD
         )
     v = found.verdict
     if v is not None:
