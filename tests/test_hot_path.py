@@ -16,7 +16,8 @@ SHIM = Path(__file__).resolve().parents[1] / "shims" / "terraform"
 def test_importing_the_shim_path_loads_nothing_heavy() -> None:
     code = (
         "import sys, tfwrap.shim, tfwrap.checks.policy;"
-        "heavy = {'boto3', 'botocore', 'click', 'structlog', 'hcl2', 'psutil', 'typing', 'subprocess', 'pathlib'};"
+        "heavy = {'boto3', 'botocore', 'click', 'structlog', 'hcl2', 'psutil',"
+        " 'typing', 'subprocess', 'pathlib'};"
         "print(sorted(heavy & set(sys.modules)))"
     )
     out = subprocess.run([sys.executable, "-I", "-c", code], capture_output=True, text=True, check=True)
