@@ -80,6 +80,8 @@ def test_demo_lets_the_compliant_bucket_through_and_stops_the_other(tmp_path: Pa
     assert "stopped before Terraform ran" in stderr
     assert f"-> exit {exitcodes.BLOCKED} (stopped by tfwrap)" in stderr
     assert "still empty, and no .terraform/ written" in stderr
+    assert "Info:      tfwrap heartbeat=" in stderr  # the second client sees a live holder
+    assert "-> exit 143; lock released" in stderr
     assert "What this showed" in stderr
     assert "UNEXPECTED" not in stderr
     assert "unexpected:" not in stderr

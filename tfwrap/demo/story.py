@@ -27,6 +27,15 @@ from tfwrap.errors import TfwrapError
 
 EXTRAS = "tfwrap: demo needs the demo extras: ./install.sh --demo (or pip install 'tfwrap[demo]')"
 GOOD, BAD, KEY = "demo-state-compliant", "demo-state-plain", "demo/terraform.tfstate"
+SLOW_KEY = "demo/slow.tfstate"
+SLOW_RESOURCE = """
+resource "terraform_data" "slow" {
+  triggers_replace = timestamp()
+  provisioner "local-exec" {
+    command = "sleep 30"
+  }
+}
+"""
 CONFIG = """terraform {{
   backend "s3" {{
     bucket       = "{bucket}"
@@ -55,7 +64,10 @@ What this showed:
     Object Lock, encryption and public access block, found nothing, and Terraform ran untouched.
   - Bucket B does not: `terraform init` was stopped before Terraform touched any state, and
     each finding names the command that fixes it.
-  - A blocked run exits {blocked}, so CI can tell "tfwrap stopped this" from a Terraform error (1)."""
+  - A blocked run exits {blocked}, so CI can tell "tfwrap stopped this" from a Terraform error (1).
+  - While Terraform held the lock, tfwrap kept a heartbeat in its Info field: a second client
+    saw who holds it and that it is alive. Cancelled like a CI job (SIGTERM), Terraform got
+    exactly one interrupt, released the lock, and the run exited 143."""
 NO_PROXY = ("NO_PROXY", "no_proxy")
 
 
@@ -170,17 +182,70 @@ class Demo:
         if not untouched:
             self.problems.append("Terraform touched bucket B or wrote its .terraform directory")
 
+        if not self.problems:
+            self.supervised(s3)
         if self.problems:
             say("\ntfwrap: demo: unexpected: " + "; ".join(self.problems))
             return 1
         say(SUMMARY.format(blocked=exitcodes.BLOCKED))
         return 0
 
-    def config(self, name: str, bucket: str) -> Path:
+    def config(self, name: str, bucket: str, key: str = KEY, extra: str = "") -> Path:
         directory = self.work / name
         directory.mkdir()
-        (directory / "main.tf").write_text(CONFIG.format(bucket=bucket, key=KEY, url=self.url))
+        (directory / "main.tf").write_text(CONFIG.format(bucket=bucket, key=key, url=self.url) + extra)
         return directory
+
+    def supervised(self, s3: Any) -> None:
+        """C: a long apply holds the lock; a second client looks; then the run is cancelled."""
+        from tfwrap.lock import info as lockinfo
+
+        c = self.config("c", GOOD, key=SLOW_KEY, extra=SLOW_RESOURCE)
+        say("\nC: a long apply (a 30 s provisioner) under tfwrap, heartbeat every 2 s")
+        if not self.step("C", c, ["init", "-no-color", "-input=false"], keep="successfully initialized"):
+            return
+        env = {**self.env, "TFWRAP_HEARTBEAT_SECONDS": "2"}
+        say("C$ terraform apply -auto-approve   (in the background)")
+        apply = subprocess.Popen(
+            ["terraform", "apply", "-auto-approve", "-no-color", "-input=false"],
+            cwd=c,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            holder = _wait_for_heartbeat(s3, SLOW_KEY + ".tflock", lockinfo.parse)
+            if holder is None:
+                self.problems.append("C: the lock was never annotated with a heartbeat")
+                return
+            say("  a second client runs `terraform plan` meanwhile and is refused; it sees:")
+            second = subprocess.run(
+                [self.real[0], "plan", "-no-color", "-input=false", "-lock-timeout=0s"],
+                cwd=c,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=120,
+                check=False,
+            )
+            for line in second.stderr.splitlines():
+                if line.strip().startswith(("ID:", "Who:", "Created:", "Info:")):
+                    say("    " + line.strip())
+            if "tfwrap heartbeat=" not in second.stderr:
+                self.problems.append("C: the second client did not see the heartbeat")
+            say("  the run is cancelled the way CI does it: SIGTERM to its pid")
+            apply.send_signal(signal.SIGTERM)
+            _, err = apply.communicate(timeout=120)
+        finally:
+            if apply.poll() is None:
+                apply.kill()
+                apply.wait()
+        gone = "Contents" not in s3.list_objects_v2(Bucket=GOOD, Prefix=SLOW_KEY + ".tflock")
+        say(f"    -> exit {apply.returncode}; lock {'released' if gone else 'STILL THERE'}")
+        if apply.returncode != 143 or not gone or "Two interrupts" in err:
+            self.problems.append(f"C: cancelled run exited {apply.returncode}, lock released: {gone}")
 
     def step(self, name: str, cwd: Path, args: list[str], want: int = 0, keep: str = "") -> bool:
         """Run ``terraform ARGS`` through PATH (so through the shim) and show what matters."""
@@ -205,6 +270,22 @@ class Demo:
         verdict = "stopped by tfwrap" if code == exitcodes.BLOCKED else "ok"
         say(f"    -> exit {code} ({verdict if code == want else f'UNEXPECTED, expected {want}'})")
         return code == want
+
+
+def _wait_for_heartbeat(s3: Any, key: str, parse: Any, timeout: float = 60) -> Any:
+    """The holder once the lock's Info carries tfwrap's heartbeat (None on time-out)."""
+    import json
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(Exception):
+            body = json.loads(s3.get_object(Bucket=GOOD, Key=key)["Body"].read())
+            holder = parse(body.get("Info", ""))
+            if holder is not None:
+                return holder
+        time.sleep(0.1)
+    return None
 
 
 def _user_env(work: Path, real: str, shim: Path) -> dict[str, str]:
