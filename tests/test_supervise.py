@@ -40,6 +40,19 @@ def start(work: Path, env: dict[str, str], *extra: str) -> subprocess.Popen[str]
     )
 
 
+def left_behind(terraform_pid: int) -> list[psutil.Process]:
+    """Live processes of Terraform's process group (its provisioners included)."""
+    time.sleep(0.2)
+    found = []
+    for proc in psutil.process_iter(["pid"]):
+        try:
+            if os.getpgid(proc.pid) == terraform_pid and proc.status() != psutil.STATUS_ZOMBIE:
+                found.append(proc)
+        except (ProcessLookupError, psutil.Error):
+            continue
+    return found
+
+
 def no_lock(s3: S3Server, bucket: str) -> bool:
     return read_lock(s3_client(s3.url), bucket) is None
 
@@ -144,6 +157,7 @@ def test_terraform_killed_mid_apply_lock_removed_within_a_second(
     assert time.monotonic() - killed < 1.0
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 137
+    assert not left_behind(holder.terraform_pid)
     assert f"removed its lock {lock['ID']} from S3" in err
 
 

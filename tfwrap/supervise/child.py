@@ -85,6 +85,8 @@ class Child:
             while True:
                 status = self._reap()
                 if status is not None:
+                    if self.relayed is not None or status > 128:
+                        self._kill_leftovers()
                     return status
                 timeout = tick if deadline is None else max(0.0, min(tick, deadline - time.monotonic()))
                 info = signal.sigtimedwait(_BLOCKED, timeout)
@@ -130,6 +132,12 @@ class Child:
         if self.tty is not None:
             with contextlib.suppress(OSError):
                 os.tcsetpgrp(self.tty, os.getpgrp())  # SIGTTOU is blocked here
+
+    def _kill_leftovers(self) -> None:
+        """A stopped or killed Terraform can orphan provisioner processes (its local-exec
+        shell's children): they are still in its process group, so they go with it."""
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.pid, signal.SIGKILL)
 
     def kill_tree(self) -> None:
         """Kill Terraform and everything it started (provisioners included)."""
