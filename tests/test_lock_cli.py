@@ -416,8 +416,8 @@ def test_a_lock_renewed_while_the_user_confirms_survives(
     again = cli_lock._read(config.load(parse([f"-chdir={work}", "plan"])))
     assert again.verdict is not None and again.verdict.verdict == "alive"
     assert again.s3 is not None and again.item is not None and again.dynamo is not None
-    assert cli_lock._delete_exact_object(again, again.s3)
-    assert cli_lock._delete_exact_item(again.dynamo, again.item)
+    assert again.lockfile.delete_exact(again.s3)
+    assert again.dynamo.delete_exact(again.item)
     assert lock_etag(s3.url, bucket_name) is None and again.dynamo.read() is None
 
 

@@ -273,49 +273,6 @@ def _confirm(yes: bool, question: str) -> None:
         raise TfwrapError("lock not removed: not confirmed", exitcodes.LOCK_HELD)
 
 
-def _precondition_failed(exc: Exception) -> bool:
-    response = getattr(exc, "response", None) or {}
-    code = str(response.get("Error", {}).get("Code", ""))
-    status = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-    return code in ("PreconditionFailed", "NoSuchKey", "ConditionalCheckFailedException") or status in (
-        404,
-        412,
-    )
-
-
-def _delete_exact_object(found: _Lock, judged: LockObject) -> bool:
-    """Delete the ``.tflock`` object only if it is byte for byte the one judged (same ETag)."""
-    from botocore.exceptions import ClientError
-
-    lockfile = found.lockfile
-    try:
-        lockfile.s3.delete_object(Bucket=lockfile.bucket, Key=lockfile.key, IfMatch=judged.etag)
-    except ClientError as exc:
-        if _precondition_failed(exc):
-            return False
-        raise
-    return True
-
-
-def _delete_exact_item(dynamo: DynamoLock, judged: dict[str, Any]) -> bool:
-    """Delete the DynamoDB item only if its ``Info`` is still exactly the one judged."""
-    from botocore.exceptions import ClientError
-
-    try:
-        dynamo.ddb.delete_item(
-            TableName=dynamo.table,
-            Key={"LockID": {"S": dynamo.lock_id}},
-            ConditionExpression="#i = :old",
-            ExpressionAttributeNames={"#i": "Info"},
-            ExpressionAttributeValues={":old": {"S": judged["_raw"]}},
-        )
-    except ClientError as exc:
-        if _precondition_failed(exc):
-            return False
-        raise
-    return True
-
-
 @lock.command()
 @_CHDIR
 @click.option("--stale", is_flag=True, help="Remove the lock only if tfwrap judges it stale.")
@@ -359,14 +316,14 @@ def _clear_stale(found: _Lock, v: Verdict, yes: bool) -> None:
     kept: list[str] = []
     if found.s3 is not None:
         with _aws(f"remove the lock {found.where}", endpoint):
-            removed = _delete_exact_object(found, found.s3)
+            removed = found.lockfile.delete_exact(found.s3)
         if removed:
             _say(f"removed the stale lock {found.where} (ID {found.s3.id}, {found.s3.fields.get('Who', '')})")
         else:
             kept.append(f"{found.where} changed since it was read (renewed, released or retaken)")
     if found.item is not None and found.dynamo is not None:
         with _aws(f"remove the {found.item_where}", found.backend.dynamodb_endpoint):
-            removed = _delete_exact_item(found.dynamo, found.item)
+            removed = found.dynamo.delete_exact(found.item)
         if removed:
             _say(f"removed the stale {found.item_where} (ID {found.item.get('ID', '')})")
         else:

@@ -134,13 +134,21 @@ class S3LockFile:
         current = self.read()
         if current is None or current.id != lock_id:
             return None
+        return current if self.delete_exact(current) else None
+
+    def delete_exact(self, judged: LockObject) -> bool:
+        """Delete the lock only if it is byte for byte the one read (same ETag).
+
+        A heartbeat renewal keeps the ID but changes the ETag: a lock renewed while a
+        human was deciding survives (``tfwrap lock clear --stale``).
+        """
         try:
-            self.s3.delete_object(Bucket=self.bucket, Key=self.key, IfMatch=current.etag)
+            self.s3.delete_object(Bucket=self.bucket, Key=self.key, IfMatch=judged.etag)
         except Exception as exc:
             if _code(exc) in ("PreconditionFailed", "NoSuchKey", "412", "404"):
-                return None
+                return False
             raise
-        return current
+        return True
 
 
 class DynamoLock:
@@ -188,13 +196,17 @@ class DynamoLock:
         current = self.read()
         if current is None or current.get("ID") != lock_id:
             return False
+        return self.delete_exact(current)
+
+    def delete_exact(self, judged: dict[str, Any]) -> bool:
+        """Delete the item only if its ``Info`` is still exactly the one read."""
         try:
             self.ddb.delete_item(
                 TableName=self.table,
                 Key={"LockID": {"S": self.lock_id}},
                 ConditionExpression="#i = :old",
                 ExpressionAttributeNames={"#i": "Info"},
-                ExpressionAttributeValues={":old": {"S": current["_raw"]}},
+                ExpressionAttributeValues={":old": {"S": judged["_raw"]}},
             )
         except Exception as exc:
             if _code(exc) == "ConditionalCheckFailedException":
