@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import sys
 
-from tfwrap import commands, exitcodes, run
+from tfwrap import commands, exitcodes, handoff, log
 from tfwrap.checks import cache, report
 from tfwrap.checks.finding import ERROR, OFF, Finding
 from tfwrap.errors import PolicyError, TfwrapError
@@ -50,13 +50,13 @@ def main(argv: list[str] | None = None) -> int:
                 # interpreter shutdown must neither wait for it nor race it.
                 sys.stderr.flush()
                 os._exit(code)
-        return run.terraform(real, command)
+        return handoff.exec_terraform(real, command)
     except PolicyError as exc:  # an invalid policy is never silently ignored
         return _refuse(exc.message, exc.code)
     except TfwrapError as exc:
         if mode == "warn" and exc.code not in (exitcodes.NOT_EXECUTABLE, exitcodes.NOT_FOUND):
             sys.stderr.write(f"tfwrap: warning: {exc.message} (TFWRAP_MODE=warn: running Terraform anyway)\n")
-            return run.terraform(real, command)
+            return handoff.exec_terraform(real, command)
         return _refuse(exc.message, exc.code)
     except Exception as exc:  # noqa: BLE001 - never a traceback; enforce fails closed
         from tfwrap import log
@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
         log.debug("internal error", exc_info=True)
         if mode == "warn":
             sys.stderr.write(f"tfwrap: warning: internal error ({type(exc).__name__}); running Terraform\n")
-            return run.terraform(real, command)
+            return handoff.exec_terraform(real, command)
         return _refuse(
             f"internal error ({type(exc).__name__}: {exc}); TFWRAP_LOG_LEVEL=debug shows the trace, "
             "TFWRAP_MODE=warn runs Terraform despite it",
@@ -82,6 +82,7 @@ def check(command: commands.Command, real: str, pol: Policy) -> tuple[list[Findi
     if verdict is None:
         from tfwrap.checks import guard
 
+        log.debug("check cache miss", command=command.name, workdir=os.path.abspath(command.chdir or "."))
         outcome = guard.run(command, real, pol, use_cache=use_cache)
         raw, is_s3 = outcome.raw, outcome.backend.is_s3
         if outcome.cacheable:
@@ -91,6 +92,7 @@ def check(command: commands.Command, real: str, pol: Policy) -> tuple[list[Findi
                 {"s3": outcome.backend.is_s3, "findings": [f.to_json() for f in raw]},
             )
     else:
+        log.debug("check cache hit", command=command.name, findings=len(verdict["findings"]))
         raw, is_s3 = [Finding.from_json(d) for d in verdict["findings"]], bool(verdict["s3"])
     findings = [f for f in map(pol.apply, raw) if f.severity != OFF]
     blocked = (

@@ -11,6 +11,7 @@ import json
 import os
 from typing import Any
 
+from tfwrap import log
 from tfwrap.backend import config as backend_config
 from tfwrap.checks import bucket, cache, locking, version
 from tfwrap.checks.finding import ERROR, OFF, Finding
@@ -78,6 +79,14 @@ def run(command: Command, real: str, policy: Policy, use_cache: bool = True) -> 
         *bucket.evaluate(backend, facts),
     ]
     outcome.findings, outcome.blocked = decide(command, policy, outcome.raw)
+    log.info(
+        "checked backend",
+        bucket=backend.bucket,
+        state_key=backend.state_key,
+        endpoint=backend.s3_endpoint,
+        findings=[f.id for f in outcome.findings],
+        blocked=outcome.blocked,
+    )
     return outcome
 
 

@@ -139,6 +139,7 @@ class Heartbeat(threading.Thread):
             return
         self._backoff = 0.0
         self.annotations += 1
+        log.info("heartbeat", lock_id=self.locked, mode=self.mode, beat=self.annotations)
         self._next_beat = time.monotonic() + self.interval
 
     def _beat_s3(self, lockfile: S3LockFile, line: str) -> LockObject | None:

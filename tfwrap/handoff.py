@@ -1,8 +1,8 @@
-"""Running the real Terraform once the guard has let the command through.
+"""Handing the process over to the real Terraform once the guard has let the command through.
 
-Today every command replaces tfwrap with Terraform (``execv``): same pid, same terminal,
-same file descriptors, Terraform's own exit status. Commands that take the state lock
-are where supervision (heartbeat, signals, lock cleanup: issue 3) slots in.
+Commands that do not take the state lock replace tfwrap with Terraform (``execv``): same
+pid, same terminal, same file descriptors, Terraform's own exit status. Commands that take
+it are supervised instead (``tfwrap.supervise.run``).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from tfwrap.commands import Command
 from tfwrap.errors import TfwrapError
 
 
-def terraform(real: str, command: Command) -> int:
+def exec_terraform(real: str, command: Command) -> int:
     """Hand the process over to Terraform; returns only if that is impossible."""
     try:
         os.execv(real, [real, *command.argv])
