@@ -204,3 +204,20 @@ def test_tfwrap_check_reports_and_exits_80_on_errors(
     )
     fixed = run(["tfwrap", "check", "--no-cache", "-chdir", str(work)], tmp_path, env)
     assert fixed.returncode == 0 and "all checks passed" in fixed.stdout
+
+
+def test_tf_data_dir_and_tf_cli_args_are_honoured(
+    s3: S3Server, bucket_name: str, tmp_path: Path, env: dict[str, str]
+) -> None:
+    make_bucket(s3.url, bucket_name)
+    work = write_config(tmp_path / "work", s3.url, bucket_name, use_lockfile=None)
+    custom = {**env, "TF_DATA_DIR": "elsewhere", "TF_CLI_ARGS_init": "-backend-config=use_lockfile=true"}
+    result = run([*TF, "init", *QUIET], work, custom)
+    assert result.returncode == 0, result.stderr  # the argument adds use_lockfile: no [locking-none]
+    assert (work / "elsewhere" / "terraform.tfstate").exists() and not (work / ".terraform").exists()
+    plan = run([*TF, "plan", *QUIET], work, custom)
+    assert plan.returncode == 0 and "tfwrap" not in plan.stderr  # read the initialised copy there
+    without = run([*TF, "plan", *QUIET], work, {**env, "TF_DATA_DIR": "elsewhere"})
+    assert without.returncode == 0
+    bare = run([*TF, "init", *QUIET, "-reconfigure"], work, env)
+    assert bare.returncode == 80 and "[locking-none]" in bare.stderr

@@ -115,6 +115,71 @@ def test_signal_to_tfwrap_gives_terraform_one_interrupt(
     )
 
 
+def test_sigint_to_tfwrap_process_group_gives_one_interrupt(
+    slow_work: Path, fast_env: dict[str, str], s3: S3Server, bucket_name: str
+) -> None:
+    """A CI runner that signals the job's whole process group (not Terraform's own)."""
+    proc = subprocess.Popen(
+        APPLY,
+        cwd=slow_work,
+        env=fast_env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    _, holder = wait_annotated(s3_client(s3.url), bucket_name)
+    os.killpg(proc.pid, signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "Two interrupts" not in out + err and "Interrupt received" in out
+    assert no_lock(s3, bucket_name) and not left_behind(holder.terraform_pid)
+
+
+def pty_run(
+    argv: list[str], cwd: Path, env: dict[str, str], answer: bytes | None = None, after: str = ""
+) -> tuple[int, str]:
+    """Run argv on a new terminal; type ``answer`` once ``after`` was printed."""
+    pid, master = pty.fork()
+    if pid == 0:
+        os.chdir(cwd)
+        os.execvpe(argv[0], argv, env)
+    output = b""
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([master], [], [], 0.5)
+            if not ready:
+                continue
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            output += chunk
+            if answer is not None and after.encode() in output:
+                os.write(master, answer)
+                answer = None
+        _, status = os.waitpid(pid, 0)
+    finally:
+        os.close(master)
+    return os.waitstatus_to_exitcode(status), output.decode(errors="replace")
+
+
+def test_interactive_apply_prompt_and_colours_work_under_supervision(
+    s3: S3Server, bucket_name: str, tmp_path: Path, env: dict[str, str]
+) -> None:
+    make_bucket(s3.url, bucket_name)
+    work = write_config(tmp_path / "work", s3.url, bucket_name)
+    assert run(["terraform", "init", "-no-color"], work, env).returncode == 0
+    code, text = pty_run(["terraform", "apply"], work, env, answer=b"yes\n", after="Enter a value:")
+    assert code == 0, text
+    assert "Do you want to perform these actions?" in text and "Apply complete!" in text
+    assert "\x1b[" in text  # colours: Terraform saw a terminal
+    assert no_lock(s3, bucket_name)
+
+
 def test_ctrl_c_in_a_terminal_reaches_terraform_once(
     slow_work: Path, fast_env: dict[str, str], s3: S3Server, bucket_name: str
 ) -> None:
