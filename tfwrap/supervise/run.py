@@ -7,16 +7,18 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import sys
 import time
 
 from tfwrap import exitcodes
-from tfwrap.checks.policy import Policy
 from tfwrap.commands import Command
-from tfwrap.lock.heartbeat import Heartbeat, Locks
 from tfwrap.supervise.child import Child, pending_stop_signal
 from tfwrap.supervise.lockevents import LogPlan, LogWatcher
+
+TYPE_CHECKING = False  # only what starting Terraform needs is imported before it starts
+if TYPE_CHECKING:
+    from tfwrap.checks.policy import Policy
+    from tfwrap.lock.heartbeat import Heartbeat, Locks
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
@@ -52,7 +54,9 @@ def supervise(real: str, command: Command, policy: Policy) -> int:
     try:
         return _attempts(real, command, policy, private)
     finally:
-        shutil.rmtree(private, ignore_errors=True)
+        for name in os.listdir(private):
+            os.remove(os.path.join(private, name))
+        os.rmdir(private)
 
 
 def _attempts(real: str, command: Command, policy: Policy, private: str) -> int:
@@ -85,6 +89,8 @@ def _one_run(
 ) -> tuple[int, int | None, Heartbeat]:
     plan = LogPlan(dict(os.environ), private)
     child = Child(real, argv, plan.child_env)
+    from tfwrap.lock.heartbeat import Heartbeat  # after the start: Terraform does not wait for it
+
     heartbeat = Heartbeat(
         LogWatcher(plan),
         lambda: _connect(command),
