@@ -111,6 +111,7 @@ def _connect(command: Command) -> Locks | None:
     """Clients for this state's lock (after the child started: imports cost ~250 ms)."""
     from tfwrap.aws import clients
     from tfwrap.backend import config
+    from tfwrap.lock.heartbeat import Locks
     from tfwrap.lock.lockfile import DynamoLock, S3LockFile
 
     backend = config.load(command) if command.name == "init" else config.load_initialised(command)
