@@ -1,11 +1,247 @@
-"""``tfwrap bootstrap`` (being written)."""
+"""``tfwrap bootstrap``: create a state bucket as the team's standard wants it, or bring one to it.
+
+``tfwrap bootstrap --bucket NAME --region R [--key PATH] [--kms-key ARN]
+[--log-bucket NAME [--log-prefix P]] [--workspace WS ...] [--endpoint-url URL]
+[--use-path-style] [--profile P] [--check | --fix] [--write-backend FILE]``
+
+The standard (``tfwrap.bootstrap.standard``): Object Lock enabled at creation (the team's
+standard; Terraform's ``use_lockfile`` itself does not need it), versioning, default encryption
+(SSE-S3, or SSE-KMS with a bucket key with ``--kms-key``), all four public access blocks, a
+bucket policy denying non-TLS access, a lifecycle rule expiring noncurrent versions of the lock
+object ``<key>.tflock`` (one rule per lock object: S3 lifecycle filters match prefixes, never a
+``*.tflock`` suffix; ``--workspace`` adds ``env:/<ws>/<key>.tflock``), and with
+``--log-bucket`` server access logging (the log bucket must already let S3 log delivery write).
+On a plain ``http://`` endpoint (an S3-compatible store, a local test server) the TLS-only
+statement is not added, with a note: every request through it is non-TLS, so it would lock
+Terraform out of its own state. Without ``--key`` (or a FILE with a key) there is no lifecycle
+rule, with a note: the lock's name is not known.
+
+Modes. No flag: a missing bucket is created in ``--region`` (no LocationConstraint in us-east-1,
+which refuses one) and configured; an existing bucket's drift is only reported. ``--fix``: the
+drift is fixed too, including Object Lock on an existing bucket (after versioning,
+PutObjectLockConfiguration; irreversible). ``--check``: nothing is created, changed or written.
+Nothing weaker is ever put and nothing is deleted: SSE-KMS stays SSE-KMS, an Object Lock default
+retention stays, lifecycle rules and policy statements are merged, and a different KMS key or
+log destination is reported, not replaced.
+
+``--write-backend FILE`` writes the backend block (a new file: ``bucket``, ``key``, ``region``,
+``encrypt``, ``kms_key_id``, ``use_lockfile = true``, and ``endpoints``/``use_path_style`` when
+given), formatted as ``terraform fmt`` would; an existing file is edited in place (only changed
+lines differ: ``use_lockfile = true`` set, ``dynamodb_table`` removed) and the diff shown on
+stderr. Without ``--key`` the lifecycle rule uses the ``key`` of an existing FILE.
+
+Endpoint: as Terraform reaches S3: ``--endpoint-url`` (Terraform's ``endpoints.s3``), else
+``AWS_ENDPOINT_URL_S3``, ``AWS_S3_ENDPOINT``, ``AWS_ENDPOINT_URL``; credentials, profile and
+time-outs (2 s connect, 3 s read, no retries) are those of the checks (``tfwrap.aws.clients``).
+
+Output: one line per step or drift item on stderr; nothing on stdout.
+Exit codes: 0 the bucket meets the standard (after fixing) and FILE is written; 80 drift
+remains (``--check``, or an existing bucket without ``--fix``, or drift that is never fixed
+automatically), or AWS refused or could not be reached (the line names the IAM action, e.g.
+``access denied: s3:PutBucketPolicy``); 82 FILE cannot be read or has no ``backend "s3"``
+block; 83 bad arguments: a bucket name against the DNS rules, a region mismatch, a bucket name
+owned by another account, FILE naming another bucket/key/region.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
 import click
+
+from tfwrap import exitcodes
+from tfwrap.errors import TfwrapError
+
+if TYPE_CHECKING:
+    from tfwrap.backend.edit import Edit
+    from tfwrap.bootstrap.standard import Bucket, Standard
+
+
+def _say(line: str) -> None:
+    click.echo(f"tfwrap: {line}", err=True)
+
+
+@dataclass(frozen=True)
+class Options:
+    """The command line, as click parsed it."""
+
+    bucket: str
+    region: str
+    key: str | None
+    kms_key: str | None
+    log_bucket: str | None
+    log_prefix: str | None
+    workspaces: tuple[str, ...]
+    endpoint_url: str | None
+    use_path_style: bool
+    profile: str | None
+    check_only: bool
+    fix: bool
+    write_backend: Path | None
 
 
 @click.command()
-def bootstrap() -> None:
-    """Create (or bring to standard) a state bucket."""
-    raise click.UsageError("not built yet")
+@click.option("--bucket", required=True, help="The state bucket (created when missing).")
+@click.option("--region", required=True, help="Its region (e.g. eu-west-1).")
+@click.option("--key", help="The state key (e.g. app/terraform.tfstate): its lock gets a lifecycle rule.")
+@click.option("--kms-key", help="Default encryption SSE-KMS with this key (ARN) and a bucket key.")
+@click.option("--log-bucket", help="Send server access logs to this (existing) bucket.")
+@click.option("--log-prefix", help="Prefix of the access logs (default: '<bucket>/').")
+@click.option(
+    "--workspace",
+    "workspaces",
+    multiple=True,
+    help="Also a lifecycle rule for this workspace's lock (env:/WS/KEY.tflock); repeatable.",
+)
+@click.option("--endpoint-url", help="S3 endpoint, as the backend's endpoints.s3 (else AWS_ENDPOINT_URL*).")
+@click.option("--use-path-style", is_flag=True, help="Path-style S3 addressing, as the backend setting.")
+@click.option("--profile", help="AWS profile (default: AWS_PROFILE).")
+@click.option("--check", "check_only", is_flag=True, help="Only report: create, change and write nothing.")
+@click.option("--fix", is_flag=True, help="Also fix the drift of an existing bucket.")
+@click.option(
+    "--write-backend",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write or update this file's backend block (use_lockfile = true, no dynamodb_table).",
+)
+def bootstrap(**options: Any) -> None:
+    """Create the state bucket as the team's standard wants it, or report and --fix its drift.
+
+    The standard: Object Lock (the team's policy; Terraform itself does not need it),
+    versioning, default encryption (SSE-S3, or SSE-KMS with a bucket key), all four public
+    access blocks, a policy denying non-TLS access (not on a plain http:// endpoint, where it
+    would refuse every request), a lifecycle rule expiring noncurrent versions of KEY.tflock
+    (one rule per lock object: lifecycle filters match prefixes, not suffixes), and optional
+    access logging. Nothing is weakened or deleted.
+
+    Without --fix an existing bucket is only reported on; --check changes nothing at all.
+    The endpoint is --endpoint-url, else AWS_ENDPOINT_URL_S3 / AWS_S3_ENDPOINT /
+    AWS_ENDPOINT_URL, as Terraform. Lines go to stderr. Exit 0: the bucket meets the
+    standard; 80: drift remains, or AWS refused (naming the IAM action) or is unreachable;
+    82: FILE unreadable; 83: bad arguments (bucket name, region, name taken).
+    """
+    run(Options(**options))
+
+
+def run(opts: Options) -> None:
+    """Validate, bring the bucket to the standard, write the backend; exit 80 on drift."""
+    from tfwrap.bootstrap import backend_file, standard
+
+    _validate(opts)
+    found = backend_file.existing_settings(opts.write_backend) if opts.write_backend else None
+    wanted = _standard(opts, found or {})
+    change = None
+    if opts.write_backend is not None:  # a wrong file is refused before any AWS call
+        change = backend_file.plan(
+            opts.write_backend,
+            backend_file.Wanted(
+                opts.bucket, opts.region, opts.key, opts.kms_key, opts.endpoint_url, opts.use_path_style
+            ),
+        )
+    mode = standard.CHECK if opts.check_only else standard.FIX if opts.fix else standard.REPORT
+    result = standard.run(_bucket(wanted, opts), mode, _say)
+    drift = len(result.drift)
+    if change is not None:
+        drift += _write(change, opts.check_only)
+    if drift:
+        _say(f"bucket {opts.bucket}: {drift} drift item(s) remain")
+        raise click.exceptions.Exit(exitcodes.BLOCKED)
+    if result.created or result.changed:
+        _say(f"bucket {opts.bucket} meets the standard")
+    else:
+        _say(f"bucket {opts.bucket} meets the standard; nothing changed")
+
+
+def _validate(opts: Options) -> None:
+    from tfwrap.bootstrap import names
+
+    if opts.check_only and opts.fix:
+        raise TfwrapError("--check and --fix exclude each other", exitcodes.USAGE)
+    problem = names.bucket_problem(opts.bucket)
+    if problem:
+        raise TfwrapError(
+            f"bucket name {opts.bucket!r} is not valid: {problem} ({names.RULES})", exitcodes.USAGE
+        )
+    problem = names.region_problem(opts.region)
+    if problem:
+        raise TfwrapError(f"region {opts.region!r} is not valid: {problem}", exitcodes.USAGE)
+    if opts.log_prefix is not None and not opts.log_bucket:
+        raise TfwrapError("--log-prefix needs --log-bucket", exitcodes.USAGE)
+    if opts.log_bucket:
+        problem = names.bucket_problem(opts.log_bucket)
+        if problem:
+            raise TfwrapError(f"log bucket name {opts.log_bucket!r} is not valid: {problem}", exitcodes.USAGE)
+        if opts.log_bucket == opts.bucket:
+            raise TfwrapError(
+                "--log-bucket must be another bucket: a bucket logging into itself never stops",
+                exitcodes.USAGE,
+            )
+
+
+def _standard(opts: Options, found: dict[str, Any]) -> Standard:
+    """What the bucket must be; the lock keys come from --key, else the backend file's key."""
+    from tfwrap.bootstrap import standard
+
+    state_key = opts.key or str(found.get("key") or "") or None
+    if opts.workspaces and not state_key:
+        raise TfwrapError("--workspace needs --key (or a --write-backend file with a key)", exitcodes.USAGE)
+    prefix = str(found.get("workspace_key_prefix") or "env:")
+    lock_keys = [f"{state_key}.tflock"] if state_key else []
+    lock_keys += [f"{prefix}/{ws}/{state_key}.tflock" for ws in opts.workspaces if ws != "default"]
+    return standard.Standard(
+        bucket=opts.bucket,
+        region=opts.region,
+        kms_key=opts.kms_key,
+        lock_keys=tuple(dict.fromkeys(lock_keys)),
+        log_bucket=opts.log_bucket,
+        log_prefix=f"{opts.bucket}/" if opts.log_prefix is None else opts.log_prefix,
+    )
+
+
+def _write(change: Edit, check_only: bool) -> int:
+    """Show and (unless --check) write the backend edit; 1 when --check finds it pending."""
+    from tfwrap.bootstrap import backend_file
+
+    path = change.path
+    if not change.changed:
+        _say(f"backend: {path} already uses this bucket with use_lockfile = true")
+        return 0
+    click.echo(change.diff(), err=True, nl=False)
+    if check_only:
+        _say(f"drift: {path} would change (run without --check to write it)")
+        return 1
+    existed = path.exists()
+    backend_file.write(change)
+    if existed:
+        _say(f"backend: updated {path}; run `terraform init -reconfigure`")
+    else:
+        _say(f"backend: wrote {path}")
+    return 0
+
+
+def _bucket(wanted: Standard, opts: Options) -> Bucket:
+    """The bucket's calls, through the checks' client (same endpoint, credentials, time-outs)."""
+    from tfwrap.aws import clients
+    from tfwrap.backend.config import BackendConfig
+    from tfwrap.bootstrap import standard
+
+    settings: dict[str, Any] = {"bucket": wanted.bucket, "region": wanted.region}
+    if opts.endpoint_url:
+        settings["endpoints"] = {"s3": opts.endpoint_url}
+    if opts.use_path_style:
+        settings["use_path_style"] = True
+    if opts.profile:
+        settings["profile"] = opts.profile
+    backend = BackendConfig(
+        workdir=Path.cwd(),
+        data_dir=Path.cwd() / ".terraform",
+        workspace="default",
+        backend_type="s3",
+        settings=settings,
+    )
+    try:
+        s3 = clients.client(backend, "s3")
+    except Exception as exc:  # a bad profile or role: one line, never a traceback
+        raise standard.refusal(exc, "sts:AssumeRole", wanted.bucket, backend.s3_endpoint) from exc
+    return standard.Bucket(s3, wanted, backend.s3_endpoint)
