@@ -388,6 +388,24 @@ def _backend_file(path: Path, text: str) -> dict[str, Any]:
         ) from exc
 
 
+def file_settings(path: Path) -> dict[str, Any] | None:
+    """The ``backend "s3"`` settings written in one file: a ``.tf``, a ``.tf.json`` or a
+    ``-backend-config`` file (None when the file does not exist or has no S3 block)."""
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise BackendConfigError(f"cannot read {path}: {exc}") from exc
+    if path.name.endswith(".tf.json"):
+        blocks = _backend_blocks_json(path, text)
+    elif path.name.endswith(".tf"):
+        blocks = _backend_blocks_hcl(path, text)
+    else:
+        return _backend_file(path, text)
+    return next((settings for kind, settings in blocks if kind == "s3"), None)
+
+
 def _from_initialised(data_dir: Path) -> list[Source]:
     path = data_dir / "terraform.tfstate"
     try:

@@ -46,13 +46,18 @@ class Edit:
         return "".join(lines)
 
     def apply(self) -> None:
-        """Write the new text atomically, keeping the file's permissions."""
-        if not self.changed:
+        """Write the new text atomically (creating the file if new), keeping its permissions."""
+        if not self.changed and self.path.exists():
             return
         tmp = self.path.with_name(f".{self.path.name}.tfwrap-{os.getpid()}")
-        tmp.write_text(self.after)
-        os.chmod(tmp, self.path.stat().st_mode & 0o7777)
-        os.replace(tmp, self.path)
+        try:
+            tmp.write_text(self.after)
+            if self.path.exists():
+                os.chmod(tmp, self.path.stat().st_mode & 0o7777)
+            os.replace(tmp, self.path)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            raise BackendConfigError(f"cannot write {self.path}: {exc.strerror}") from exc
 
 
 def hcl_value(value: Any) -> str:
@@ -76,27 +81,35 @@ def render_backend(settings: dict[str, Any]) -> str:
 
 def set_setting(path: Path, name: str, value: Any) -> Edit:
     """Set ``name`` in the file's S3 backend settings (added if absent)."""
-    return _edit(path, name, value)
+    return edit_settings(path, sets={name: value})
 
 
 def remove_setting(path: Path, name: str) -> Edit:
     """Remove ``name`` from the file's S3 backend settings (no change if absent)."""
-    return _edit(path, name, None, remove=True)
+    return edit_settings(path, removes=[name])
 
 
-def _edit(path: Path, name: str, value: Any, remove: bool = False) -> Edit:
+def edit_settings(path: Path, sets: dict[str, Any] | None = None, removes: list[str] | None = None) -> Edit:
+    """Several changes to the file's S3 backend settings as one edit (nothing written yet)."""
     try:
         before = path.read_text()
     except OSError as exc:
         raise BackendConfigError(f"cannot read {path}: {exc.strerror}") from exc
-    if path.name.endswith(".tf.json"):
-        after = _edit_json(path, before, name, value, remove)
-    elif path.name.endswith(".tf"):
-        start, end = _block_body(path, before)
-        after = before[:start] + _edit_body(before[start:end], name, value, remove, "    ") + before[end:]
-    else:  # a -backend-config file: the whole file is the body
-        after = _edit_body(before, name, value, remove, "")
+    after = before
+    for name, value in (sets or {}).items():
+        after = _edit_text(path, after, name, value, remove=False)
+    for name in removes or []:
+        after = _edit_text(path, after, name, None, remove=True)
     return Edit(path, before, after)
+
+
+def _edit_text(path: Path, text: str, name: str, value: Any, remove: bool) -> str:
+    if path.name.endswith(".tf.json"):
+        return _edit_json(path, text, name, value, remove)
+    if path.name.endswith(".tf"):
+        start, end = _block_body(path, text)
+        return text[:start] + _edit_body(text[start:end], name, value, remove, "    ") + text[end:]
+    return _edit_body(text, name, value, remove, "")  # a -backend-config file: all of it is the body
 
 
 def _skip(text: str, i: int) -> int:

@@ -14,8 +14,6 @@ another state, which is a migration, not a bootstrap.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -47,20 +45,11 @@ def _is_json(path: Path) -> bool:
 
 def existing_settings(path: Path) -> dict[str, Any] | None:
     """The ``backend "s3"`` settings in ``path`` (None when the file does not exist)."""
-    try:
-        text = path.read_text()
-    except FileNotFoundError:
+    if not path.exists():
         return None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise BackendConfigError(f"cannot read {path}: {exc}") from exc
-    if not (_is_tf(path) or _is_json(path)):
-        return config._backend_file(path, text)  # a -backend-config file
-    blocks = (
-        config._backend_blocks_json(path, text) if _is_json(path) else config._backend_blocks_hcl(path, text)
-    )
-    for kind, settings in blocks:
-        if kind == "s3":
-            return settings
+    settings = config.file_settings(path)
+    if settings is not None:
+        return settings
     raise BackendConfigError(
         f'{path.name} has no backend "s3" block; add one or pass --write-backend a new file name'
     )
@@ -141,28 +130,4 @@ def plan(path: Path, wanted: Wanted) -> edit.Edit:
     if wanted.path_style and not path_style:
         sets.append(("use_path_style", True))
     removes = ["dynamodb_table"] if "dynamodb_table" in found else []
-    before = path.read_text()
-    # Each edit reads its file: chain them on a private copy, then offer one edit of the real file.
-    with tempfile.TemporaryDirectory(prefix="tfwrap-backend-") as tmp:
-        work = Path(tmp) / path.name
-        work.write_text(before)
-        for name, value in sets:
-            edit.set_setting(work, name, value).apply()
-        for name in removes:
-            edit.remove_setting(work, name).apply()
-        after = work.read_text()
-    return edit.Edit(path, before, after)
-
-
-def write(change: edit.Edit) -> None:
-    """Write the edit: in place for an existing file, atomically created for a new one."""
-    if change.path.exists():
-        change.apply()
-        return
-    tmp = change.path.with_name(f".{change.path.name}.tfwrap-{os.getpid()}")
-    try:
-        tmp.write_text(change.after)
-        os.replace(tmp, change.path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise BackendConfigError(f"cannot write {change.path}: {exc.strerror}") from exc
+    return edit.edit_settings(path, sets=dict(sets), removes=removes)

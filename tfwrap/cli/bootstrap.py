@@ -201,7 +201,6 @@ def _standard(opts: Options, found: dict[str, Any]) -> Standard:
 
 def _write(change: Edit, check_only: bool) -> int:
     """Show and (unless --check) write the backend edit; 1 when --check finds it pending."""
-    from tfwrap.bootstrap import backend_file
 
     path = change.path
     if not change.changed:
@@ -212,7 +211,7 @@ def _write(change: Edit, check_only: bool) -> int:
         _say(f"drift: {path} would change (run without --check to write it)")
         return 1
     existed = path.exists()
-    backend_file.write(change)
+    change.apply()
     if existed:
         _say(f"backend: updated {path}; run `terraform init -reconfigure`")
     else:
