@@ -142,8 +142,10 @@ def _clean_up(heartbeat: Heartbeat, status: int) -> None:
         removed_s3 = locks.s3.delete_if_held_by(ours) is not None
         removed_ddb = locks.dynamo.delete_if_held_by(ours) if locks.dynamo is not None else False
     except Exception as exc:  # noqa: BLE001 - say it plainly; the lock ID lets a human finish
+        reason = getattr(exc, "response", {}).get("Error", {}).get("Code") or type(exc).__name__
         _say(
-            f"{why}; could not remove lock {ours} ({type(exc).__name__}): run `tfwrap lock clear --id {ours}`"
+            f"could not check whether Terraform left its lock {ours} behind ({reason}); "
+            f"`tfwrap lock status` shows it, `tfwrap lock clear --id {ours}` removes it"
         )
         return
     where = " and ".join(w for w, done in (("S3", removed_s3), ("DynamoDB", removed_ddb)) if done)
