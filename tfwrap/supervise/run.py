@@ -67,6 +67,8 @@ def _attempts(real: str, command: Command, policy: Policy, private: str) -> int:
         status, relayed, heartbeat = _one_run(real, argv, command, policy, private)
         if relayed is not None:
             return exitcodes.from_signal(relayed)
+        if heartbeat is None:
+            return status
         left = budget - (time.monotonic() - started)
         # Retry only a run that failed at lock acquisition: Terraform tried, never held it,
         # so it changed nothing (issue 3: the 412-then-404 race in statemgr.LockWithContext).
@@ -86,24 +88,36 @@ def _attempts(real: str, command: Command, policy: Policy, private: str) -> int:
 
 def _one_run(
     real: str, argv: list[str], command: Command, policy: Policy, private: str
-) -> tuple[int, int | None, Heartbeat]:
+) -> tuple[int, int | None, Heartbeat | None]:
+    """One Terraform run. Once Terraform has started, its status is what tfwrap returns:
+    a failure in tfwrap's own bookkeeping is reported, never turned into another code."""
     plan = LogPlan(dict(os.environ), private)
     child = Child(real, argv, plan.child_env)
-    from tfwrap.lock.heartbeat import Heartbeat  # after the start: Terraform does not wait for it
+    heartbeat: Heartbeat | None = None
+    try:
+        from tfwrap.lock.heartbeat import Heartbeat  # after the start: Terraform does not wait
 
-    heartbeat = Heartbeat(
-        LogWatcher(plan),
-        lambda: _connect(command),
-        interval=policy.heartbeat_seconds,
-        lease_seconds=policy.lease_seconds,
-        terraform_pid=child.pid,
-    )
-    heartbeat.start()
+        heartbeat = Heartbeat(
+            LogWatcher(plan),
+            lambda: _connect(command),
+            interval=policy.heartbeat_seconds,
+            lease_seconds=policy.lease_seconds,
+            terraform_pid=child.pid,
+        )
+        heartbeat.start()
+    except Exception as exc:  # noqa: BLE001 - Terraform runs on; the lock is Terraform's alone
+        _say(f"heartbeat disabled ({type(exc).__name__}: {exc})")
+        heartbeat = None
     status = child.wait(grace=policy.grace_seconds)
-    heartbeat.stop()
-    if heartbeat.needs_cleanup:
-        heartbeat.ready.wait(10)
-        _clean_up(heartbeat, status)
+    if heartbeat is not None:
+        try:
+            heartbeat.stop()
+            if heartbeat.needs_cleanup:
+                heartbeat.ready.wait(10)
+                _clean_up(heartbeat, status)
+        except Exception as exc:  # noqa: BLE001 - same: report, keep Terraform's status
+            _say(f"lock bookkeeping failed after Terraform exited ({type(exc).__name__}: {exc})")
+            heartbeat = None
     return status, child.relayed, heartbeat
 
 
