@@ -28,14 +28,15 @@ def read_lock(
     return json.loads(got["Body"].read()), got["ETag"]
 
 
-def wait_for(predicate: Any, timeout: float, step: float = 0.05) -> Any:
+def wait_for(predicate: Any, timeout: float, step: float = 0.05, what: str = "") -> Any:
+    """The first truthy value of ``predicate()``; AssertionError after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = predicate()
         if value:
             return value
         time.sleep(step)
-    raise AssertionError(f"condition not met within {timeout} s")
+    raise AssertionError(f"{what or 'condition'} not met within {timeout} s")
 
 
 def wait_annotated(s3: Any, bucket: str, timeout: float = 30) -> tuple[dict[str, Any], lockinfo.Holder]:

@@ -21,16 +21,17 @@ def free_port() -> int:
 class S3Server:
     """``moto_server -H 127.0.0.1 -p PORT`` for as long as the object lives (or ``stop()``)."""
 
-    def __init__(self, log: Path | None = None, extra_env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, log: Path | None = None, extra_env: dict[str, str] | None = None, cwd: Path | None = None
+    ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        exe = shutil.which("moto_server", path=os.path.dirname(sys.executable)) or shutil.which("moto_server")
-        argv = [exe] if exe else [sys.executable, "-m", "moto.server"]
         env = {**os.environ, **(extra_env or {})}
         out = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115 - closed in stop()
         self._log = out
         self.process = subprocess.Popen(
-            [*argv, "-H", "127.0.0.1", "-p", str(self.port)],
+            self.argv(),
+            cwd=cwd,
             stdin=subprocess.DEVNULL,
             stdout=out,
             stderr=out,
@@ -39,13 +40,28 @@ class S3Server:
         )
         self._wait_ready()
 
+    def argv(self) -> list[str]:
+        """The server's command line (a test may run a variant of moto)."""
+        exe = shutil.which("moto_server", path=os.path.dirname(sys.executable)) or shutil.which("moto_server")
+        return [
+            *([exe] if exe else [sys.executable, "-m", "moto.server"]),
+            "-H",
+            "127.0.0.1",
+            "-p",
+            str(self.port),
+        ]
+
+    _opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
     def _wait_ready(self, timeout: float = 30.0) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"moto_server exited with {self.process.returncode}")
             try:
-                urllib.request.urlopen(self.url + "/moto-api/", timeout=1).close()  # noqa: S310 - loopback
+                # No proxy: loopback is never proxied, whatever the environment says (the
+                # global opener would keep the first proxies it saw).
+                self._opener.open(self.url + "/moto-api/", timeout=1).close()
                 return
             except OSError:
                 time.sleep(0.1)

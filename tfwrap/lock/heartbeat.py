@@ -153,7 +153,16 @@ class Heartbeat(threading.Thread):
             current = lockfile.read()
         if current is None or current.id != self.locked:
             raise LockChanged("not our lock")
-        return lockfile.rewrite_info(current, line)
+        try:
+            return lockfile.rewrite_info(current, line)
+        except LockChanged:
+            # Our previous write may have landed after its answer timed out: the lock then
+            # has an ETag we never saw. Lock IDs are unique per run, so a lock still
+            # carrying ours is still ours; the retry stays conditional on what we read.
+            fresh = lockfile.read()
+            if fresh is None or fresh.id != self.locked:
+                raise
+            return lockfile.rewrite_info(fresh, line)
 
     def _beat_dynamo(self, dynamo: DynamoLock, line: str) -> dict[str, Any]:
         current = self._ddb_seen
@@ -161,7 +170,13 @@ class Heartbeat(threading.Thread):
             current = dynamo.read()
         if current is None or current.get("ID") != self.locked:
             raise LockChanged("not our lock")
-        return dynamo.rewrite_info(current, line)
+        try:
+            return dynamo.rewrite_info(current, line)
+        except LockChanged:  # as for S3: a late-answered write of ours
+            fresh = dynamo.read()
+            if fresh is None or fresh.get("ID") != self.locked:
+                raise
+            return dynamo.rewrite_info(fresh, line)
 
 
 def _reason(exc: BaseException) -> str:

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from tfwrap.checks.policy import Policy
     from tfwrap.lock.heartbeat import Heartbeat, Locks
 
+MAX_LOCK_RETRIES = 5  # a lock failure retrying cannot fix (AccessDenied, KMS) stops here
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 
@@ -63,6 +64,7 @@ def _attempts(real: str, command: Command, policy: Policy, private: str) -> int:
     argv = list(command.argv)
     budget = lock_timeout(command.effective_args())
     started = time.monotonic()
+    retries = 0
     while True:
         status, relayed, heartbeat = _one_run(real, argv, command, policy, private)
         if relayed is not None:
@@ -73,11 +75,13 @@ def _attempts(real: str, command: Command, policy: Policy, private: str) -> int:
         # Retry only a run that failed at lock acquisition: Terraform tried, never held it,
         # so it changed nothing (issue 3: the 412-then-404 race in statemgr.LockWithContext).
         failed_at_lock = status == 1 and heartbeat.attempted and not heartbeat.locked
-        if not failed_at_lock or left < 1 or heartbeat.locks is None:
+        if not failed_at_lock or left < 1 or heartbeat.locks is None or retries >= MAX_LOCK_RETRIES:
             return status
+        retries += 1
         _say(
-            f"Terraform gave up on the state lock while its holder was releasing it; "
-            f"retrying within the {left:.0f} s left of -lock-timeout"
+            "Terraform could not take the state lock and gave up before -lock-timeout ran out "
+            "(it does when the holder releases the lock as Terraform reads it); "
+            f"retry {retries} of {MAX_LOCK_RETRIES} within the {left:.0f} s left"
         )
         stopped = _wait_until_free(heartbeat.locks, started + budget)
         if stopped is not None:
