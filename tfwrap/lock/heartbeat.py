@@ -13,15 +13,21 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Callable
-from typing import Any
 
 from tfwrap import log
-from tfwrap.lock import info as lockinfo
-from tfwrap.lock.lockfile import DynamoLock, LockChanged, LockObject, S3LockFile
-from tfwrap.supervise.lockevents import LockEvent, LogWatcher
+
+# Imported by the supervisor right after Terraform starts: nothing heavy at module level
+# (~55 ms of imports here slowed Terraform's own start-up); the thread imports the rest.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
+
+    from tfwrap.lock.lockfile import DynamoLock, LockObject, S3LockFile
+    from tfwrap.supervise.lockevents import LockEvent, LogWatcher
 
 POLL_SECONDS = 0.1  # how often Terraform's log is read: annotation within ~0.1 s of "Locked"
+STARTUP_WAIT = 0.5  # at most this long for Terraform's first log line before connecting
 
 
 class Locks:
@@ -49,9 +55,9 @@ class Heartbeat(threading.Thread):
         self.interval = interval
         self.lease_seconds = lease_seconds
         self.terraform_pid = terraform_pid
-        self.started_at = lockinfo.now()
-        self.ci = lockinfo.ci_run_url()
-        self.host = lockinfo.hostname()
+        self.started_at = time.time()
+        self.ci = ""
+        self.host = ""
         self.attempted: str = ""  # the ID Terraform tried to take
         self.locked: str = ""  # the ID Terraform reported holding
         self.unlocked = False
@@ -90,7 +96,15 @@ class Heartbeat(threading.Thread):
         # not slow Terraform's own start-up on a 2-core runner (issue 3: ≤ 30 ms added).
         with contextlib.suppress(OSError, AttributeError):
             os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
+        # And start them only once Terraform has started (its first log line): its lock
+        # comes 150-350 ms later, time enough to connect, and its start is not slowed.
+        deadline = time.monotonic() + STARTUP_WAIT
+        while not self.watcher.has_output() and time.monotonic() < deadline and not self._halt.is_set():
+            time.sleep(0.005)
         try:
+            from tfwrap.lock import info as lockinfo
+
+            self.ci, self.host = lockinfo.ci_run_url(), lockinfo.hostname()
             self.locks = self._connect()
         except Exception as exc:  # noqa: BLE001 - a heartbeat problem never stops Terraform
             _say(f"heartbeat disabled: cannot reach the backend ({type(exc).__name__})")
@@ -114,17 +128,23 @@ class Heartbeat(threading.Thread):
             self.unlocked, self._beating = True, False
 
     def holder_line(self) -> str:
+        import datetime as dt
+
+        from tfwrap.lock import info as lockinfo
+
         return lockinfo.Holder(
             heartbeat=lockinfo.now(),
             lease_seconds=self.lease_seconds,
             host=self.host,
             terraform_pid=self.terraform_pid,
             tfwrap_pid=os.getpid(),
-            started=self.started_at,
+            started=dt.datetime.fromtimestamp(int(self.started_at), dt.timezone.utc),
             ci=self.ci,
         ).line()
 
     def _beat(self) -> None:
+        from tfwrap.lock.lockfile import LockChanged
+
         if self.locks is None:
             return
         line = self.holder_line()
@@ -148,6 +168,8 @@ class Heartbeat(threading.Thread):
         self._next_beat = time.monotonic() + self.interval
 
     def _beat_s3(self, lockfile: S3LockFile, line: str) -> LockObject | None:
+        from tfwrap.lock.lockfile import LockChanged
+
         current = self._s3_seen
         if current is None or current.id != self.locked:
             current = lockfile.read()
@@ -165,6 +187,8 @@ class Heartbeat(threading.Thread):
             return lockfile.rewrite_info(fresh, line)
 
     def _beat_dynamo(self, dynamo: DynamoLock, line: str) -> dict[str, Any]:
+        from tfwrap.lock.lockfile import LockChanged
+
         current = self._ddb_seen
         if current is None or current.get("ID") != self.locked:
             current = dynamo.read()

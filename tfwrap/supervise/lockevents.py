@@ -11,11 +11,9 @@ and logs they asked for on stderr are relayed there.
 from __future__ import annotations
 
 import os
-import re
 import sys
 
-_EVENT = re.compile(r"(Attempting to lock|Locked|Attempting to unlock|Unlocked) remote state \(([^)]*)\)")
-_LOCK_ID = re.compile(r'tf_backend\.lock\.id"?[=:]\s*"?([0-9a-fA-F-]{36})')
+_HEXISH = frozenset("0123456789abcdefABCDEF-")
 _INFO_LEVELS = frozenset({"TRACE", "DEBUG", "INFO", "JSON"})
 
 
@@ -34,20 +32,35 @@ class LockEvent:
         return f"LockEvent({self.kind!r}, {self.mode!r}, {self.lock_id!r})"
 
 
-_KINDS = {
-    "Attempting to lock": "attempt",
-    "Locked": "locked",
-    "Attempting to unlock": "unlock-attempt",
-    "Unlocked": "unlocked",
-}
+# Longest first: "Attempting to unlock" also ends in "unlock", "Unlocked" in "Locked".
+_KINDS = (
+    ("Attempting to unlock", "unlock-attempt"),
+    ("Attempting to lock", "attempt"),
+    ("Unlocked", "unlocked"),
+    ("Locked", "locked"),
+)
 
 
 def parse_line(line: str) -> LockEvent | None:
-    event = _EVENT.search(line)
-    if event is None:
+    """The lock event in one log line (text or JSON format), or None.
+
+    Plain string search, no ``re``: this module is imported before Terraform starts.
+    """
+    at = line.find(" remote state (")
+    if at < 0:
         return None
-    lock_id = _LOCK_ID.search(line)
-    return LockEvent(_KINDS[event.group(1)], event.group(2), lock_id.group(1) if lock_id else "")
+    kind = next((k for phrase, k in _KINDS if line.endswith(phrase, 0, at)), None)
+    if kind is None:
+        return None
+    mode_start = at + len(" remote state (")
+    mode = line[mode_start : line.find(")", mode_start)]
+    lock_id = ""
+    key = line.find("tf_backend.lock.id", mode_start)
+    if key >= 0:
+        rest = line[key + len("tf_backend.lock.id") :].lstrip('"=: ')
+        if len(rest) >= 36 and set(rest[:36]) <= _HEXISH:
+            lock_id = rest[:36]
+    return LockEvent(kind, mode, lock_id)
 
 
 class LogPlan:
@@ -80,6 +93,13 @@ class LogWatcher:
         self.plan = plan
         self._offset = plan.offset
         self._partial = b""
+
+    def has_output(self) -> bool:
+        """Whether Terraform has written to the log since the run began (it has started)."""
+        try:
+            return os.path.getsize(self.plan.path) > self.plan.offset
+        except OSError:
+            return False
 
     def poll(self) -> list[LockEvent]:
         try:

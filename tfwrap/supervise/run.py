@@ -6,7 +6,6 @@ the state lock on an S3 backend (``commands.Command.takes_lock``).
 from __future__ import annotations
 
 import os
-import re
 import sys
 import time
 
@@ -21,17 +20,18 @@ if TYPE_CHECKING:
     from tfwrap.lock.heartbeat import Heartbeat, Locks
 
 MAX_LOCK_RETRIES = 5  # a lock failure retrying cannot fix (AccessDenied, KMS) stops here
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 
 
 def lock_timeout(args: list[str]) -> float:
     """Seconds of ``-lock-timeout`` (a Go duration such as ``2m30s``); 0 when absent."""
+    import re  # only when a run failed at the lock: not before Terraform starts
+
     value = ""
     for arg in args:
         if arg.startswith(("-lock-timeout=", "--lock-timeout=")):
             value = arg.split("=", 1)[1]
-    parts = _DURATION.findall(value)
+    parts = re.findall(r"(\d+(?:\.\d+)?)(ms|h|m|s)", value)
     if not parts or "".join(n + u for n, u in parts) != value:
         return 0.0
     return sum(float(n) * _UNITS[u] for n, u in parts)
@@ -62,7 +62,7 @@ def supervise(real: str, command: Command, policy: Policy) -> int:
 
 def _attempts(real: str, command: Command, policy: Policy, private: str) -> int:
     argv = list(command.argv)
-    budget = lock_timeout(command.effective_args())
+    budget = -1.0  # read from the arguments only if a run fails at the lock
     started = time.monotonic()
     retries = 0
     while True:
@@ -71,6 +71,8 @@ def _attempts(real: str, command: Command, policy: Policy, private: str) -> int:
             return exitcodes.from_signal(relayed)
         if heartbeat is None:
             return status
+        if budget < 0 and heartbeat.attempted and not heartbeat.locked:
+            budget = lock_timeout(command.effective_args())
         left = budget - (time.monotonic() - started)
         # Retry only a run that failed at lock acquisition: Terraform tried, never held it,
         # so it changed nothing (issue 3: the 412-then-404 race in statemgr.LockWithContext).
