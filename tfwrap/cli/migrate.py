@@ -1,10 +1,154 @@
-"""``tfwrap migrate`` (being written)."""
+"""``tfwrap migrate``: move a DynamoDB-locked S3 backend to S3 native locking, resumably.
+
+    tfwrap migrate [dual] [-chdir DIR] [--dry-run]    phase 1: use_lockfile beside dynamodb_table
+    tfwrap migrate finalize [--soak 24h]             phase 2: dynamodb_table and the digest removed
+    tfwrap migrate cleanup-table [--table NAME]      delete the lock table once nothing uses it
+    tfwrap migrate rollback [--table NAME]           back to DynamoDB locking from either phase
+    tfwrap migrate status                            what the journal says
+
+Options common to every subcommand may also be given before it (``tfwrap migrate
+--dry-run``). Each step is printed on stderr before it is done and recorded in
+``<data dir>/tfwrap-migrate.json`` after it is verified; run the same command again to
+resume an interrupted migration. Exit codes: see ``tfwrap.migrate.steps``.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import click
 
+from tfwrap.migrate.steps import Options, parse_duration
 
-@click.group()
-def migrate() -> None:
-    """Move a DynamoDB-locked backend to S3 native locking, safely and resumably."""
+_DEFAULTS: dict[str, Any] = {
+    "chdir": ".",
+    "dry_run": False,
+    "backend_config": (),
+    "plan_args": (),
+    "lock_timeout": "60s",
+}
+
+
+def _common(fn: Callable[..., Any]) -> Callable[..., Any]:
+    options = [
+        click.option(
+            "-chdir",
+            "--chdir",
+            "chdir",
+            default=None,
+            help="The root module to migrate (as terraform -chdir).",
+        ),
+        click.option(
+            "--dry-run", "dry_run", is_flag=True, default=None, help="Show the whole plan; change nothing."
+        ),
+        click.option(
+            "-backend-config",
+            "--backend-config",
+            "backend_config",
+            multiple=True,
+            help="As terraform init -backend-config (a file or key=value): the ones your init uses.",
+        ),
+        click.option(
+            "--plan-arg",
+            "plan_args",
+            multiple=True,
+            help="An extra argument for the verification plans, e.g. --plan-arg=-var-file=prod.tfvars.",
+        ),
+        click.option(
+            "--lock-timeout",
+            "lock_timeout",
+            default=None,
+            help="-lock-timeout for the verification plans (default 60s).",
+        ),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
+def _options(ctx: click.Context, /, given: dict[str, Any], **extra: Any) -> Options:
+    """Subcommand values over the group's (``tfwrap migrate --dry-run finalize``) over defaults."""
+    parent = ctx.find_object(dict) or {}
+    merged = dict(_DEFAULTS)
+    for source in (parent, given):
+        for name, value in source.items():
+            if value is not None and value != ():
+                merged[name] = value
+    return Options(
+        chdir=merged["chdir"],
+        dry_run=bool(parent.get("dry_run") or given.get("dry_run")),
+        backend_config=tuple(merged["backend_config"]),
+        plan_args=tuple(merged["plan_args"]),
+        lock_timeout=str(merged["lock_timeout"]),
+        **extra,
+    )
+
+
+@click.group(invoke_without_command=True)
+@_common
+@click.pass_context
+def migrate(ctx: click.Context, /, **given: Any) -> None:
+    """Move a DynamoDB-locked backend to S3 native locking, safely and resumably.
+
+    Without a subcommand: the dual phase (as `tfwrap migrate dual`).
+    """
+    ctx.obj = given
+    if ctx.invoked_subcommand is None:
+        from tfwrap.migrate import run
+
+        raise click.exceptions.Exit(run.dual(_options(ctx, {})))
+
+
+@migrate.command("dual")
+@_common
+@click.pass_context
+def dual(ctx: click.Context, /, **given: Any) -> None:
+    """Phase 1: add use_lockfile = true beside dynamodb_table, reinit, verify both locks."""
+    from tfwrap.migrate import run
+
+    raise click.exceptions.Exit(run.dual(_options(ctx, given)))
+
+
+@migrate.command("finalize")
+@_common
+@click.option("--soak", default="24h", show_default=True, help="Minimum age of the dual phase (0s: none).")
+@click.pass_context
+def finalize(ctx: click.Context, /, soak: str, **given: Any) -> None:
+    """Phase 2: remove dynamodb_table, reinit, verify S3 native locking, remove the digest item."""
+    from tfwrap.migrate import run
+
+    raise click.exceptions.Exit(run.finalize(_options(ctx, given, soak=parse_duration(soak))))
+
+
+@migrate.command("rollback")
+@_common
+@click.option("--table", default=None, help="The DynamoDB lock table (when the journal does not know it).")
+@click.pass_context
+def rollback(ctx: click.Context, /, table: str | None, **given: Any) -> None:
+    """Back to DynamoDB locking from either phase, with the digest item made right."""
+    from tfwrap.migrate import run
+
+    raise click.exceptions.Exit(run.rollback(_options(ctx, given, table=table)))
+
+
+@migrate.command("cleanup-table")
+@_common
+@click.option("--table", default=None, help="The DynamoDB lock table (when the journal does not know it).")
+@click.pass_context
+def cleanup_table(ctx: click.Context, /, table: str | None, **given: Any) -> None:
+    """Delete the lock table, only when no other state has an item in it."""
+    from tfwrap.migrate import run
+
+    raise click.exceptions.Exit(run.cleanup_table(_options(ctx, given, table=table)))
+
+
+@migrate.command("status")
+@_common
+@click.option("--soak", default="24h", show_default=True, help="The soak to count down from.")
+@click.pass_context
+def status(ctx: click.Context, /, soak: str, **given: Any) -> None:
+    """What the journal records, and the locking the files and .terraform give (no AWS call)."""
+    from tfwrap.migrate import run
+
+    raise click.exceptions.Exit(run.status(_options(ctx, given, soak=parse_duration(soak))))

@@ -41,6 +41,18 @@ def _foreground_tty() -> int | None:
     return None
 
 
+def child_setup(parent: int, libc: ctypes.CDLL) -> None:
+    """In a forked Terraform, before exec: its own process group, a parent-death SIGTERM
+    (it stops gracefully and releases its lock if tfwrap is SIGKILLed), and default signal
+    dispositions (Python ignores SIGPIPE/SIGXFSZ; those settings must not leak)."""
+    os.setpgid(0, 0)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    if os.getppid() != parent:  # tfwrap died before prctl took effect
+        os._exit(128 + signal.SIGTERM)
+    for sig in (signal.SIGPIPE, signal.SIGXFSZ, *STOP_SIGNALS):
+        signal.signal(sig, signal.SIG_DFL)
+
+
 class Child:
     """A running Terraform; ``wait()`` returns its exit status the way a shell reports it."""
 
@@ -54,16 +66,10 @@ class Child:
         pid = os.fork()
         if pid == 0:  # the child: only async-signal-safe-ish steps, then exec
             try:
-                os.setpgid(0, 0)
+                child_setup(parent, libc)
                 if self.tty is not None:
                     with contextlib.suppress(OSError):
                         os.tcsetpgrp(self.tty, os.getpid())
-                # Stop gracefully (SIGTERM: Terraform releases its lock) if tfwrap is SIGKILLed.
-                libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
-                if os.getppid() != parent:
-                    os._exit(128 + signal.SIGTERM)
-                for sig in (signal.SIGPIPE, signal.SIGXFSZ, *STOP_SIGNALS):
-                    signal.signal(sig, signal.SIG_DFL)  # Python's own settings must not leak
                 signal.pthread_sigmask(signal.SIG_SETMASK, self._mask)
                 os.execve(real, [real, *argv], env)
             finally:
