@@ -8,6 +8,7 @@ import select
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import psutil
@@ -137,18 +138,22 @@ def test_sigint_to_tfwrap_process_group_gives_one_interrupt(
 
 
 def pty_run(
-    argv: list[str], cwd: Path, env: dict[str, str], answer: bytes | None = None, after: str = ""
+    argv: list[str], cwd: Path, env: dict[str, str], respond: Callable[[str], bytes | None]
 ) -> tuple[int, str]:
-    """Run argv on a new terminal; type ``answer`` once ``after`` was printed."""
+    """Run argv as the foreground job of a new terminal; type what ``respond(output so far)``
+    returns, once, as soon as it returns something."""
     pid, master = pty.fork()
     if pid == 0:
         os.chdir(cwd)
         os.execvpe(argv[0], argv, env)
-    output = b""
+    output, typed = b"", False
     try:
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
-            ready, _, _ = select.select([master], [], [], 0.5)
+            if not typed and (keys := respond(output.decode(errors="replace"))):
+                os.write(master, keys)
+                typed = True
+            ready, _, _ = select.select([master], [], [], 0.2)
             if not ready:
                 continue
             try:
@@ -158,9 +163,6 @@ def pty_run(
             if not chunk:
                 break
             output += chunk
-            if answer is not None and after.encode() in output:
-                os.write(master, answer)
-                answer = None
         _, status = os.waitpid(pid, 0)
     finally:
         os.close(master)
@@ -173,7 +175,9 @@ def test_interactive_apply_prompt_and_colours_work_under_supervision(
     make_bucket(s3.url, bucket_name)
     work = write_config(tmp_path / "work", s3.url, bucket_name)
     assert run(["terraform", "init", "-no-color"], work, env).returncode == 0
-    code, text = pty_run(["terraform", "apply"], work, env, answer=b"yes\n", after="Enter a value:")
+    code, text = pty_run(
+        ["terraform", "apply"], work, env, lambda out: b"yes\n" if "Enter a value:" in out else None
+    )
     assert code == 0, text
     assert "Do you want to perform these actions?" in text and "Apply complete!" in text
     assert "\x1b[" in text  # colours: Terraform saw a terminal
@@ -183,31 +187,16 @@ def test_interactive_apply_prompt_and_colours_work_under_supervision(
 def test_ctrl_c_in_a_terminal_reaches_terraform_once(
     slow_work: Path, fast_env: dict[str, str], s3: S3Server, bucket_name: str
 ) -> None:
-    pid, master = pty.fork()
-    if pid == 0:  # the child: a shell-like foreground job on its own terminal
-        os.chdir(slow_work)
-        os.execvpe(APPLY[0], APPLY, fast_env)
-    output = b""
-    try:
-        wait_annotated(s3_client(s3.url), bucket_name)
-        os.write(master, b"\x03")  # the terminal sends SIGINT to its foreground group
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            ready, _, _ = select.select([master], [], [], 0.5)
-            if ready:
-                try:
-                    chunk = os.read(master, 4096)
-                except OSError:
-                    break
-                if not chunk:
-                    break
-                output += chunk
-        _, status = os.waitpid(pid, 0)
-    finally:
-        os.close(master)
-    text = output.decode(errors="replace")
+    client = s3_client(s3.url)
+
+    def ctrl_c_once_annotated(_: str) -> bytes | None:
+        lock = read_lock(client, bucket_name)
+        annotated = lock is not None and lock[0].get("Info", "").startswith("tfwrap ")
+        return b"\x03" if annotated else None  # the terminal sends SIGINT to its foreground group
+
+    code, text = pty_run(APPLY, slow_work, fast_env, ctrl_c_once_annotated)
     assert "Interrupt received" in text and "Two interrupts" not in text, text
-    assert os.WEXITSTATUS(status) == 1  # Terraform's own status after an interrupt, as direct
+    assert code == 1  # Terraform's own status after an interrupt, as direct
     assert no_lock(s3, bucket_name)
 
 
