@@ -158,6 +158,14 @@ class Heartbeat(threading.Thread):
             log.info("heartbeat stopped: the lock changed", lock_id=self.locked)
             return
         except Exception as exc:  # noqa: BLE001 - throttling, 5xx, timeouts, AccessDenied
+            if _reason(exc) == "InvalidRequest" and not self.locks.s3.sse_customer_key:
+                # An SSE-C lock cannot be read (or rewritten) without the key: say so once.
+                self._beating = False
+                _say(
+                    "heartbeat skipped: the lock is SSE-C encrypted and tfwrap has no key "
+                    "(set sse_customer_key or AWS_SSE_CUSTOMER_KEY)"
+                )
+                return
             self._backoff = min(max(1.0, self._backoff * 2), self.interval)
             self._next_beat = time.monotonic() + self._backoff
             _say(f"heartbeat failed ({_reason(exc)}); retrying in {self._backoff:.0f} s")

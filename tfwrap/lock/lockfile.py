@@ -10,6 +10,7 @@ lock taken a moment later by someone else).
 from __future__ import annotations
 
 import json
+import os
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -68,7 +69,8 @@ class S3LockFile:
         self.key = backend.lock_key
         self.checksum = backend.get("skip_s3_checksum") is not True
         self.acl = backend.get("acl")
-        self.sse_customer_key = backend.get("sse_customer_key")
+        # Terraform reads the SSE-C key from the backend or AWS_SSE_CUSTOMER_KEY.
+        self.sse_customer_key = backend.get("sse_customer_key") or os.environ.get("AWS_SSE_CUSTOMER_KEY")
 
     def _sse_c(self) -> dict[str, str]:
         if not self.sse_customer_key:
