@@ -38,7 +38,7 @@ import psutil
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repo root
 
 from tests.support.lockwatch import SLOW, read_lock
-from tests.support.world import make_bucket, s3_client, write_config
+from tests.support.world import make_bucket, make_table, s3_client, write_config
 from tfwrap.demo import engine
 from tfwrap.demo.server import S3Server
 from tfwrap.lock import info as lockinfo
@@ -485,6 +485,24 @@ def supervised_section(
     return rows, started
 
 
+def migration_section(server: S3Server, real: Path, env: dict[str, str], tmp: Path, runs: int) -> Row:
+    """A full migration of one state (dual, then finalize) against the loopback server."""
+    tfwrap = SHIM.parent / "tfwrap"
+    samples = []
+    for n in range(runs):
+        bucket = make_bucket(server.url, f"tfstate-migrate-{uuid.uuid4().hex[:10]}")
+        table = make_table(server.url, f"{bucket}-locks")
+        work = write_config(tmp / f"migrate-{n}", server.url, bucket, use_lockfile=None, dynamodb_table=table)
+        check([str(real), "init", "-input=false", "-no-color"], work, env)
+        check([str(real), "apply", "-auto-approve", "-input=false", "-no-color"], work, env)
+        start = time.perf_counter()
+        check([str(tfwrap), "migrate", "-chdir", str(work)], work, env)
+        check([str(tfwrap), "migrate", "finalize", "--soak", "0s", "-chdir", str(work)], work, env)
+        samples.append(time.perf_counter() - start)
+    ms = [x * 1000 for x in samples]
+    return Row("full migration (dual + finalize)", ms, "ms", "max", max(ms), 10_000)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=50, help="pass-through runs (default 50)")
@@ -492,6 +510,7 @@ def main() -> int:
     parser.add_argument(
         "--supervised-runs", type=int, default=20, help="supervised runs per case (default 20; 0 skips them)"
     )
+    parser.add_argument("--migration-runs", type=int, default=3, help="full migrations (default 3; 0 skips)")
     opts = parser.parse_args()
     if min(opts.runs, opts.checked_runs) < 2 or opts.supervised_runs == 1:
         parser.error("need at least 2 runs for a p90 or p95")
@@ -540,6 +559,10 @@ def main() -> int:
         if opts.supervised_runs:
             rows, started = supervised_section(bench, server, moto_log, tmp, opts.supervised_runs)
             results += started
+        if opts.migration_runs:
+            migration = migration_section(server, real, env, tmp, opts.migration_runs)
+            rows_table([migration])
+            rows.append(migration)
         return 0 if all(r.passed for r in results) and all(r.passed for r in rows) else 1
     finally:
         if server is not None:
