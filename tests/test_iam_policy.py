@@ -42,6 +42,7 @@ from botocore.exceptions import ClientError
 
 from tests.support.world import make_bucket, make_table, run, write_config
 from tfwrap import iam
+from tfwrap.bootstrap import names
 from tfwrap.cli import main
 from tfwrap.demo.server import S3Server
 
@@ -239,7 +240,7 @@ def test_kms_key_arns() -> None:
     assert iam.kms_key_arn("abcd-1234", region="eu-west-1", account_id="1") == (
         "arn:aws:kms:eu-west-1:1:key/abcd-1234"
     )
-    assert iam.kms_key_arn("k", partition=iam.partition_for("cn-north-1")) == "arn:aws-cn:kms:*:*:key/k"
+    assert iam.kms_key_arn("k", partition=names.partition("cn-north-1")) == "arn:aws-cn:kms:*:*:key/k"
     for alias in ("alias/state", "arn:aws:kms:us-east-1:1:alias/state"):
         with pytest.raises(ValueError, match="alias"):
             iam.kms_key_arn(alias)

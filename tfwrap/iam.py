@@ -112,15 +112,6 @@ def kms_key_arn(key: str, *, region: str = "*", account_id: str = "*", partition
     return f"arn:{partition}:kms:{region}:{account_id}:key/{key}"
 
 
-def partition_for(region: str) -> str:
-    """The ARN partition of a region (``*`` and unknown regions: the commercial one)."""
-    if region.startswith("cn-"):
-        return "aws-cn"
-    if region.startswith("us-gov-"):
-        return "aws-us-gov"
-    return "aws"
-
-
 def _statement(sid: str, actions: tuple[str, ...], resources: list[str]) -> Statement:
     return {
         "Sid": sid,

@@ -30,7 +30,7 @@ def gather(backend: BackendConfig) -> Facts:
     bucket = backend.bucket
     probes: tuple[tuple[str, str, Callable[[], dict[str, Any]]], ...] = (
         ("versioning", "s3:GetBucketVersioning", lambda: _versioning(s3, bucket)),
-        ("object_lock", "s3:GetBucketObjectLockConfiguration", lambda: _object_lock(s3, bucket)),
+        ("object_lock", "s3:GetBucketObjectLockConfiguration", lambda: read_object_lock(s3, bucket)),
         ("encryption", "s3:GetEncryptionConfiguration", lambda: _encryption(s3, bucket)),
         (
             "public_access_block",
@@ -58,7 +58,8 @@ def _versioning(s3: Any, bucket: str) -> dict[str, Any]:
     return {"status": s3.get_bucket_versioning(Bucket=bucket).get("Status", "")}
 
 
-def _object_lock(s3: Any, bucket: str) -> dict[str, Any]:
+def read_object_lock(s3: Any, bucket: str) -> dict[str, Any]:
+    """``{"enabled": bool, "retention": DefaultRetention or None}`` (also used by migrate)."""
     try:
         conf = s3.get_object_lock_configuration(Bucket=bucket)["ObjectLockConfiguration"]
     except Exception as exc:

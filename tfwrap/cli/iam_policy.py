@@ -70,6 +70,7 @@ def iam_policy(  # click passes every option by name
     legal-hold or retention action: Terraform's lock file is a conditional write.
     """
     from tfwrap import iam
+    from tfwrap.bootstrap import names
 
     settings: dict[str, object] = {}
     current_workspace = "default"
@@ -87,7 +88,7 @@ def iam_policy(  # click passes every option by name
         found = settings.get("workspace_key_prefix")
         workspace_key_prefix = iam.DEFAULT_WORKSPACE_KEY_PREFIX if found is None else str(found)
     region = region or "*"
-    partition = partition or iam.partition_for(region)
+    partition = partition or names.partition(region)
     kms_key = kms_key or _str(settings.get("kms_key_id"))
     try:
         target = iam.Target(

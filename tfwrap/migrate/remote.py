@@ -183,14 +183,9 @@ class Remote:
 
     def object_lock(self) -> dict[str, Any]:
         with self._s3_call(f"read bucket {self.bucket}'s Object Lock", "s3:GetBucketObjectLockConfiguration"):
-            try:
-                conf = self.s3.get_object_lock_configuration(Bucket=self.bucket)["ObjectLockConfiguration"]
-            except Exception as exc:
-                if code_of(exc) == "ObjectLockConfigurationNotFoundError":
-                    return {"enabled": False, "retention": None}
-                raise
-        retention = (conf.get("Rule") or {}).get("DefaultRetention")
-        return {"enabled": conf.get("ObjectLockEnabled") == "Enabled", "retention": retention or None}
+            from tfwrap.aws.bucket_facts import read_object_lock
+
+            return read_object_lock(self.s3, self.bucket)
 
     def enable_object_lock(self) -> None:
         with self._s3_call(
