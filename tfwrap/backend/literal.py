@@ -28,8 +28,8 @@ def _expression(value: Any) -> str | None:
 def refuse_unusable(backend: BackendConfig) -> None:
     """BackendConfigError (exit 82) when Terraform would refuse the S3 backend's settings."""
     for source in backend.sources:
-        if source.where.endswith("terraform.tfstate"):
-            continue  # written by Terraform itself: always literal
+        if source.where.endswith(("terraform.tfstate", "=...")):
+            continue  # written by Terraform itself, or a -backend-config key=value (a plain string)
         for name, value in source.settings.items():
             found = _expression(value)
             if found:
