@@ -230,3 +230,25 @@ def test_write_backend_on_a_one_line_block_is_valid_hcl(
     assert settings is not None
     assert settings["bucket"] == bucket_name and settings["key"] == KEY
     assert settings["use_lockfile"] is True and settings["endpoints"] == {"s3": s3.url}
+
+
+@pytest.mark.engine
+def test_write_backend_leaving_dynamodb_is_valid_hcl(
+    s3: S3Server, bucket_name: str, tmp_path: Path, tools: Tools, env: dict[str, str]
+) -> None:
+    path = tmp_path / "backend.tf"
+    path.write_text(
+        'terraform {\n  backend "s3" {\n    bucket         = "' + bucket_name + '"\n'
+        '    key            = "app/terraform.tfstate"\n    region         = "us-east-1"\n'
+        '    dynamodb_table = "tf-locks" # the old way\n  }\n}\n'
+    )
+    args = ["--bucket", bucket_name, "--region", "us-east-1", "--endpoint-url", s3.url]
+    result = bootstrap(*args, "--write-backend", str(path))
+    assert result.returncode == 0, result.stderr
+    engine = str(tools.engine)
+    init = run([engine, "init", "-backend=false", "-input=false", "-no-color"], tmp_path, env)
+    assert init.returncode == 0, path.read_text() + init.stderr
+    valid = run([engine, "validate", "-no-color"], tmp_path, env)
+    assert valid.returncode == 0, path.read_text() + valid.stdout + valid.stderr
+    settings = config.file_settings(path)
+    assert settings is not None and "dynamodb_table" not in settings and settings["use_lockfile"] is True
