@@ -109,6 +109,27 @@ class Command:
         return [*shlex.split(specific), *shlex.split(general), *self.args]
 
 
+def backend_config_values(args: list[str]) -> list[str]:
+    """Every ``-backend-config`` value, ``=`` and space forms alike, in order.
+
+    The one list both the loader and the cache key use (issue 7: the cache key once missed
+    ``-backend-config FILE`` written with a space, so an edited file was never read again).
+    A value with ``=`` is ``key=value``; anything else names a file.
+    """
+    values: list[str] = []
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        for flag in ("-backend-config", "--backend-config"):
+            if arg == flag and i + 1 < len(args):
+                values.append(args[i + 1])
+                i += 1
+            elif arg.startswith(flag + "="):
+                values.append(arg[len(flag) + 1 :])
+        i += 1
+    return values
+
+
 def parse(argv: list[str] | tuple[str, ...]) -> Command:
     """Split a terraform argv (without the program name) into its parts."""
     chdir: str | None = None

@@ -38,8 +38,8 @@ def get() -> Any:
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
         ]
-        if json_lines:
-            processors.append(structlog.processors.JSONRenderer())
+        if json_lines:  # exc_info=True becomes the trace itself, not `"exc_info": true` (issue 7)
+            processors += [structlog.processors.format_exc_info, structlog.processors.JSONRenderer()]
         else:
             processors.append(structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty()))
         structlog.configure(

@@ -51,6 +51,8 @@ def main(argv: list[str] | None = None) -> int:
                 sys.stderr.flush()
                 os._exit(code)
         return handoff.exec_terraform(real, command)
+    except KeyboardInterrupt:  # Ctrl-C during the check: Terraform never started (issue 7)
+        return _refuse("interrupted during the backend check; Terraform was not started", 130)
     except PolicyError as exc:  # an invalid policy is never silently ignored
         return _refuse(exc.message, exc.code)
     except TfwrapError as exc:

@@ -25,19 +25,46 @@ def session(backend: BackendConfig) -> Session:
     import botocore.session
 
     sess = botocore.session.Session(profile=backend.profile)
-    for setting, variable in (
-        ("shared_credentials_files", "credentials_file"),
-        ("shared_config_files", "config_file"),
-    ):
-        files = backend.get(setting)
-        if files:
-            sess.set_config_variable(variable, os.path.expanduser(next(iter(files))))
+    config_files = backend.get("shared_config_files")
+    if config_files:
+        sess.set_config_variable("config_file", os.path.expanduser(next(iter(config_files))))
+    _shared_credentials(sess, backend)
     if backend.get("access_key") and backend.get("secret_key"):
         sess.set_credentials(backend.get("access_key"), backend.get("secret_key"), backend.get("token"))
     role = backend.assume_role
     if role.get("role_arn"):
         _assume_role(sess, backend, role)
     return sess
+
+
+def _shared_credentials(sess: Session, backend: BackendConfig) -> None:
+    """``shared_credentials_files``: every file, as Terraform's SDK reads them (issue 7).
+
+    aws-sdk-go-v2 (``config.loadIniFiles``) reads the files in order, skips any it cannot
+    read, and merges them key by key, a later file winning. botocore takes one file only, so
+    one file is handed to it as is; with several, the profile's keys are merged here and its
+    static keys set on the session. Environment keys still come first when no profile is
+    named, as botocore's own chain does.
+    """
+    files = [os.path.expanduser(str(f)) for f in backend.get("shared_credentials_files") or []]
+    if len(files) <= 1:
+        if files:
+            sess.set_config_variable("credentials_file", files[0])
+        return
+    from botocore.configloader import raw_config_parse
+
+    profile = backend.profile or "default"
+    merged: dict[str, str] = {}
+    for path in files:
+        try:
+            merged.update(raw_config_parse(path).get(profile) or {})
+        except Exception:  # noqa: BLE001, S112 - unreadable or missing: skipped, as the SDK does
+            continue
+    sess.set_config_variable("credentials_file", files[-1])
+    key, secret = merged.get("aws_access_key_id"), merged.get("aws_secret_access_key")
+    from_env = os.environ.get("AWS_ACCESS_KEY_ID") and not backend.profile  # botocore: a profile wins
+    if key and secret and not from_env:
+        sess.set_credentials(key, secret, merged.get("aws_session_token"))
 
 
 def _assume_role(sess: Session, backend: BackendConfig, role: dict[str, Any]) -> None:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tfwrap.commands import Command
+from tfwrap.commands import Command, backend_config_values
 from tfwrap.errors import BackendConfigError
 
 # Settings whose values are secrets: never logged, never cached, never printed.
@@ -333,20 +333,8 @@ def _hcl_values(body: dict[str, Any]) -> dict[str, Any]:
 
 
 def _from_backend_config_args(command: Command, workdir: Path, env: dict[str, str]) -> list[Source]:
-    args = command.effective_args(env)
-    values: list[str] = []
-    i = 0
-    while i < len(args):
-        arg = args[i]
-        for flag in ("-backend-config", "--backend-config"):
-            if arg == flag and i + 1 < len(args):
-                values.append(args[i + 1])
-                i += 1
-            elif arg.startswith(flag + "="):
-                values.append(arg[len(flag) + 1 :])
-        i += 1
     sources: list[Source] = []
-    for value in values:
+    for value in backend_config_values(command.effective_args(env)):
         # Terraform: a value with "=" is key=value, anything else is a file name.
         if "=" in value:
             name, raw = value.split("=", 1)

@@ -95,6 +95,13 @@ def edit_settings(path: Path, sets: dict[str, Any] | None = None, removes: list[
         before = path.read_text()
     except OSError as exc:
         raise BackendConfigError(f"cannot read {path}: {exc.strerror}") from exc
+    if path.name.endswith(".tf") and sets and not removes:
+        start, end = _block_body(path, before)
+        if not before[start:end].strip():  # `backend "s3" {}`: written whole, aligned as fmt does
+            outer = _indentation(before, start)
+            width = max(len(k) for k in sets)
+            lines = "".join(f"{outer}  {k.ljust(width)} = {hcl_value(v)}\n" for k, v in sets.items())
+            return Edit(path, before, before[:start] + "\n" + lines + outer + before[end:])
     after = before
     for name, value in (sets or {}).items():
         after = _edit_text(path, after, name, value, remove=False)
@@ -108,7 +115,13 @@ def _edit_text(path: Path, text: str, name: str, value: Any, remove: bool) -> st
         return _edit_json(path, text, name, value, remove)
     if path.name.endswith(".tf"):
         start, end = _block_body(path, text)
-        return text[:start] + _edit_body(text[start:end], name, value, remove, "    ") + text[end:]
+        body, outer = text[start:end], _indentation(text, start)
+        if "\n" not in body:
+            # A one-line block (`backend "s3" { bucket = "b" }`) holds one attribute at most: a
+            # second written beside it is "Invalid single-argument block definition" (issue 7).
+            inner = body.strip()
+            body = "\n" + (f"{outer}  {inner}\n" if inner else "") + outer
+        return text[:start] + _edit_body(body, name, value, remove, outer + "  ") + text[end:]
     return _edit_body(text, name, value, remove, "")  # a -backend-config file: all of it is the body
 
 
@@ -151,6 +164,13 @@ def _block_body(path: Path, text: str) -> tuple[int, int]:
             break
         i += 1
     raise BackendConfigError(f'{path.name} has no complete backend "s3" block; edit it by hand')
+
+
+def _indentation(text: str, offset: int) -> str:
+    """The leading blanks of the line holding ``offset`` (the block's own indentation)."""
+    line_start = text.rfind("\n", 0, offset) + 1
+    line = text[line_start:offset]
+    return line[: len(line) - len(line.lstrip(" \t"))]
 
 
 def _depth_change(line: str) -> int:

@@ -25,6 +25,15 @@ workspaces keep their state at ``<workspace_key_prefix>/<workspace>/<key>``: eac
 own rule. With an Object Lock default retention, lifecycle removes a version only once its
 retention has passed.
 
+Without lock keys (no ``--key``: a bucket shared by many states) one bucket-wide rule bounds the
+versions instead (issue 7): ``NoncurrentVersionExpiration {NoncurrentDays: 90,
+NewerNoncurrentVersions: 100}`` keeps the newest 100 noncurrent versions of every object for
+good and expires older ones 90 days after they became noncurrent, ``ExpiredObjectDeleteMarker``
+removes the markers unlocks leave, and ``AbortIncompleteMultipartUpload`` (7 days) drops
+abandoned uploads. Any enabled rule over the whole bucket that expires noncurrent versions
+already counts as the bound and is kept as it is; where rules overlap S3 applies the expiration
+that comes first, so adding ours never lengthens anyone's.
+
 The policy statement denying non-TLS access (``aws:SecureTransport = false``) is not added when
 the endpoint itself is plain ``http://`` (an S3-compatible store, a local test server): every
 request through it is non-TLS, so the statement would lock Terraform out of its own state. A
@@ -51,6 +60,12 @@ PAB_FLAGS = ("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "Restri
 TLS_SID = "DenyInsecureTransport"
 LOCK_VERSION_DAYS = 1
 RULE_ID_PREFIX = "tfwrap-tflock:"
+# The bucket-wide bound (issue 7; README "Why 100 and 90"): N is S3's own maximum for
+# NewerNoncurrentVersions; 90 days outlasts a quarter's worth of "what did the state look like".
+BOUND_RULE_ID = "tfwrap-noncurrent-bound"
+KEEP_VERSIONS = 100
+NONCURRENT_DAYS = 90
+MULTIPART_DAYS = 7
 # Modes: report drift only / create a missing bucket, report drift / also fix drift.
 CHECK, REPORT, FIX = "check", "report", "fix"
 # Every IAM action bootstrap may need (for `tfwrap iam-policy` and the docs).
@@ -85,6 +100,9 @@ class Standard:
     lock_keys: tuple[str, ...] = ()
     log_bucket: str | None = None
     log_prefix: str = ""
+    # Without lock keys: the bucket-wide bound on noncurrent versions (None: opted out).
+    keep_versions: int | None = KEEP_VERSIONS
+    noncurrent_days: int = NONCURRENT_DAYS
 
     @property
     def arn(self) -> str:
@@ -565,18 +583,44 @@ def covers(rule: dict[str, Any], lock_key: str) -> bool:
     return lock_key.startswith(prefix)
 
 
+def bound_rule(keep: int, days: int) -> dict[str, Any]:
+    """The bucket-wide bound: every object keeps its newest ``keep`` noncurrent versions for good,
+    older ones go ``days`` after they became noncurrent; lone delete markers and abandoned
+    multipart uploads go too (issue 7: without it, lock versions pile up forever)."""
+    return {
+        "ID": BOUND_RULE_ID,
+        "Status": "Enabled",
+        "Filter": {"Prefix": ""},
+        "NoncurrentVersionExpiration": {"NoncurrentDays": days, "NewerNoncurrentVersions": keep},
+        "Expiration": {"ExpiredObjectDeleteMarker": True},
+        "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": MULTIPART_DAYS},
+    }
+
+
+def bounds(rule: dict[str, Any]) -> bool:
+    """Whether an existing rule already bounds the noncurrent versions of every object."""
+    if rule.get("Status") != "Enabled":
+        return False
+    if not (rule.get("NoncurrentVersionExpiration") or {}).get("NoncurrentDays"):
+        return False
+    flt = rule.get("Filter")
+    if flt is None:
+        return not rule.get("Prefix")  # the legacy top-level prefix
+    return not (set(flt) - {"Prefix"}) and not flt.get("Prefix")
+
+
 def _lifecycle(bucket: Bucket) -> list[Change]:
-    keys = bucket.standard.lock_keys
-    if not keys:
+    wanted = bucket.standard
+    keys = wanted.lock_keys
+    bound = wanted.keep_versions is not None and not keys  # a bucket for many states (issue 7)
+    if not keys and not bound:
         return []
     answer = bucket.read(
         "s3:GetLifecycleConfiguration", "get_bucket_lifecycle_configuration", "NoSuchLifecycleConfiguration"
     )
     rules: list[dict[str, Any]] = list((answer or {}).get("Rules") or [])
-    missing = [k for k in keys if not any(covers(r, k) for r in rules)]
-    if not missing:
-        return []
     taken = {r.get("ID") for r in rules}
+    missing = [k for k in keys if not any(covers(r, k) for r in rules)]
     changes = [
         Change(
             "lifecycle",
@@ -589,20 +633,49 @@ def _lifecycle(bucket: Bucket) -> list[Change]:
         if rule_id(k) in taken
     ]
     new = [lock_rule(k) for k in missing if rule_id(k) not in taken]
+    befores, afters, drifts = [], [], []
+    if new:
+        lock_keys = ", ".join(r["Filter"]["Prefix"] for r in new)
+        befores.append(f"no rule expiring noncurrent versions of {lock_keys}")
+        afters.append(f"{len(new)} rule(s) expiring them after {LOCK_VERSION_DAYS} day")
+        drifts.append(f"no lifecycle rule expires noncurrent versions of {lock_keys}")
+    if bound and not any(bounds(r) for r in rules):
+        keep, days = wanted.keep_versions or 0, wanted.noncurrent_days
+        if BOUND_RULE_ID in taken:
+            changes.append(
+                Change(
+                    "lifecycle",
+                    f"rule {BOUND_RULE_ID!r} present but not bounding noncurrent versions",
+                    "(unchanged)",
+                    f"lifecycle rule {BOUND_RULE_ID!r} exists but does not bound noncurrent versions",
+                    why_not="an existing rule is never changed; fix or rename it by hand",
+                )
+            )
+        else:
+            new.append(bound_rule(keep, days))
+            befores.append("nothing bounds noncurrent versions")
+            afters.append(
+                f"rule {BOUND_RULE_ID!r} keeping the newest {keep} noncurrent versions of every object "
+                f"and expiring older ones after {days} days, removing expired delete markers and "
+                f"aborting multipart uploads after {MULTIPART_DAYS} days"
+            )
+            drifts.append(
+                "no lifecycle rule bounds noncurrent versions: every lock, heartbeat and unlock leaves "
+                "one, kept forever (hashicorp/terraform#36445)"
+            )
     if not new:
         return changes
     extra: dict[str, Any] = {}
     minimum = (answer or {}).get("TransitionDefaultMinimumObjectSize")
     if minimum:  # sent back as found: a PUT without it would reset it
         extra["TransitionDefaultMinimumObjectSize"] = minimum
-    lock_keys = ", ".join(r["Filter"]["Prefix"] for r in new)
     kept = f", {len(rules)} existing rule(s) kept" if rules else ""
     changes.append(
         Change(
             "lifecycle",
-            f"no rule expiring noncurrent versions of {lock_keys}",
-            f"{len(new)} rule(s) expiring them after {LOCK_VERSION_DAYS} day{kept}",
-            f"no lifecycle rule expires noncurrent versions of {lock_keys}",
+            "; ".join(befores),
+            "; ".join(afters) + kept,
+            "; ".join(drifts),
             lambda: _put(
                 bucket,
                 "s3:PutLifecycleConfiguration",
@@ -689,9 +762,9 @@ def run(bucket: Bucket, mode: str, say: Callable[[str], None]) -> Result:
         else:
             say(f"drift: {change.drift} (run with --fix)")
             result.drift.append(change.drift)
-    if not standard.lock_keys:
+    if not standard.lock_keys and standard.keep_versions is None:
         say(
-            "note: no --key, so no lifecycle rule for the lock's noncurrent versions "
-            "(S3 lifecycle filters match key prefixes, not the .tflock suffix)"
+            "note: --no-version-bound and no --key: nothing bounds the noncurrent versions every "
+            "lock, heartbeat and unlock leaves (S3 lifecycle filters match key prefixes, not .tflock)"
         )
     return result

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import marshal
 import os
+import sys
 import time
 
 try:  # the builtin module skips OpenSSL's ~3 ms load that `import hashlib` pays
@@ -22,6 +23,7 @@ except ImportError:  # pragma: no cover - CPython always has it
     from hashlib import blake2b
 
 from tfwrap import __version__
+from tfwrap.commands import backend_config_values
 
 TYPE_CHECKING = False  # typing costs ~3 ms to import on the hot path
 
@@ -29,6 +31,8 @@ if TYPE_CHECKING:
     from typing import Any
 
     from tfwrap.commands import Command
+
+_warned = False  # the unsafe-directory warning, once per process
 
 _ENV_INPUTS = (
     "TF_WORKSPACE",
@@ -85,7 +89,8 @@ def config_fingerprint(command: Command) -> str:
         args = command.effective_args()
         extra = [
             args,
-            [(a, _stat(os.path.join(workdir, a.split("=", 1)[-1]))) for a in args if "backend-config" in a],
+            # the loader's own list: each -backend-config FILE by stat, whichever way it was written
+            [(v, _stat(os.path.join(workdir, v))) for v in backend_config_values(args) if "=" not in v],
         ]
     return _digest(
         __version__,
@@ -112,15 +117,54 @@ def version_key(real: str) -> str:
     return _digest(os.path.realpath(real), _stat(real))
 
 
+def _open_directory(create: bool) -> int | None:
+    """A descriptor of the cache directory, or None when it is missing or not safe to use.
+
+    Safe: owned by this user and writable by nobody else. Another user who can write there
+    could plant symlinks named like our files and make us overwrite anything we can write
+    (issue 7); such a directory is not used, and said once. Everything after this works
+    relative to the descriptor, so swapping the path afterwards changes nothing.
+    """
+    global _warned  # noqa: PLW0603 - one warning per process
+    folder = directory()
+    if create:
+        try:
+            os.makedirs(folder, mode=0o700, exist_ok=True)
+        except OSError:
+            return None
+    try:
+        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:
+        return None
+    st = os.fstat(fd)
+    if st.st_uid == os.getuid() and not st.st_mode & 0o022:
+        return fd
+    os.close(fd)
+    if not _warned:
+        _warned = True
+        whose = "writable by others" if st.st_uid == os.getuid() else "owned by another user"
+        sys.stderr.write(
+            f"tfwrap: warning: cache directory {folder} is {whose}, so it is not used (every check is "
+            f"a cold one); fix: chmod 700 {folder}, or set TFWRAP_CACHE_DIR to a private directory\n"
+        )
+    return None
+
+
 def get(kind: str, key: str, max_age: float | None = None) -> Any:
     """A cached value, or None when absent, unreadable or older than ``max_age`` seconds."""
+    dir_fd = _open_directory(create=False)
+    if dir_fd is None:
+        return None
     try:
-        with open(os.path.join(directory(), f"{kind}-{key}.cache"), "rb") as f:
+        fd = os.open(f"{kind}-{key}.cache", os.O_RDONLY | os.O_NOFOLLOW, dir_fd=dir_fd)
+        with open(fd, "rb") as f:
             if os.fstat(f.fileno()).st_uid != os.getuid():
                 return None  # only files we wrote ourselves are read back
             entry = marshal.load(f)  # noqa: S302 - our own file, in our own 0700 directory
     except (OSError, ValueError, EOFError, TypeError):
         return None
+    finally:
+        os.close(dir_fd)
     if not isinstance(entry, dict):
         return None
     if max_age is not None and time.time() - float(entry.get("time", 0)) > max_age:
@@ -138,13 +182,21 @@ def fresh(value: dict[str, Any], max_age: float) -> bool:
 
 def put(kind: str, key: str, value: Any) -> None:
     """Store a value; a cache that cannot be written only costs speed, never a run."""
-    folder = directory()
+    dir_fd = _open_directory(create=True)
+    if dir_fd is None:
+        return
+    # An unpredictable name, created exclusively and never through a symlink (issue 7).
+    tmp = f".{kind}-{key}.{os.getpid()}.{os.urandom(6).hex()}.tmp"
     try:
-        os.makedirs(folder, mode=0o700, exist_ok=True)
-        tmp = os.path.join(folder, f".{kind}-{key}.{os.getpid()}.tmp")
-        with open(tmp, "wb") as f:
-            # marshal: the stdlib's fastest reader, no imports (json costs ~7 ms of them)
-            marshal.dump({"time": time.time(), "value": value}, f)
-        os.replace(tmp, os.path.join(folder, f"{kind}-{key}.cache"))
-    except (OSError, ValueError):  # ValueError: a value marshal cannot store
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600, dir_fd=dir_fd)
+        try:
+            with open(fd, "wb") as f:
+                # marshal: the stdlib's fastest reader, no imports (json costs ~7 ms of them)
+                marshal.dump({"time": time.time(), "value": value}, f)
+            os.replace(tmp, f"{kind}-{key}.cache", src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+        except (OSError, ValueError):  # ValueError: a value marshal cannot store
+            os.unlink(tmp, dir_fd=dir_fd)
+    except OSError:
         pass
+    finally:
+        os.close(dir_fd)

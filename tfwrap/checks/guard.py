@@ -13,6 +13,7 @@ from typing import Any
 
 from tfwrap import log
 from tfwrap.backend import config as backend_config
+from tfwrap.backend import literal
 from tfwrap.checks import bucket, cache, locking, version
 from tfwrap.checks.finding import ERROR, OFF, Finding
 from tfwrap.checks.policy import Policy
@@ -56,6 +57,7 @@ def run(command: Command, real: str, policy: Policy, use_cache: bool = True) -> 
         outcome = Outcome(backend)
         if not backend.is_s3:
             return outcome  # not ours to judge: passed through untouched
+        literal.refuse_unusable(backend)  # Terraform refuses it: exit 82, no AWS call
         facts, outcome.cacheable = _bucket_facts(command, backend, policy, use_cache, prefetch)
         prefetch = None
         if probe is not None:

@@ -11,7 +11,18 @@ def evaluate(backend: BackendConfig) -> list[Finding]:
     leftovers = [s.where for s in backend.sources if s.settings.get("dynamodb_table")]
     where = f" (dynamodb_table set in {', '.join(leftovers)})" if leftovers else ""
     home = _block_file(backend)
-    if backend.use_lockfile and backend.dynamodb_table:
+    if _not_a_bool(backend.get("use_lockfile")):
+        value = backend.get("use_lockfile")
+        found.append(
+            make(
+                "locking-none",
+                f"use_lockfile = {value!r} is not a bool, which Terraform will refuse "
+                '(true/false, or the strings "true"/"false"/"1"/"0")',
+                f'set use_lockfile = true in the backend "s3" block in {home} and run '
+                "`terraform init -reconfigure`",
+            )
+        )
+    elif backend.use_lockfile and backend.dynamodb_table:
         found.append(
             make(
                 "locking-dual",
@@ -40,6 +51,11 @@ def evaluate(backend: BackendConfig) -> list[Finding]:
         )
     found.extend(_disagreements(backend))
     return found
+
+
+def _not_a_bool(value: object) -> bool:
+    """Set, but to something cty cannot convert to a bool (issue 7: "maybe" is not "unset")."""
+    return value is not None and to_bool(value) is None
 
 
 def _block_file(backend: BackendConfig) -> str:

@@ -47,6 +47,9 @@ _NUMBERS = {
     "lease_intervals": ("TFWRAP_LEASE_INTERVALS", 1.0),
     "grace_seconds": ("TFWRAP_GRACE_SECONDS", 0.0),
 }
+# An upper bound for every number above: 1e999 parses as inf and would only fail later, inside
+# the heartbeat (OverflowError), turning supervision off (issue 7). A week is far past any use.
+_MAXIMUM = 7 * 24 * 3600.0
 
 
 class Policy:
@@ -126,8 +129,8 @@ def _number(where: str, value: object, minimum: float) -> float:
         number = float(value)  # type: ignore[arg-type]
     except (TypeError, ValueError):
         number = minimum - 1
-    if isinstance(value, bool) or not number >= minimum:
-        raise PolicyError(f"{where} = {value!r} must be a number >= {minimum:g}")
+    if isinstance(value, bool) or not minimum <= number <= _MAXIMUM:  # also refuses nan
+        raise PolicyError(f"{where} = {value!r} must be a number from {minimum:g} to {_MAXIMUM:g}")
     return number
 
 

@@ -48,6 +48,11 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.write(f"tfwrap: {exc.format_message()}\n")
         return exitcodes.USAGE
     except Exception as exc:  # noqa: BLE001 - never a traceback for users
-        sys.stderr.write(f"tfwrap: internal error ({type(exc).__name__}: {exc})\n")
+        from tfwrap import log
+
+        log.debug("internal error", exc_info=True)  # the trace, for TFWRAP_LOG_LEVEL=debug
+        sys.stderr.write(
+            f"tfwrap: internal error ({type(exc).__name__}: {exc}); TFWRAP_LOG_LEVEL=debug shows the trace\n"
+        )
         return exitcodes.INTERNAL
     return code if isinstance(code, int) else exitcodes.OK

@@ -13,8 +13,11 @@ object ``<key>.tflock`` (one rule per lock object: S3 lifecycle filters match pr
 ``--log-bucket`` server access logging (the log bucket must already let S3 log delivery write).
 On a plain ``http://`` endpoint (an S3-compatible store, a local test server) the TLS-only
 statement is not added, with a note: every request through it is non-TLS, so it would lock
-Terraform out of its own state. Without ``--key`` (or a FILE with a key) there is no lifecycle
-rule, with a note: the lock's name is not known.
+Terraform out of its own state. Without ``--key`` (or a FILE with a key) the bucket is taken as
+shared by many states whose lock names are not known: one bucket-wide rule bounds noncurrent
+versions instead (keep the newest ``--keep-versions`` (100) of every object, expire older ones
+after ``--noncurrent-days`` (90); remove expired delete markers; abort multipart uploads after 7
+days); ``--no-version-bound`` leaves it out (issue 7).
 
 Modes. No flag: a missing bucket is created in ``--region`` (no LocationConstraint in us-east-1,
 which refuses one) and configured; an existing bucket's drift is only reported. ``--fix``: the
@@ -80,6 +83,9 @@ class Options:
     check_only: bool
     fix: bool
     write_backend: Path | None
+    keep_versions: int | None = None
+    noncurrent_days: int | None = None
+    no_version_bound: bool = False
 
 
 @click.command()
@@ -105,6 +111,21 @@ class Options:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Write or update this file's backend block (use_lockfile = true, no dynamodb_table).",
 )
+@click.option(
+    "--keep-versions",
+    type=click.IntRange(1, 100),
+    help="Without --key: noncurrent versions every object keeps for good (default 100, S3's maximum).",
+)
+@click.option(
+    "--noncurrent-days",
+    type=click.IntRange(1, 36500),
+    help="Without --key: days after which older noncurrent versions expire (default 90).",
+)
+@click.option(
+    "--no-version-bound",
+    is_flag=True,
+    help="Without --key: add no bucket-wide rule bounding noncurrent versions.",
+)
 def bootstrap(**options: Any) -> None:
     """Create the state bucket as the team's standard wants it, or report and --fix its drift.
 
@@ -112,8 +133,9 @@ def bootstrap(**options: Any) -> None:
     versioning, default encryption (SSE-S3, or SSE-KMS with a bucket key), all four public
     access blocks, a policy denying non-TLS access (not on a plain http:// endpoint, where it
     would refuse every request), a lifecycle rule expiring noncurrent versions of KEY.tflock
-    (one rule per lock object: lifecycle filters match prefixes, not suffixes), and optional
-    access logging. Nothing is weakened or deleted.
+    (one rule per lock object: lifecycle filters match prefixes, not suffixes; without --key one
+    bucket-wide rule keeping the newest 100 noncurrent versions and expiring older ones after 90
+    days), and optional access logging. Nothing is weakened or deleted.
 
     Without --fix an existing bucket is only reported on; --check changes nothing at all.
     The endpoint is --endpoint-url, else AWS_ENDPOINT_URL_S3 / AWS_S3_ENDPOINT /
@@ -189,6 +211,13 @@ def _standard(opts: Options, found: dict[str, Any]) -> Standard:
     prefix = str(found.get("workspace_key_prefix") or "env:")
     lock_keys = [f"{state_key}.tflock"] if state_key else []
     lock_keys += [f"{prefix}/{ws}/{state_key}.tflock" for ws in opts.workspaces if ws != "default"]
+    bound_flags = opts.keep_versions is not None or opts.noncurrent_days is not None
+    if bound_flags and (lock_keys or opts.no_version_bound):
+        raise TfwrapError(
+            "--keep-versions and --noncurrent-days shape the bucket-wide bound, which bootstrap adds "
+            "only without --key (a key gets its lock's own rule) and never with --no-version-bound",
+            exitcodes.USAGE,
+        )
     return standard.Standard(
         bucket=opts.bucket,
         region=opts.region,
@@ -196,6 +225,8 @@ def _standard(opts: Options, found: dict[str, Any]) -> Standard:
         lock_keys=tuple(dict.fromkeys(lock_keys)),
         log_bucket=opts.log_bucket,
         log_prefix=f"{opts.bucket}/" if opts.log_prefix is None else opts.log_prefix,
+        keep_versions=None if opts.no_version_bound else opts.keep_versions or standard.KEEP_VERSIONS,
+        noncurrent_days=opts.noncurrent_days or standard.NONCURRENT_DAYS,
     )
 
 
