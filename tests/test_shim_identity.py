@@ -153,6 +153,13 @@ version="$(cat "${TFENV_ROOT}/version")"
 exec "${TFENV_ROOT}/versions/${version}/terraform" "$@"
 """
 
+TFENV = """#!/usr/bin/env bash
+# tfenv's own command, as much of it as `tfwrap shim status` asks: version-name.
+set -euo pipefail
+[ "$1" = version-name ] || exit 1
+cat "$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/version"
+"""
+
 
 def tfenv(tmp: Path, engine: Path) -> Path:
     """~/.tfenv with the real engine as version 1.15.5; its bin directory."""
@@ -161,9 +168,10 @@ def tfenv(tmp: Path, engine: Path) -> Path:
     (root / "versions" / "1.15.5").mkdir(parents=True)
     (root / "versions" / "1.15.5" / "terraform").symlink_to(engine)
     (root / "version").write_text("1.15.5\n")
-    script = root / "bin" / "terraform"
-    script.write_text(TFENV_SHIM)
-    script.chmod(0o755)
+    for name, text in (("terraform", TFENV_SHIM), ("tfenv", TFENV)):
+        script = root / "bin" / name
+        script.write_text(text)
+        script.chmod(0o755)
     return root / "bin"
 
 
@@ -187,5 +195,6 @@ def test_version_manager_shim_in_front_of_the_engine_runs_normally(
     assert status.returncode == 0, status.stdout + status.stderr
     assert f"real:        {bin_dir}/terraform (first non-shim on PATH)" in status.stdout
     assert f"through:     tfenv's shim {bin_dir}/terraform" in status.stdout
+    assert f"binary:      {bin_dir.parent}/versions/1.15.5/terraform" in status.stdout
     assert "version:     1.15.5" in status.stdout
     assert "shim wins:   yes" in status.stdout

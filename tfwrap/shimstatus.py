@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -40,6 +41,7 @@ class Status:
     entries: list[Entry]
     real: Entry | None  # what the shim runs (TFWRAP_TERRAFORM, else the first non-shim on PATH)
     real_error: str | None  # why there is none
+    binary: str | None  # the binary a version manager's shim picks today, when it says
     version: str | None  # `real version -json`'s terraform_version
     tfwrap_terraform: str | None
     problems: list[str] = field(default_factory=list)
@@ -89,6 +91,40 @@ def on_path(environ: dict[str, str], python: str) -> list[Entry]:
     return entries
 
 
+def _answer(argv: list[str], environ: dict[str, str]) -> str | None:
+    """The first line a command prints, or None when it fails."""
+    try:
+        done = subprocess.run(
+            argv,
+            env=environ,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=VERSION_TIMEOUT_SECONDS,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    lines = done.stdout.strip().splitlines()
+    return lines[0].strip() if done.returncode == 0 and lines else None
+
+
+def manager_binary(entry: Entry, environ: dict[str, str]) -> str | None:
+    """The terraform a version manager's shim runs here and now, asked the manager's way:
+    `asdf which`, `mise which`, tfenv's `version-name` under its versions directory. None when
+    the manager cannot say (tenv picks at run time)."""
+    if entry.manager in ("asdf", "mise", "rtx"):
+        tool = shutil.which(entry.manager, path=environ.get("PATH"))
+        return _answer([tool, "which", "terraform"], environ) if tool else None
+    if entry.manager == "tfenv":
+        root = os.path.dirname(os.path.dirname(os.path.realpath(entry.path)))
+        version = _answer([os.path.join(root, "bin", "tfenv"), "version-name"], environ)
+        if version:
+            binary = os.path.join(environ.get("TFENV_CONFIG_DIR") or root, "versions", version, "terraform")
+            return binary if os.path.isfile(binary) else None
+    return None
+
+
 def version_of(path: str, environ: dict[str, str]) -> str | None:
     """``terraform version -json`` through ``path`` (so through a version manager too)."""
     try:
@@ -118,7 +154,8 @@ def gather(environ: dict[str, str] | None = None, python: str | None = None) -> 
     except TfwrapError as exc:
         error = exc.message
     version = version_of(real.path, env) if real else None
-    status = Status(entries, real, error, version, env.get("TFWRAP_TERRAFORM") or None)
+    binary = manager_binary(real, env) if real and real.kind == MANAGER else None
+    status = Status(entries, real, error, binary, version, env.get("TFWRAP_TERRAFORM") or None)
     status.problems = problems(status)
     return status
 

@@ -41,6 +41,7 @@ def status() -> int:
         click.echo(f"real:        {st.real.path} ({how})")
         if st.real.kind == shimstatus.MANAGER:
             click.echo(f"through:     {st.real.manager}'s shim {st.real.path}")
+            click.echo(f"binary:      {st.binary or f'chosen by {st.real.manager} at run time'}")
         click.echo(f"version:     {st.version or 'unknown'}")
     click.echo(f"shim wins:   {'yes' if st.shim_wins else 'no'}")
     for problem in st.problems:
