@@ -211,21 +211,21 @@ def compiled_section(
         go_env = {**env, "PATH": os.pathsep.join([str(shim.parent), str(go_dir), "/usr/bin", "/bin"])}
         check([str(go), "init", "-input=false", "-no-color"], work, go_env)
         check([str(go), "apply", "-auto-approve", "-input=false", "-no-color"], work, go_env)
-        reals.append((f"Go terraform {label}", go_dir / "terraform", work))
+        reals.append((f"Go {label}", go_dir / "terraform", work))
     c_dir, c_work = tmp / "c-bin", tmp / "c-work"
     c_dir.mkdir()
     c_work.mkdir()
     shutil.copy("/bin/true", c_dir / "terraform")
     (c_work / "main.tf").write_text('resource "terraform_data" "x" {}\n')
-    reals.append(("C /bin/true", c_dir / "terraform", c_work))
+    reals.append(("C true", c_dir / "terraform", c_work))
 
     results = []
     for label, real, work in reals:
         bench = Bench(
             real, shim, work, {**env, "PATH": os.pathsep.join([str(shim.parent), str(real.parent)])}
         )
-        results.append(bench.measure(f"pass-through ({label})", ["version"], runs, 3))
-        results.append(bench.measure(f"checked warm ({label})", ["output", "-json"], checked_runs, 30))
+        results.append(bench.measure(f"pass-through: {label}", ["version"], runs, 3))
+        results.append(bench.measure(f"checked (warm): {label}", ["output", "-json"], checked_runs, 30))
     return results
 
 
