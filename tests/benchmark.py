@@ -189,7 +189,7 @@ def system_terraform() -> Path | None:
 
 def compiled_section(
     go: Path | None, server: S3Server, tmp: Path, env: dict[str, str], runs: int, checked_runs: int
-) -> list[Result]:
+) -> tuple[list[Result], list[Result]]:
     """Pass-through and a warm checked command with compiled real binaries as "direct": the
     Go Terraform when the machine has one, and always a copy of /bin/true (a C binary).
 
@@ -219,14 +219,49 @@ def compiled_section(
     (c_work / "main.tf").write_text('resource "terraform_data" "x" {}\n')
     reals.append(("C true", c_dir / "terraform", c_work))
 
-    results = []
+    wall: list[Result] = []
+    cpu: list[Result] = []
     for label, real, work in reals:
         bench = Bench(
             real, shim, work, {**env, "PATH": os.pathsep.join([str(shim.parent), str(real.parent)])}
         )
-        results.append(bench.measure(f"pass-through: {label}", ["version"], runs, 3))
-        results.append(bench.measure(f"checked (warm): {label}", ["output", "-json"], checked_runs, 30))
-    return results
+        for name, args, n, target in (
+            (f"pass-through: {label}", ["version"], runs, 3),
+            (f"checked (warm): {label}", ["output", "-json"], checked_runs, 30),
+        ):
+            w, c = side_by_side(bench, name, args, n, target)
+            wall.append(w)
+            cpu.append(c)
+    return wall, cpu
+
+
+def wall_and_cpu(argv: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, float]:
+    """Wall clock and CPU time (user + system of the process, through every exec) in ms.
+    CPU time barely moves with the machine's load, so it shows the shim's cost plainly."""
+    start = time.perf_counter_ns()
+    proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _, status, usage = os.wait4(proc.pid, 0)
+    elapsed = (time.perf_counter_ns() - start) / 1e6
+    proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here, not by Popen
+    if proc.returncode != 0:
+        sys.exit(f"benchmark: {' '.join(argv)} exited {proc.returncode} during timing")
+    return elapsed, (usage.ru_utime + usage.ru_stime) * 1000
+
+
+def side_by_side(
+    bench: Bench, name: str, args: list[str], runs: int, target_ms: float
+) -> tuple[Result, Result]:
+    """Direct and shim interleaved (alternating which goes first): wall clock, and CPU time."""
+    direct, shim = [str(bench.real), *args], [str(bench.shim), *args]
+    check(direct, bench.cwd, bench.env)
+    check(shim, bench.cwd, bench.env)  # fills the check cache: the warm case
+    wall, cpu = Result(name, [], [], target_ms), Result(name, [], [], None)
+    for i in range(runs):
+        for side in ("direct", "shim") if i % 2 == 0 else ("shim", "direct"):
+            w, c = wall_and_cpu(direct if side == "direct" else shim, bench.cwd, bench.env)
+            (wall.direct if side == "direct" else wall.shim).append(w)
+            (cpu.direct if side == "direct" else cpu.shim).append(c)
+    return wall, cpu
 
 
 # --- supervised runs ----------------------------------------------------------------------
@@ -570,13 +605,16 @@ def migration_section(server: S3Server, real: Path, env: dict[str, str], tmp: Pa
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=50, help="pass-through runs (default 50)")
+    parser.add_argument(
+        "--compiled-runs", type=int, default=100, help="pass-through runs per compiled binary (default 100)"
+    )
     parser.add_argument("--checked-runs", type=int, default=15, help="checked-command runs (default 15)")
     parser.add_argument(
         "--supervised-runs", type=int, default=20, help="supervised runs per case (default 20; 0 skips them)"
     )
     parser.add_argument("--migration-runs", type=int, default=3, help="full migrations (default 3; 0 skips)")
     opts = parser.parse_args()
-    if min(opts.runs, opts.checked_runs) < 2 or opts.supervised_runs == 1:
+    if min(opts.runs, opts.checked_runs, opts.compiled_runs) < 2 or opts.supervised_runs == 1:
         parser.error("need at least 2 runs for a p90 or p95")
     lib = engine.library()
     if lib is None or not TFWRAP.is_file():
@@ -622,8 +660,10 @@ def main() -> int:
         table(results)
         where = go or "no Go terraform on this machine's PATH"
         print(f"\ncompiled real binaries as direct (Go: {where}; C: a copy of /bin/true)")
-        compiled = compiled_section(go, server, tmp, env, opts.runs, opts.checked_runs)
+        compiled, cpu = compiled_section(go, server, tmp, env, opts.compiled_runs, opts.checked_runs)
         table(compiled)
+        print()
+        table(cpu, note="(CPU time in ms: user + system of each process, through every exec; not judged)")
         results += compiled
         rows: list[Row] = []
         if opts.supervised_runs:
