@@ -220,6 +220,8 @@ trap - EXIT
 [ -x "$venv/bin/tfwrap" ] || die 1 "pip did not install $venv/bin/tfwrap; the checkout in $src looks broken"
 ln -sfn -- "$venv/bin/tfwrap" "$bindir/tfwrap"
 # The shim is placed, never installed by pip (issue 7); foreign files were refused above.
+# An older install linked bin/terraform into the venv, where pip no longer puts one.
+! is_our_link "$bindir/terraform" || rm -f -- "$bindir/terraform"
 if ! out=$("$venv/bin/tfwrap" shim install --dir "$bindir" 2>&1); then
     printf '%s\n' "$out" >&2
     die 1 "tfwrap shim install failed (output above)"

@@ -250,6 +250,19 @@ def test_second_run_updates_in_place(installed: Installed, tmp_path: Path) -> No
     assert version.stdout == "Terraform v1.99.0-fake args=version\n"
 
 
+def test_update_replaces_an_older_installs_link(installed: Installed, tmp_path: Path) -> None:
+    # install.sh once linked bin/terraform into the venv; pip no longer puts a terraform
+    # there, so after the update that link dangles. It is ours: the shim takes its place.
+    shim = installed.bin / "terraform"
+    shim.unlink()
+    shim.symlink_to(installed.venv / "bin" / "terraform")
+
+    r = run_install("--prefix", str(installed.prefix), home=installed.home, cwd=tmp_path)
+
+    assert r.returncode == 0, r.stderr
+    assert_layout(installed.bin, installed.venv)
+
+
 @pytest.mark.parametrize("name", NAMES)
 @pytest.mark.parametrize("kind", ["file", "symlink"])
 def test_foreign_command_is_refused_and_nothing_changes(tmp_path: Path, name: str, kind: str) -> None:

@@ -230,3 +230,10 @@ def test_pipx_install_gives_a_working_shim_in_one_more_command(
     status = run(["tfwrap", "shim", "status"], tmp_path, user)
     assert status.returncode == 0, status.stdout
     assert "shim wins:   yes" in status.stdout and "version:     1.15.5" in status.stdout
+
+
+def test_a_directory_that_cannot_be_made_is_one_line(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    line = one_line(tfwrap("shim", "install", "--dir", str(blocker / "bin"), cwd=tmp_path), 83)
+    assert f"cannot write {blocker}/bin/terraform" in line and "--dir DIR" in line

@@ -83,20 +83,32 @@ def install(directory: str, python: str | None = None) -> tuple[str, str | None]
             raise foreign(target)
         replaced = python_of(target) or "?"
     text = render(python)
-    os.makedirs(os.path.dirname(target), exist_ok=True)
-    # Write beside the target and rename over it: a terraform run meanwhile sees the old
-    # shim or the new one, never half a file.
-    fd, tmp = tempfile.mkstemp(prefix=f".{NAME}.", suffix=".tfwrap-tmp", dir=os.path.dirname(target))
+    try:
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        # Write beside the target and rename over it: a terraform run meanwhile sees the old
+        # shim or the new one, never half a file.
+        fd, tmp = tempfile.mkstemp(prefix=f".{NAME}.", suffix=".tfwrap-tmp", dir=os.path.dirname(target))
+    except OSError as exc:
+        raise unwritable(target, exc) from exc
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
         os.chmod(tmp, 0o755)  # noqa: S103 - a command everyone may run, like any in bin
         os.replace(tmp, target)
-    except BaseException:
+    except BaseException as exc:
         if os.path.lexists(tmp):
             os.unlink(tmp)
+        if isinstance(exc, OSError):
+            raise unwritable(target, exc) from exc
         raise
     return target, replaced
+
+
+def unwritable(target: str, exc: OSError) -> TfwrapError:
+    return TfwrapError(
+        f"cannot write {target} ({exc.strerror or exc}); pick a directory you may write: --dir DIR",
+        exitcodes.USAGE,
+    )
 
 
 def uninstall(directory: str, python: str | None = None) -> str | None:
@@ -118,5 +130,8 @@ def uninstall(directory: str, python: str | None = None) -> str | None:
             f"remove it with that install: {os.path.dirname(owner)}/tfwrap shim uninstall --dir {directory}",
             exitcodes.FOREIGN_FILE,
         )
-    os.unlink(target)
+    try:
+        os.unlink(target)
+    except OSError as exc:
+        raise unwritable(target, exc) from exc
     return target
