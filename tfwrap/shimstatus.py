@@ -91,8 +91,8 @@ def on_path(environ: dict[str, str], python: str) -> list[Entry]:
     return entries
 
 
-def _answer(argv: list[str], environ: dict[str, str]) -> str | None:
-    """The first line a command prints, or None when it fails."""
+def _run(argv: list[str], environ: dict[str, str]) -> str | None:
+    """What a command prints on stdout when it succeeds; None when it fails or hangs."""
     try:
         done = subprocess.run(
             argv,
@@ -105,8 +105,13 @@ def _answer(argv: list[str], environ: dict[str, str]) -> str | None:
         )
     except (OSError, subprocess.TimeoutExpired):
         return None
-    lines = done.stdout.strip().splitlines()
-    return lines[0].strip() if done.returncode == 0 and lines else None
+    return done.stdout if done.returncode == 0 else None
+
+
+def _answer(argv: list[str], environ: dict[str, str]) -> str | None:
+    """The first line a command prints, or None."""
+    lines = (_run(argv, environ) or "").strip().splitlines()
+    return lines[0].strip() if lines else None
 
 
 def manager_binary(entry: Entry, environ: dict[str, str]) -> str | None:
@@ -128,17 +133,8 @@ def manager_binary(entry: Entry, environ: dict[str, str]) -> str | None:
 def version_of(path: str, environ: dict[str, str]) -> str | None:
     """``terraform version -json`` through ``path`` (so through a version manager too)."""
     try:
-        done = subprocess.run(
-            [path, "version", "-json"],
-            env=environ,
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            timeout=VERSION_TIMEOUT_SECONDS,
-            check=False,
-        )
-        return str(json.loads(done.stdout)["terraform_version"])
-    except (OSError, subprocess.TimeoutExpired, ValueError, KeyError, TypeError):
+        return str(json.loads(_run([path, "version", "-json"], environ) or "")["terraform_version"])
+    except (ValueError, KeyError, TypeError):
         return None
 
 
