@@ -157,6 +157,11 @@ def test_uninstall_leaves_another_tfwraps_shim(tmp_path: Path) -> None:
     line = one_line(tfwrap("shim", "uninstall", "--dir", str(where), cwd=tmp_path), 87)
     assert f"its Python is {other}" in line
     assert (where / "terraform").read_text() == text
+    # Installing over it is fine (it is tfwrap's file), and says whose it was.
+    placed = tfwrap("shim", "install", "--dir", str(where), cwd=tmp_path)
+    assert placed.returncode == 0, placed.stderr
+    assert placed.stderr.splitlines()[0] == f"tfwrap: replaced the shim of {other}"
+    assert f"tfwrap_python='{sys.executable}'" in (where / "terraform").read_text().splitlines()
 
 
 def test_default_dir_is_beside_the_tfwrap_command(tmp_path: Path) -> None:

@@ -70,7 +70,8 @@ def foreign(path: str) -> TfwrapError:
 
 
 def install(directory: str, python: str | None = None) -> tuple[str, str | None]:
-    """Place the shim as DIR/terraform: the path, and the Python of a shim it replaced.
+    """Place the shim as DIR/terraform: the path, and the Python of a shim it replaced (None
+    when there was none, or it named no Python).
 
     Refuses (FOREIGN_FILE) when DIR/terraform exists and is not a tfwrap shim. A tfwrap shim
     there (of this install or another, copied or linked) is replaced: it is tfwrap's file.
@@ -81,7 +82,7 @@ def install(directory: str, python: str | None = None) -> tuple[str, str | None]
     if os.path.lexists(target):
         if os.path.isdir(target) or not realbin.is_shim(target):
             raise foreign(target)
-        replaced = python_of(target) or "?"
+        replaced = python_of(target)
     text = render(python)
     try:
         os.makedirs(os.path.dirname(target), exist_ok=True)

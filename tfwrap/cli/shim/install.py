@@ -20,6 +20,6 @@ def install(directory: str | None) -> None:
     """Place the terraform shim; never over a terraform that is not a tfwrap shim."""
     directory = directory or shimfile.default_dir()
     target, replaced = shimfile.install(directory)
-    if replaced and replaced not in ("?", sys.executable):
+    if replaced and replaced != sys.executable:
         click.echo(f"tfwrap: replaced the shim of {replaced}", err=True)
     click.echo(f"tfwrap: placed the terraform shim at {target}; `tfwrap shim status` checks PATH", err=True)
