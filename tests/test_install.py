@@ -120,6 +120,18 @@ def fake_terraform(where: Path) -> Path:
     return fake
 
 
+def assert_layout(bindir: Path, venv: Path) -> None:
+    """`tfwrap` links into the venv; `terraform` is a shim file naming the venv's Python (issue 7:
+    pip itself puts no terraform anywhere, not even in the venv)."""
+    assert sorted(p.name for p in bindir.iterdir()) == sorted(NAMES)
+    assert os.readlink(bindir / "tfwrap") == str(venv / "bin" / "tfwrap")
+    shim = bindir / "terraform"
+    assert not shim.is_symlink() and shim.is_file() and os.access(shim, os.X_OK)
+    assert shim.read_text().splitlines()[1].startswith("# tfwrap-shim ")
+    assert f"tfwrap_python='{venv}/bin/python'" in shim.read_text().splitlines()
+    assert not (venv / "bin" / "terraform").exists()
+
+
 @dataclass(frozen=True)
 class Installed:
     prefix: Path
@@ -155,11 +167,7 @@ def test_fresh_install_links_both_commands_into_its_own_venv(installed: Installe
     # The prefix is not on PATH: the last line says how to put it first.
     assert lines[-1].endswith(f'export PATH="{installed.bin}:$PATH"')
 
-    for name in NAMES:
-        link = installed.bin / name
-        assert link.is_symlink(), f"{link} must be a symlink (the shim resolves it)"
-        assert os.readlink(link) == str(installed.venv / "bin" / name)
-        assert link.resolve().is_file()
+    assert_layout(installed.bin, installed.venv)
     assert (installed.venv / ".tfwrap-install").is_file()
     assert sorted(p.name for p in installed.prefix.iterdir()) == ["bin", "venv"]
     assert sorted(p.name for p in installed.bin.iterdir()) == sorted(NAMES)
@@ -200,9 +208,9 @@ def test_shim_passes_version_through_to_the_real_terraform(installed: Installed,
     assert r.stderr == ""
 
 
-def test_shim_finds_the_venv_python_through_its_symlink(installed: Installed, tmp_path: Path) -> None:
-    # `plan` is never passed through by the sh shim: it must find the venv's Python by
-    # resolving bin/terraform (else exit 85). mode = "off" then hands over to Terraform.
+def test_shim_finds_the_venv_python_written_into_it(installed: Installed, tmp_path: Path) -> None:
+    # `plan` is never passed through by the sh shim: it must find the venv's Python, which
+    # `tfwrap shim install` wrote into it (else exit 85). mode = "off" then hands over.
     (tmp_path / ".tfwrap.toml").write_text('mode = "off"\n')
     env = dict(os.environ, TFWRAP_TERRAFORM=str(fake_terraform(tmp_path)))
     r = subprocess.run(
@@ -218,11 +226,11 @@ def test_shim_finds_the_venv_python_through_its_symlink(installed: Installed, tm
 
 
 def test_second_run_updates_in_place(installed: Installed, tmp_path: Path) -> None:
-    # A copied shim (a plain file with the tfwrap-shim marker) counts as ours and is relinked.
+    # A copied shim of an older layout (the marker, no Python written in) counts as ours and
+    # is placed again.
     shim = installed.bin / "terraform"
-    copied = (installed.venv / "bin" / "terraform").read_text()
     shim.unlink()
-    shim.write_text(copied)
+    shim.write_text((REPO / "shims" / "terraform").read_text())
     shim.chmod(0o755)
     venv_cfg = (installed.venv / "pyvenv.cfg").stat()
 
@@ -236,14 +244,23 @@ def test_second_run_updates_in_place(installed: Installed, tmp_path: Path) -> No
     # Same venv, not a new one.
     assert (installed.venv / "pyvenv.cfg").stat().st_ino == venv_cfg.st_ino
     assert (installed.venv / "pyvenv.cfg").stat().st_mtime_ns == venv_cfg.st_mtime_ns
-    for name in NAMES:
-        link = installed.bin / name
-        assert link.is_symlink()
-        assert os.readlink(link) == str(installed.venv / "bin" / name)
-    assert sorted(p.name for p in installed.bin.iterdir()) == sorted(NAMES)
+    assert_layout(installed.bin, installed.venv)
     env = dict(os.environ, TFWRAP_TERRAFORM=str(fake_terraform(tmp_path)))
     version = subprocess.run([str(shim), "version"], env=env, capture_output=True, text=True, check=False)
     assert version.stdout == "Terraform v1.99.0-fake args=version\n"
+
+
+def test_update_replaces_an_older_installs_link(installed: Installed, tmp_path: Path) -> None:
+    # install.sh once linked bin/terraform into the venv; pip no longer puts a terraform
+    # there, so after the update that link dangles. It is ours: the shim takes its place.
+    shim = installed.bin / "terraform"
+    shim.unlink()
+    shim.symlink_to(installed.venv / "bin" / "terraform")
+
+    r = run_install("--prefix", str(installed.prefix), home=installed.home, cwd=tmp_path)
+
+    assert r.returncode == 0, r.stderr
+    assert_layout(installed.bin, installed.venv)
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -365,9 +382,7 @@ def test_default_layout_installs_only_under_home(tmp_path: Path) -> None:
     assert sorted(p.name for p in (home / ".local").iterdir()) == ["bin", "share"]
     assert sorted(p.name for p in (home / ".local" / "share").iterdir()) == ["tfwrap"]
     assert sorted(p.name for p in (home / ".local" / "share" / "tfwrap").iterdir()) == ["venv"]
-    assert sorted(p.name for p in bindir.iterdir()) == sorted(NAMES)
-    for name in NAMES:
-        assert os.readlink(bindir / name) == str(venv / "bin" / name)
+    assert_layout(bindir, venv)
     env = dict(os.environ, TFWRAP_TERRAFORM=str(fake_terraform(tmp_path)))
     version = subprocess.run(
         [str(bindir / "terraform"), "version"], env=env, capture_output=True, text=True, check=False
@@ -382,6 +397,26 @@ def test_default_layout_installs_only_under_home(tmp_path: Path) -> None:
     assert [p.name for p in bindir.iterdir()] == ["other-tool"]
     assert (bindir / "other-tool").read_text() == "#!/bin/sh\n"
     assert not (home / ".local" / "share" / "tfwrap").exists()
+
+
+def test_uninstall_leaves_another_tfwraps_shim_alone(tmp_path: Path) -> None:
+    # pipx's tfwrap placed its shim in the bin directory install.sh uses: not install.sh's.
+    other_python = tmp_path / "pipx" / "bin" / "python"
+    other_python.parent.mkdir(parents=True)
+    other_python.write_text("")
+    prefix = tmp_path / "prefix"
+    (prefix / "bin").mkdir(parents=True)
+    shim = prefix / "bin" / "terraform"
+    text = (REPO / "shims" / "terraform").read_text()
+    shim.write_text(text.replace("tfwrap_python=''", f"tfwrap_python='{other_python}'"))
+    before = snapshot(prefix)
+
+    r = run_install("--prefix", str(prefix), "--uninstall", home=tmp_path, cwd=tmp_path)
+
+    assert r.returncode == 0, r.stderr
+    lines = assert_messages(r.stderr)
+    assert f"install.sh: left {shim} alone: another tfwrap placed it (its Python is {other_python})" in lines
+    assert snapshot(prefix) == before
 
 
 # Last: it takes the module's install away.

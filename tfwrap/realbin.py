@@ -1,7 +1,8 @@
 """Finding the real terraform binary: ``TFWRAP_TERRAFORM``, else the first ``terraform`` on
 PATH that is not a tfwrap shim (recognised by its marker line, not by its name).
 
-The sh shim does the same in shell for speed; this is for ``tfwrap`` commands.
+The sh shim does the same in shell by file identity (it must not read binaries); this is for
+``tfwrap`` commands and the checked path.
 """
 
 from __future__ import annotations
@@ -23,6 +24,14 @@ def is_shim(path: str) -> bool:
         return False
     lines = head.split(b"\n")
     return len(lines) > 1 and lines[1].startswith(SHIM_MARKER)
+
+
+def past_shims(real: str, environ: dict[str, str] | None = None) -> str:
+    """The real binary for the checked path. The sh shim recognises shims by file identity
+    only (it never reads a binary, issue 7), so it can hand over a shim of another install;
+    Python reads 512 bytes at once and can afford to look: such a shim is skipped, or refused
+    when TFWRAP_TERRAFORM names it."""
+    return find(environ) if is_shim(real) else real
 
 
 def find(environ: dict[str, str] | None = None) -> str:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import sys
 
-from tfwrap import commands, exitcodes, handoff, log
+from tfwrap import commands, exitcodes, handoff, log, realbin
 from tfwrap.checks import cache, report
 from tfwrap.checks.finding import ERROR, OFF, Finding
 from tfwrap.errors import PolicyError, TfwrapError
@@ -33,6 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     command = commands.parse(args)
     mode = "enforce"
     try:
+        real = realbin.past_shims(real)
         from tfwrap.checks import policy
 
         pol = policy.load(command.chdir or ".")
@@ -56,7 +57,8 @@ def main(argv: list[str] | None = None) -> int:
     except PolicyError as exc:  # an invalid policy is never silently ignored
         return _refuse(exc.message, exc.code)
     except TfwrapError as exc:
-        if mode == "warn" and exc.code not in (exitcodes.NOT_EXECUTABLE, exitcodes.NOT_FOUND):
+        no_terraform = (exitcodes.NOT_EXECUTABLE, exitcodes.NOT_FOUND, exitcodes.RECURSION)
+        if mode == "warn" and exc.code not in no_terraform:
             sys.stderr.write(f"tfwrap: warning: {exc.message} (TFWRAP_MODE=warn: running Terraform anyway)\n")
             return handoff.exec_terraform(real, command)
         return _refuse(exc.message, exc.code)

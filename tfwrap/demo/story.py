@@ -13,7 +13,6 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,7 +20,7 @@ from typing import Any
 
 import click
 
-from tfwrap import exitcodes, realbin
+from tfwrap import exitcodes, realbin, shimfile
 from tfwrap.demo.server import S3Server
 from tfwrap.errors import TfwrapError
 
@@ -80,9 +79,8 @@ def run() -> int:
     if importlib.util.find_spec("moto") is None:
         say(EXTRAS)
         return exitcodes.USAGE
-    shim = Path(sys.executable).parent / "terraform"
-    if not realbin.is_shim(str(shim)):
-        say(f"tfwrap: the terraform shim is not installed at {shim}; reinstall tfwrap (./install.sh --demo)")
+    if not realbin.is_shim(shimfile.TEMPLATE):  # the shim ships in the package (issue 7)
+        say(f"tfwrap: the terraform shim is missing at {shimfile.TEMPLATE}; reinstall: ./install.sh --demo")
         return 1
     real = _real_terraform()
     if real is None:
@@ -98,7 +96,7 @@ def run() -> int:
             server = S3Server(
                 extra_env=dict.fromkeys(("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"), "")
             )
-        return Demo(server.url, real, shim, work).story()
+        return Demo(server.url, real, work).story()
     except Exception as exc:  # noqa: BLE001 - the demo reports any failure in one line
         say(f"tfwrap: demo failed: {type(exc).__name__}: {exc}")
         return 1
@@ -140,9 +138,9 @@ def _real_terraform() -> tuple[str, str] | None:
 
 
 class Demo:
-    def __init__(self, url: str, real: tuple[str, str], shim: Path, work: Path) -> None:
+    def __init__(self, url: str, real: tuple[str, str], work: Path) -> None:
         self.url, self.real, self.work = url, real, work
-        self.env = _user_env(work, real[0], shim)
+        self.env = _user_env(work, real[0])
         self.problems: list[str] = []
 
     def story(self) -> int:
@@ -288,11 +286,10 @@ def _wait_for_heartbeat(s3: Any, key: str, parse: Any, timeout: float = 60) -> A
     return None
 
 
-def _user_env(work: Path, real: str, shim: Path) -> dict[str, str]:
+def _user_env(work: Path, real: str) -> dict[str, str]:
     """A user's shell: the shim first on PATH, then the real terraform; fake credentials."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "TF_", "TFWRAP_"))}
-    (work / "bin").mkdir()
-    (work / "bin" / "terraform").symlink_to(shim)
+    shimfile.install(str(work / "bin"))  # placed as `tfwrap shim install` places it
     (work / "terraformrc").write_text("")
     env.update(
         PATH=os.pathsep.join([str(work / "bin"), os.path.dirname(real), os.environ.get("PATH", "")]),
