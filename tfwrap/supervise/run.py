@@ -16,34 +16,54 @@ from tfwrap.supervise.lockevents import LogPlan, LogWatcher
 
 TYPE_CHECKING = False  # only what starting Terraform needs is imported before it starts
 if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
+
     from tfwrap.checks.policy import Policy
     from tfwrap.lock.heartbeat import Heartbeat, Locks
 
 MAX_LOCK_RETRIES = 5  # a lock failure retrying cannot fix (AccessDenied, KMS) stops here
-_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+_TIMEOUT_FLAGS = ("-lock-timeout", "--lock-timeout")
 
 
 def lock_timeout(args: list[str]) -> float:
-    """Seconds of ``-lock-timeout`` (a Go duration such as ``2m30s``); 0 when absent."""
+    """Seconds of the last ``-lock-timeout`` (a Go duration such as ``2m30s``); 0 when absent.
+
+    Both forms Terraform's flag parser takes: ``-lock-timeout=5m`` and ``-lock-timeout 5m``,
+    with one or two dashes (issue 7 §6). Pass ``Command.effective_args()``: ``TF_CLI_ARGS*``.
+    """
     import re  # only when a run failed at the lock: not before Terraform starts
 
     value = ""
-    for arg in args:
-        if arg.startswith(("-lock-timeout=", "--lock-timeout=")):
+    for i, arg in enumerate(args):
+        if arg.startswith(tuple(f + "=" for f in _TIMEOUT_FLAGS)):
             value = arg.split("=", 1)[1]
-    parts = re.findall(r"(\d+(?:\.\d+)?)(ms|h|m|s)", value)
+        elif arg in _TIMEOUT_FLAGS and i + 1 < len(args):
+            value = args[i + 1]
+    parts = re.findall(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|h|m|s)", value)
     if not parts or "".join(n + u for n, u in parts) != value:
         return 0.0
     return sum(float(n) * _UNITS[u] for n, u in parts)
 
 
-def _with_lock_timeout(argv: list[str], seconds: float) -> list[str]:
-    out = []
-    for arg in argv:
-        if arg.startswith(("-lock-timeout=", "--lock-timeout=")):
-            arg = f"-lock-timeout={max(1, int(seconds))}s"  # noqa: PLW2901 - rewritten on purpose
-        out.append(arg)
-    return out
+def with_lock_timeout(command: Command, argv: list[str], seconds: float) -> list[str]:
+    """``argv`` with every ``-lock-timeout`` replaced by one of ``seconds``, placed right
+    after the command words: after ``TF_CLI_ARGS*`` (which Terraform inserts there) so it
+    wins, and before any positional argument (a plan file) so it is still read as a flag."""
+    head = len(command.argv) - len(command.args)  # global options and the command name
+    rest: list[str] = []
+    skip = False
+    for arg in argv[head:]:
+        if skip:
+            skip = False
+        elif arg in _TIMEOUT_FLAGS:
+            skip = True
+        elif not arg.startswith(tuple(f + "=" for f in _TIMEOUT_FLAGS)):
+            rest.append(arg)
+    at = 1 if command.name in ("state", "workspace") and rest[:1] == [command.sub] else 0
+    flag = f"-lock-timeout={max(1, int(seconds))}s"
+    return [*argv[:head], *rest[:at], flag, *rest[at:]]
 
 
 def supervise(real: str, command: Command, policy: Policy) -> int:
@@ -65,19 +85,33 @@ def _attempts(real: str, command: Command, policy: Policy, private: str) -> int:
     budget = -1.0  # read from the arguments only if a run fails at the lock
     started = time.monotonic()
     retries = 0
+    orphan_retried = False
+    attempt = 0
     while True:
-        status, relayed, heartbeat = _one_run(real, argv, command, policy, private)
+        attempt += 1
+        status, relayed, heartbeat, cleaned = _one_run(real, argv, command, policy, private, attempt)
         if relayed is not None:
             return exitcodes.from_signal(relayed)
         if heartbeat is None:
             return status
-        if budget < 0 and heartbeat.attempted and not heartbeat.locked:
+        # Retry only a run that failed at lock acquisition: Terraform tried, never held it,
+        # so it changed nothing.
+        failed_at_lock = status == 1 and bool(heartbeat.attempted) and not heartbeat.locked
+        if not failed_at_lock or heartbeat.locks is None:
+            return status
+        if budget < 0:
             budget = lock_timeout(command.effective_args())
         left = budget - (time.monotonic() - started)
-        # Retry only a run that failed at lock acquisition: Terraform tried, never held it,
-        # so it changed nothing (issue 3: the 412-then-404 race in statemgr.LockWithContext).
-        failed_at_lock = status == 1 and heartbeat.attempted and not heartbeat.locked
-        if not failed_at_lock or left < 1 or heartbeat.locks is None or retries >= MAX_LOCK_RETRIES:
+        if cleaned == _SELF_ORPHAN and not orphan_retried:
+            # Issue 7 §3 (OpenTofu #4405): the SDK retried a lock write whose first try had
+            # succeeded, and the retry was refused by that very lock. Once, even without
+            # -lock-timeout: that run changed nothing.
+            orphan_retried = True
+            _say("running Terraform once more: its lock request had failed only against its own lock")
+            if budget > 0:
+                argv = with_lock_timeout(command, argv, max(left, 1))
+            continue
+        if left < 1 or retries >= MAX_LOCK_RETRIES:
             return status
         retries += 1
         _say(
@@ -89,22 +123,28 @@ def _attempts(real: str, command: Command, policy: Policy, private: str) -> int:
         if stopped is not None:
             return exitcodes.from_signal(stopped)
         left = budget - (time.monotonic() - started)
-        argv = _with_lock_timeout(argv, left)
+        if left < 1:
+            return status
+        # What is left, never the whole timeout again: the run's total wait stays within
+        # what the user asked (issue 7 §6).
+        argv = with_lock_timeout(command, argv, left)
 
 
-def _one_run(
-    real: str, argv: list[str], command: Command, policy: Policy, private: str
-) -> tuple[int, int | None, Heartbeat | None]:
+def _one_run(  # noqa: PLR0917 - private, one caller
+    real: str, argv: list[str], command: Command, policy: Policy, private: str, attempt: int
+) -> tuple[int, int | None, Heartbeat | None, str]:
     """One Terraform run. Once Terraform has started, its status is what tfwrap returns:
     a failure in tfwrap's own bookkeeping is reported, never turned into another code."""
-    plan = LogPlan(dict(os.environ), private)
+    plan = LogPlan(dict(os.environ), private, attempt)  # each attempt its own log (issue 7 §6)
     child = Child(real, argv, plan.child_env)
+    watcher = LogWatcher(plan)
     heartbeat: Heartbeat | None = None
+    cleaned = ""
     try:
         from tfwrap.lock.heartbeat import Heartbeat  # after the start: Terraform does not wait
 
         heartbeat = Heartbeat(
-            LogWatcher(plan),
+            watcher,
             lambda: _connect(command),
             interval=policy.heartbeat_seconds,
             lease_seconds=policy.lease_seconds,
@@ -115,41 +155,52 @@ def _one_run(
         _say(f"heartbeat disabled ({type(exc).__name__}: {exc})")
         heartbeat = None
     status = child.wait(grace=policy.grace_seconds)
-    if heartbeat is not None:
+    if heartbeat is None:
+        watcher.poll()  # the user's log lines still reach their file or stderr
+    else:
         try:
             heartbeat.stop()
             if heartbeat.needs_cleanup:
                 heartbeat.ready.wait(10)
-                _clean_up(heartbeat, status)
+                cleaned = _clean_up(heartbeat, status)
         except Exception as exc:  # noqa: BLE001 - same: report, keep Terraform's status
             _say(f"lock bookkeeping failed after Terraform exited ({type(exc).__name__}: {exc})")
             heartbeat = None
-    return status, child.relayed, heartbeat
+    return status, child.relayed, heartbeat, cleaned
 
 
 def _connect(command: Command) -> Locks | None:
     """Clients for this state's lock (after the child started: imports cost ~250 ms)."""
     from tfwrap.aws import clients
     from tfwrap.backend import config
-    from tfwrap.lock.heartbeat import Locks
-    from tfwrap.lock.lockfile import DynamoLock, S3LockFile
 
     backend = config.load(command) if command.name == "init" else config.load_initialised(command)
     if backend is None or not backend.is_s3:
         return None
     session = clients.session(backend)
-    s3 = S3LockFile(clients.client(backend, "s3", session), backend)
+    # The heartbeat backs off on its own (retries off: it must see every failure); cleanup
+    # gets clients that retry, so one 503 does not leave a lock behind (issue 7 §9).
+    return _locks(backend, session, retries=False, cleanup=lambda: _locks(backend, session, retries=True))
+
+
+def _locks(backend: Any, session: Any, retries: bool, cleanup: Callable[[], Locks] | None = None) -> Locks:
+    from tfwrap.aws import clients
+    from tfwrap.lock.heartbeat import Locks
+    from tfwrap.lock.lockfile import DynamoLock, S3LockFile
+
+    s3 = S3LockFile(clients.client(backend, "s3", session, retries=retries), backend)
     dynamo = None
     if backend.dynamodb_table:
-        dynamo = DynamoLock(clients.client(backend, "dynamodb", session), backend)
-    return Locks(s3, dynamo)
+        dynamo = DynamoLock(clients.client(backend, "dynamodb", session, retries=retries), backend)
+    return Locks(s3, dynamo, cleanup)
 
 
-def _clean_up(heartbeat: Heartbeat, status: int) -> None:
-    """Remove the lock our child took and left behind; never anyone else's."""
-    locks = heartbeat.locks
-    if locks is None:
-        return
+_SELF_ORPHAN = "self-orphan"  # removed a lock the child's own retried request had left
+
+
+def _clean_up(heartbeat: Heartbeat, status: int) -> str:
+    """Remove the lock our child took and left behind; never anyone else's. Says what it
+    could not do (issue 7 §6). Returns ``_SELF_ORPHAN`` when it removed the retry orphan."""
     if heartbeat.locked and not heartbeat.unlocked:
         ours, why = heartbeat.locked, f"Terraform exited ({_describe(status)}) still holding its lock"
     elif heartbeat.attempted and not heartbeat.locked:
@@ -157,20 +208,45 @@ def _clean_up(heartbeat: Heartbeat, status: int) -> None:
         # had succeeded; the retry got 412 against the child's own lock.
         ours, why = heartbeat.attempted, "Terraform's lock request was refused by its own earlier attempt"
     else:
-        return
+        return ""
+    fix = f"`tfwrap lock status` shows it, `tfwrap lock clear --id {ours}` removes it"
+    if heartbeat.locks is None:
+        cause = heartbeat.connect_error or "connecting to the backend took longer than 10 s"
+        _say(f"could not check whether Terraform left its lock {ours} behind: {cause}; {fix}")
+        return ""
+    locks = heartbeat.locks.for_cleanup()
     try:
-        removed_s3 = locks.s3.delete_if_held_by(ours) is not None
-        removed_ddb = locks.dynamo.delete_if_held_by(ours) if locks.dynamo is not None else False
+        s3 = _remove_ours(locks.s3, ours)
+        ddb = _remove_ours(locks.dynamo, ours) if locks.dynamo is not None else "gone"
     except Exception as exc:  # noqa: BLE001 - say it plainly; the lock ID lets a human finish
         reason = getattr(exc, "response", {}).get("Error", {}).get("Code") or type(exc).__name__
-        _say(
-            f"could not check whether Terraform left its lock {ours} behind ({reason}); "
-            f"`tfwrap lock status` shows it, `tfwrap lock clear --id {ours}` removes it"
-        )
-        return
-    where = " and ".join(w for w, done in (("S3", removed_s3), ("DynamoDB", removed_ddb)) if done)
+        _say(f"could not check whether Terraform left its lock {ours} behind ({reason}); {fix}")
+        return ""
+    where = " and ".join(w for w, done in (("S3", s3), ("DynamoDB", ddb)) if done == "removed")
     if where:
         _say(f"{why}; removed its lock {ours} from {where}")
+    for store, outcome in (("S3", s3), ("DynamoDB", ddb)):
+        if outcome == "changing":
+            _say(f"Terraform's lock {ours} in {store} kept changing while tfwrap removed it; {fix}")
+        elif outcome == "not ours" and heartbeat.locked and not heartbeat.unlocked:
+            # Terraform said it held it, and another ID is there now: not ours, left alone.
+            _say(f"Terraform's lock {ours} in {store} is gone; the lock there is another run's, left alone")
+    return _SELF_ORPHAN if where and heartbeat.attempted and not heartbeat.locked else ""
+
+
+def _remove_ours(store: Any, ours: str) -> str:
+    """removed | gone | not ours | changing: "not ours" (another ID) is told apart from
+    "ours, but its ETag moved" (a late heartbeat write landed after we read it: re-read)."""
+    for _ in range(3):
+        current = store.read()
+        if current is None:
+            return "gone"
+        held_by = current.id if hasattr(current, "id") else current.get("ID")
+        if held_by != ours:
+            return "not ours"
+        if store.delete_exact(current):
+            return "removed"
+    return "changing"
 
 
 def _wait_until_free(locks: Locks, deadline: float) -> int | None:
