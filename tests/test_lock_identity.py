@@ -1,0 +1,152 @@
+"""Which lock is ours, end to end: the SDK's retry orphan is removed and the run retried once
+(issue 7 §3), and a TF_LOG_PATH shared by two runs never makes one take the other's lock
+for its own (issue 7 §9)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support.lockwatch import SLOW, wait_for
+from tests.support.orphan_proxy import OrphanProxy
+from tests.support.slow import Drained, holder_of, read_object
+from tests.support.world import make_bucket, run, s3_client, write_config
+from tfwrap.demo.server import S3Server
+from tfwrap.lock import info as lockinfo
+
+pytestmark = [pytest.mark.engine, pytest.mark.shim]
+STATE_KEY = "app/terraform.tfstate"
+LOCK_KEY = STATE_KEY + ".tflock"
+APPLY = ["terraform", "apply", "-auto-approve", "-no-color", "-input=false"]
+QUICK = """
+resource "terraform_data" "tick" {
+  triggers_replace = timestamp()
+}
+"""
+
+
+def init(work: Path, env: dict[str, str]) -> Path:
+    done = run(["terraform", "init", "-no-color", "-input=false"], work, env)
+    assert done.returncode == 0, done.stderr
+    return work
+
+
+def serial(s3: Any, bucket: str) -> int:
+    found = read_object(s3, bucket, STATE_KEY)
+    return int(json.loads(found[0])["serial"]) if found else 0
+
+
+def start(argv: list[str], work: Path, env: dict[str, str]) -> Drained:
+    return Drained(
+        subprocess.Popen(
+            argv, cwd=work, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+    )
+
+
+def test_a_lock_refused_by_its_own_retried_write_is_removed_and_the_run_retried(
+    s3: S3Server, bucket_name: str, tmp_path: Path, env: dict[str, str], tf_direct: str
+) -> None:
+    make_bucket(s3.url, bucket_name)
+    direct = s3_client(s3.url)
+    with OrphanProxy(s3.port) as proxy:  # Terraform and tfwrap reach S3 through it
+        work = init(write_config(tmp_path / "work", proxy.url, bucket_name, resource=QUICK), env)
+        assert run(APPLY, work, env).returncode == 0
+        before = serial(direct, bucket_name)
+
+        # Without tfwrap: the run fails with "lock held" by its own ID and leaves the lock.
+        proxy.arm()
+        bare = run([tf_direct, *APPLY[1:]], work, env)
+        assert proxy.dropped.is_set(), "the proxy dropped no answer: the scenario did not happen"
+        assert bare.returncode == 1 and "Error acquiring the state lock" in bare.stderr, bare.stderr
+        orphan = read_object(direct, bucket_name, LOCK_KEY)
+        assert orphan is not None and json.loads(orphan[0])["ID"] in bare.stderr  # refused by itself
+        direct.delete_object(Bucket=bucket_name, Key=LOCK_KEY)
+
+        # Through tfwrap: no -lock-timeout, yet the run goes through, said on stderr.
+        proxy.dropped.clear()
+        proxy.arm()
+        done = run(APPLY, work, env)
+        assert proxy.dropped.is_set()
+    print(done.stderr)
+    assert done.returncode == 0, done.stderr
+    assert "Error acquiring the state lock" in done.stderr  # Terraform's first try did fail
+    assert "refused by its own earlier attempt; removed its lock" in done.stderr
+    assert "running Terraform once more" in done.stderr
+    assert done.stdout.count("Apply complete!") == 1
+    assert serial(direct, bucket_name) == before + 1  # one apply, not two
+    assert read_object(direct, bucket_name, LOCK_KEY) is None
+
+
+def test_a_shared_tf_log_path_never_makes_another_runs_lock_ours(
+    s3: S3Server, bucket_name: str, tmp_path: Path, env: dict[str, str]
+) -> None:
+    """Run B holds the lock; run A waits with -lock-timeout; both log to one TF_LOG_PATH, as
+    a CI job-wide setting or terragrunt run-all does. Every version of the lock object (the
+    bucket is versioned) must carry only its own run's heartbeat, and A removes nothing."""
+    shared = tmp_path / "terraform.log"
+    logged = {**env, "TFWRAP_HEARTBEAT_SECONDS": "1", "TF_LOG": "INFO", "TF_LOG_PATH": str(shared)}
+    make_bucket(s3.url, bucket_name)
+    direct = s3_client(s3.url)
+    first = init(write_config(tmp_path / "b", s3.url, bucket_name, resource=SLOW % 6), env)
+    second = Path(shutil.copytree(first, tmp_path / "a", symlinks=True))
+    b = start(APPLY, first, logged)
+    try:
+        b_holder = wait_for(lambda: holder_of(direct, bucket_name, LOCK_KEY), 30, 0.05, "B's heartbeat")
+        b_lock = json.loads(read_object(direct, bucket_name, LOCK_KEY)[0])["ID"]  # type: ignore[index]
+        assert b_holder.tfwrap_pid == b.proc.pid
+        a = start([*APPLY, "-lock-timeout=90s"], second, logged)
+        try:
+            wait_for(lambda: "Acquiring state lock" in a.out, 30, 0.05, "A waiting for the lock")
+        finally:
+            a_code = a.wait(timeout=120)
+    finally:
+        b_code = b.wait(timeout=120)
+    print(f"A stderr:\n{a.err}\nB stderr:\n{b.err}")
+    assert (a_code, b_code) == (0, 0)
+    assert "Apply complete!" in a.out and "Apply complete!" in b.out
+    assert "removed its lock" not in a.err + b.err  # each released its own; nobody else's
+
+    pids: dict[str, set[int]] = defaultdict(set)  # lock ID -> tfwrap pids in its heartbeats
+    versions = direct.list_object_versions(Bucket=bucket_name, Prefix=LOCK_KEY).get("Versions", [])
+    for version in versions:
+        body = direct.get_object(Bucket=bucket_name, Key=LOCK_KEY, VersionId=version["VersionId"])["Body"]
+        fields = json.loads(body.read())
+        holder = lockinfo.parse(str(fields.get("Info", "")))
+        if holder is not None:
+            pids[fields["ID"]].add(holder.tfwrap_pid)
+    assert pids[b_lock] == {b.proc.pid}, f"B's lock was annotated by another run: {dict(pids)}"
+    a_locks = [lock_id for lock_id in pids if lock_id != b_lock]
+    assert len(a_locks) == 1 and pids[a_locks[0]] == {a.proc.pid}, dict(pids)
+
+    # The user's log still works: every line once (no attempt copied twice), both runs in it.
+    text = shared.read_text()
+    locked = [line for line in text.splitlines() if "Locked remote state" in line]
+    assert len(locked) == 2 and any(b_lock in line for line in locked), locked
+    assert any(a_locks[0] in line for line in locked)
+    assert text.count("Terraform version:") == 2, "a run's log lines were copied twice"
+
+
+def test_user_log_on_stderr_still_relayed_once(
+    s3: S3Server, bucket_name: str, tmp_path: Path, env: dict[str, str], tf_direct: str
+) -> None:
+    """TF_LOG without TF_LOG_PATH: Terraform logs to stderr, so tfwrap relays its private log
+    there, each line once, without the INFO lines it asked for itself."""
+    make_bucket(s3.url, bucket_name)
+    work = init(write_config(tmp_path / "work", s3.url, bucket_name, resource=QUICK), env)
+    debug = {**env, "TF_LOG": "DEBUG"}
+    bare = run([tf_direct, *APPLY[1:]], work, debug)
+    done = run(APPLY, work, debug)
+    assert (bare.returncode, done.returncode) == (0, 0), done.stderr
+    assert bare.stderr.count("Terraform version:") == 1  # what direct Terraform shows
+    assert done.stderr.count("Terraform version:") == 1, done.stderr
+    assert "[DEBUG]" in done.stderr and "Locked remote state" in done.stderr
+    quiet = run(APPLY, work, {**env, "TF_LOG": "ERROR"})
+    assert quiet.returncode == 0, quiet.stderr
+    assert "[INFO]" not in quiet.stderr  # the INFO lines tfwrap asked for itself stay private
