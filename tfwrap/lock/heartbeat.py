@@ -281,6 +281,8 @@ def _cause(exc: BaseException) -> str:
 
 
 def _reason(exc: BaseException) -> str:
+    if type(exc).__name__ == "LockChanged" and exc.__cause__ is not None:
+        exc = exc.__cause__  # the store's answer (PreconditionFailed), not our name for it
     response = getattr(exc, "response", None) or {}
     code = response.get("Error", {}).get("Code")
     return str(code or type(exc).__name__)
