@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import time
+import uuid
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -15,7 +17,7 @@ import pytest
 
 from tests.support.lockwatch import SLOW, wait_for
 from tests.support.orphan_proxy import OrphanProxy
-from tests.support.slow import Drained, holder_of, read_object
+from tests.support.slow import Drained, read_object, terraform_lock_body
 from tests.support.world import make_bucket, run, s3_client, write_config
 from tfwrap.demo.server import S3Server
 from tfwrap.lock import info as lockinfo
@@ -40,6 +42,15 @@ def init(work: Path, env: dict[str, str]) -> Path:
 def serial(s3: Any, bucket: str) -> int:
     found = read_object(s3, bucket, STATE_KEY)
     return int(json.loads(found[0])["serial"]) if found else 0
+
+
+def lock_fields(s3: Any, bucket: str) -> dict[str, Any] | None:
+    found = read_object(s3, bucket, LOCK_KEY)
+    return json.loads(found[0]) if found else None
+
+
+def attempts(log: Path) -> int:
+    return log.read_text().count("Attempting to lock remote state") if log.exists() else 0
 
 
 def start(argv: list[str], work: Path, env: dict[str, str]) -> Drained:
@@ -87,30 +98,45 @@ def test_a_lock_refused_by_its_own_retried_write_is_removed_and_the_run_retried(
 def test_a_shared_tf_log_path_never_makes_another_runs_lock_ours(
     s3: S3Server, bucket_name: str, tmp_path: Path, env: dict[str, str]
 ) -> None:
-    """Run B holds the lock; run A waits with -lock-timeout; both log to one TF_LOG_PATH, as
-    a CI job-wide setting or terragrunt run-all does. Every version of the lock object (the
-    bucket is versioned) must carry only its own run's heartbeat, and A removes nothing."""
+    """Run A waits with -lock-timeout; run B starts later and takes the lock while A waits;
+    both log to one TF_LOG_PATH, as a CI job-wide setting or terragrunt run-all does (issue 7
+    §9: A took B's "Locked" line for its own, rewrote B's Info and removed B's lock). Every
+    version of the lock object (the bucket is versioned) must carry only its own run's
+    heartbeat, and nobody removes anything."""
     shared = tmp_path / "terraform.log"
     logged = {**env, "TFWRAP_HEARTBEAT_SECONDS": "1", "TF_LOG": "INFO", "TF_LOG_PATH": str(shared)}
     make_bucket(s3.url, bucket_name)
     direct = s3_client(s3.url)
-    first = init(write_config(tmp_path / "b", s3.url, bucket_name, resource=SLOW % 6), env)
+    first = init(write_config(tmp_path / "b", s3.url, bucket_name, resource=SLOW % 2), env)
     second = Path(shutil.copytree(first, tmp_path / "a", symlinks=True))
-    b = start(APPLY, first, logged)
+    blocker = str(uuid.uuid4())
+    direct.put_object(  # someone holds the lock when A starts
+        Bucket=bucket_name,
+        Key=LOCK_KEY,
+        Body=terraform_lock_body(blocker, f"{bucket_name}/{STATE_KEY}", who="someone@elsewhere"),
+        IfNoneMatch="*",
+        ContentType="application/json",
+    )
+    # A plans, B applies: the lock's Operation tells whose it is, whatever its Info says.
+    a = start(["terraform", "plan", "-no-color", "-input=false", "-lock-timeout=90s"], second, logged)
     try:
-        b_holder = wait_for(lambda: holder_of(direct, bucket_name, LOCK_KEY), 30, 0.05, "B's heartbeat")
-        b_lock = json.loads(read_object(direct, bucket_name, LOCK_KEY)[0])["ID"]  # type: ignore[index]
-        assert b_holder.tfwrap_pid == b.proc.pid
-        a = start([*APPLY, "-lock-timeout=90s"], second, logged)
+        # Terraform retries a held lock after 1, 2, 4, 8 s: after its 4th refusal (~7 s in) A
+        # sleeps ~8 s, the window in which B takes the lock.
+        wait_for(lambda: attempts(shared) >= 4, 60, 0.05, "A's fourth attempt")
+        time.sleep(0.5)  # its refusal complete: a release during its read is a race of its own
+        direct.delete_object(Bucket=bucket_name, Key=LOCK_KEY)
+        b = start(APPLY, first, logged)
         try:
-            wait_for(lambda: "Acquiring state lock" in a.out, 30, 0.05, "A waiting for the lock")
+            taken = wait_for(lambda: lock_fields(direct, bucket_name), 30, 0.02, "a new lock")
+            assert taken["Operation"] == "OperationTypeApply", "A took the lock first: the window was missed"
+            b_lock = taken["ID"]
         finally:
-            a_code = a.wait(timeout=120)
+            b_code = b.wait(timeout=120)
     finally:
-        b_code = b.wait(timeout=120)
+        a_code = a.wait(timeout=120)
     print(f"A stderr:\n{a.err}\nB stderr:\n{b.err}")
     assert (a_code, b_code) == (0, 0)
-    assert "Apply complete!" in a.out and "Apply complete!" in b.out
+    assert "Apply complete!" in b.out and "Plan:" in a.out
     assert "removed its lock" not in a.err + b.err  # each released its own; nobody else's
 
     pids: dict[str, set[int]] = defaultdict(set)  # lock ID -> tfwrap pids in its heartbeats
@@ -122,14 +148,12 @@ def test_a_shared_tf_log_path_never_makes_another_runs_lock_ours(
         if holder is not None:
             pids[fields["ID"]].add(holder.tfwrap_pid)
     assert pids[b_lock] == {b.proc.pid}, f"B's lock was annotated by another run: {dict(pids)}"
-    a_locks = [lock_id for lock_id in pids if lock_id != b_lock]
-    assert len(a_locks) == 1 and pids[a_locks[0]] == {a.proc.pid}, dict(pids)
+    assert all(found == {a.proc.pid} for lock_id, found in pids.items() if lock_id != b_lock), dict(pids)
 
     # The user's log still works: every line once (no attempt copied twice), both runs in it.
     text = shared.read_text()
     locked = [line for line in text.splitlines() if "Locked remote state" in line]
     assert len(locked) == 2 and any(b_lock in line for line in locked), locked
-    assert any(a_locks[0] in line for line in locked)
     assert text.count("Terraform version:") == 2, "a run's log lines were copied twice"
 
 
