@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 
 from tests.support.lockwatch import SLOW, wait_for
-from tests.support.orphan_proxy import OrphanProxy
+from tests.support.orphan_proxy import DYNAMODB_LOCK, OrphanProxy
 from tests.support.slow import Drained, read_object, terraform_lock_body
-from tests.support.world import make_bucket, run, s3_client, write_config
+from tests.support.world import ddb_client, make_bucket, make_table, run, s3_client, write_config
 from tfwrap.demo.server import S3Server
 from tfwrap.lock import info as lockinfo
 
@@ -80,12 +80,15 @@ def test_a_lock_refused_by_its_own_retried_write_is_removed_and_the_run_retried(
         assert orphan is not None and json.loads(orphan[0])["ID"] in bare.stderr  # refused by itself
         direct.delete_object(Bucket=bucket_name, Key=LOCK_KEY)
 
-        # Through tfwrap: no -lock-timeout, yet the run goes through, said on stderr.
+        # Through tfwrap: no -lock-timeout, yet the run goes through, said on stderr. With
+        # TF_LOG on stderr, each attempt's log is shown once (issue 7 §6: a retry re-read the
+        # previous attempt's log).
         proxy.dropped.clear()
         proxy.arm()
-        done = run(APPLY, work, env)
+        done = run(APPLY, work, {**env, "TF_LOG": "INFO"})
         assert proxy.dropped.is_set()
     print(done.stderr)
+    assert done.stderr.count("CLI args:") == 2, "two attempts, each attempt's log once"
     assert done.returncode == 0, done.stderr
     assert "Error acquiring the state lock" in done.stderr  # Terraform's first try did fail
     assert "refused by its own earlier attempt; removed its lock" in done.stderr
@@ -93,6 +96,30 @@ def test_a_lock_refused_by_its_own_retried_write_is_removed_and_the_run_retried(
     assert done.stdout.count("Apply complete!") == 1
     assert serial(direct, bucket_name) == before + 1  # one apply, not two
     assert read_object(direct, bucket_name, LOCK_KEY) is None
+
+
+def test_a_dynamodb_lock_refused_by_its_own_retried_write_is_removed_and_the_run_retried(
+    s3: S3Server, bucket_name: str, tmp_path: Path, env: dict[str, str]
+) -> None:
+    """The case seen in the suite (issue 7 §3): dual locking, the SDK retried the lock item's
+    PutItem and ConditionalCheckFailed came back against the run's own item."""
+    make_bucket(s3.url, bucket_name)
+    table = make_table(s3.url, f"{bucket_name}-locks")
+    direct, ddb = s3_client(s3.url), ddb_client(s3.url)
+    with OrphanProxy(s3.port, DYNAMODB_LOCK) as proxy:
+        work = write_config(tmp_path / "work", proxy.url, bucket_name, resource=QUICK, dynamodb_table=table)
+        init(work, env)
+        proxy.arm()
+        done = run(APPLY, work, env)
+        assert proxy.dropped.is_set(), "the proxy dropped no answer: the scenario did not happen"
+    print(done.stderr)
+    assert done.returncode == 0, done.stderr
+    assert "Error acquiring the state lock" in done.stderr
+    assert "removed its lock" in done.stderr and "from DynamoDB" in done.stderr
+    assert "running Terraform once more" in done.stderr
+    assert read_object(direct, bucket_name, LOCK_KEY) is None
+    key = {"LockID": {"S": f"{bucket_name}/{STATE_KEY}"}}
+    assert "Item" not in ddb.get_item(TableName=table, Key=key, ConsistentRead=True)
 
 
 def test_a_shared_tf_log_path_never_makes_another_runs_lock_ours(

@@ -1,11 +1,11 @@
 """``OrphanProxy``: makes the SDK retry a lock write that succeeded (issue 7 §3).
 
 A loopback TCP proxy in front of the S3 API server. It forwards everything, but the first
-request that takes a lock (``If-None-Match: *``, Terraform's create-only PutObject) has its
-answer dropped: the write reaches the server and takes effect, then the proxy closes the
-connection instead of passing the 200 on. The SDK sees a broken connection, retries, and the
-retry is refused (412) by the lock its own first try created: the orphan of OpenTofu #4405,
-on cue.
+request that takes a lock (``If-None-Match: *``, Terraform's create-only PutObject; or the
+DynamoDB PutItem conditioned on ``attribute_not_exists(LockID)``) has its answer dropped:
+the write reaches the server and takes effect, then the proxy closes the connection instead
+of passing the answer on. The SDK sees a broken connection, retries, and the retry is
+refused by the lock its own first try created: the orphan of OpenTofu #4405, on cue.
 """
 
 from __future__ import annotations
@@ -14,12 +14,14 @@ import contextlib
 import socket
 import threading
 
-_TAKES_LOCK = b"\r\nif-none-match: *"
+S3_LOCK = b"\r\nif-none-match: *"  # the lock file's create-only PutObject
+DYNAMODB_LOCK = b"attribute_not_exists(lockid)"  # the lock item's conditional PutItem
 
 
 class OrphanProxy:
-    def __init__(self, target_port: int) -> None:
+    def __init__(self, target_port: int, takes_lock: bytes = S3_LOCK) -> None:
         self.target = ("127.0.0.1", target_port)
+        self.takes_lock = takes_lock  # lower case: matched against the lowered request
         self._listener = socket.create_server(("127.0.0.1", 0))
         self.port = int(self._listener.getsockname()[1])
         self.url = f"http://127.0.0.1:{self.port}"
@@ -51,7 +53,7 @@ class OrphanProxy:
         try:
             while data := client.recv(65536):
                 with self._arm_lock:
-                    if self._armed and _TAKES_LOCK in data.lower():
+                    if self._armed and self.takes_lock in data.lower():
                         self._armed = False
                         drop.set()  # before the request goes on: its answer comes after
                 server.sendall(data)
