@@ -144,7 +144,7 @@ class Heartbeat(threading.Thread):
             self.locks = self._connect()
         except Exception as exc:  # noqa: BLE001 - a heartbeat problem never stops Terraform
             self._connect_failures += 1
-            self.connect_error = _cause(exc)
+            self.connect_error = describe_failure(exc)
             delay = min(0.1 * 2**self._connect_failures, max(self.interval, 1.0))
             self._next_connect = time.monotonic() + delay
             log.debug("heartbeat cannot connect yet", error=self.connect_error)
@@ -265,7 +265,7 @@ class LockGone(Exception):
     """A read confirmed the lock is gone or carries another ID: the heartbeat ends."""
 
 
-def _cause(exc: BaseException) -> str:
+def describe_failure(exc: BaseException) -> str:
     """What stopped the connection, in the user's words (issue 11 §7: a configuration
     error is not "cannot reach")."""
     from tfwrap.errors import BackendConfigError

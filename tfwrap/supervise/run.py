@@ -162,6 +162,8 @@ def _one_run(  # noqa: PLR0917 - private, one caller
             heartbeat.stop()
             if heartbeat.needs_cleanup:
                 heartbeat.ready.wait(10)
+                if heartbeat.locks is None and heartbeat.connect_error:
+                    _connect_again(heartbeat, command)  # what failed at start may work now
                 cleaned = _clean_up(heartbeat, status)
         except Exception as exc:  # noqa: BLE001 - same: report, keep Terraform's status
             _say(f"lock bookkeeping failed after Terraform exited ({type(exc).__name__}: {exc})")
@@ -181,6 +183,15 @@ def _connect(command: Command) -> Locks | None:
     # The heartbeat backs off on its own (retries off: it must see every failure); cleanup
     # gets clients that retry, so one 503 does not leave a lock behind (issue 7 §9).
     return _locks(backend, session, retries=False, cleanup=lambda: _locks(backend, session, retries=True))
+
+
+def _connect_again(heartbeat: Heartbeat, command: Command) -> None:
+    from tfwrap.lock.heartbeat import describe_failure
+
+    try:
+        heartbeat.locks = _connect(command)
+    except Exception as exc:  # noqa: BLE001 - _clean_up says why, with the lock ID
+        heartbeat.connect_error = describe_failure(exc)
 
 
 def _locks(backend: Any, session: Any, retries: bool, cleanup: Callable[[], Locks] | None = None) -> Locks:
