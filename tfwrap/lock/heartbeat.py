@@ -81,6 +81,7 @@ class Heartbeat(threading.Thread):
         self._ddb_seen: dict[str, Any] | None = None
         self._next_beat = 0.0
         self._backoff = 0.0
+        self._failing = ""  # the cause of the renewals failing now, said once
         self._beating = False
         self.connect_error = ""  # why the backend could not be reached or read, if it could not
         self._connect_failures = 0
@@ -217,8 +218,15 @@ class Heartbeat(threading.Thread):
             self._s3_seen, self._ddb_seen = None, None
             self._backoff = min(max(1.0, self._backoff * 2), self.interval)
             self._next_beat = time.monotonic() + self._backoff
-            _say(f"heartbeat failed ({_reason(exc)}); retrying in {self._backoff:.0f} s")
+            reason = _reason(exc)
+            if reason != self._failing:  # said once per cause, not every back-off of an outage
+                _say(f"heartbeat failed ({reason}); retrying in {self._backoff:.0f} s")
+            self._failing = reason
+            log.info("heartbeat failed", reason=reason, retry_in=self._backoff)
             return
+        if self._failing:
+            _say("heartbeat renewed again")
+        self._failing = ""
         self._backoff = 0.0
         self.annotations += 1
         log.info("heartbeat", lock_id=self.locked, mode=self.mode, beat=self.annotations)
