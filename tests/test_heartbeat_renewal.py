@@ -26,6 +26,7 @@ from tfwrap import commands
 from tfwrap.aws import clients
 from tfwrap.backend.config import BackendConfig
 from tfwrap.demo.server import S3Server
+from tfwrap.lock import cleanup
 from tfwrap.lock.heartbeat import Heartbeat, Locks
 from tfwrap.lock.lockfile import S3LockFile
 from tfwrap.supervise import run as supervised
@@ -250,7 +251,7 @@ class Stub:
 def test_cleanup_says_when_it_could_not_reach_the_lock(capsys: pytest.CaptureFixture[str]) -> None:
     lock_id = str(uuid.uuid4())
     stub: Any = Stub(None, lock_id, lock_id, "cannot reach the backend (EndpointConnectionError)")
-    assert supervised._clean_up(stub, 137) == ""
+    assert cleanup.clean_up(stub, 137) == ""
     err = capsys.readouterr().err
     assert f"could not check whether Terraform left its lock {lock_id} behind" in err
     assert "EndpointConnectionError" in err and f"tfwrap lock clear --id {lock_id}" in err
@@ -296,14 +297,14 @@ def test_cleanup_tells_not_ours_from_ours_under_a_late_write(
 
     # Ours, its ETag moved once under a late write: re-read and removed.
     once: Any = Stub(Locks(S3LockFile(LateWrite(direct, bucket_name, 1), config), None), ours, ours)
-    assert supervised._clean_up(once, 1) == ""
+    assert cleanup.clean_up(once, 1) == ""
     assert read_object(direct, bucket_name, LOCK_KEY) is None
     assert f"removed its lock {ours} from S3" in capsys.readouterr().err
 
     # Ours, but it keeps moving: left, and said, with the command that finishes the job.
     ours = take_lock(direct, bucket_name)
     always: Any = Stub(Locks(S3LockFile(LateWrite(direct, bucket_name, 9), config), None), ours, ours)
-    supervised._clean_up(always, 1)
+    cleanup.clean_up(always, 1)
     assert read_object(direct, bucket_name, LOCK_KEY) is not None
     assert f"Terraform's lock {ours} in S3 kept changing" in capsys.readouterr().err
     direct.delete_object(Bucket=bucket_name, Key=LOCK_KEY)
@@ -313,12 +314,12 @@ def test_cleanup_tells_not_ours_from_ours_under_a_late_write(
     before = read_object(direct, bucket_name, LOCK_KEY)
     mine = str(uuid.uuid4())
     other: Any = Stub(Locks(S3LockFile(direct, config), None), mine, mine)
-    supervised._clean_up(other, 1)
+    cleanup.clean_up(other, 1)
     assert read_object(direct, bucket_name, LOCK_KEY) == before
     err = capsys.readouterr().err
     assert "another run's, left alone" in err and theirs not in err
 
     # The retry orphan: refused by its own attempt, removed, and reported as such.
     orphan: Any = Stub(Locks(S3LockFile(direct, config), None), theirs)
-    assert supervised._clean_up(orphan, 1) == supervised._SELF_ORPHAN
+    assert cleanup.clean_up(orphan, 1) == cleanup.SELF_ORPHAN
     assert read_object(direct, bucket_name, LOCK_KEY) is None

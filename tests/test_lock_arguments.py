@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tfwrap import commands
-from tfwrap.supervise.run import lock_timeout, with_lock_timeout
+from tfwrap.supervise.lockargs import lock_timeout, with_lock_timeout
 
 
 @pytest.mark.parametrize(

@@ -153,12 +153,12 @@ class Heartbeat(threading.Thread):
             # taken while unconnected, is said once (what is wrong, and that it retries).
             if not self._said_connect and (self._connect_failures >= 4 or self.locked):
                 self._said_connect = True
-                _say(f"heartbeat not running yet: {self.connect_error}; retrying while Terraform runs")
+                say(f"heartbeat not running yet: {self.connect_error}; retrying while Terraform runs")
             return
         if self._connect_failures:
             self._connect_failures = 0
             if self._said_connect:
-                _say("heartbeat connected to the backend")
+                say("heartbeat connected to the backend")
             self._beating = bool(self.locked and not self.unlocked) and self.locks is not None
             self._next_beat = 0.0
 
@@ -208,7 +208,7 @@ class Heartbeat(threading.Thread):
             if _reason(exc) == "InvalidRequest" and not self.locks.s3.sse_customer_key:
                 # An SSE-C lock cannot be read (or rewritten) without the key: say so once.
                 self._beating = False
-                _say(
+                say(
                     "heartbeat skipped: the lock is SSE-C encrypted and tfwrap has no key "
                     "(set sse_customer_key or AWS_SSE_CUSTOMER_KEY)"
                 )
@@ -220,12 +220,12 @@ class Heartbeat(threading.Thread):
             self._next_beat = time.monotonic() + self._backoff
             reason = _reason(exc)
             if reason != self._failing:  # said once per cause, not every back-off of an outage
-                _say(f"heartbeat failed ({reason}); retrying in {self._backoff:.0f} s")
+                say(f"heartbeat failed ({reason}); retrying in {self._backoff:.0f} s")
             self._failing = reason
             log.info("heartbeat failed", reason=reason, retry_in=self._backoff)
             return
         if self._failing:
-            _say("heartbeat renewed again")
+            say("heartbeat renewed again")
         self._failing = ""
         self._backoff = 0.0
         self.annotations += 1
@@ -296,6 +296,6 @@ def _reason(exc: BaseException) -> str:
     return str(code or type(exc).__name__)
 
 
-def _say(message: str) -> None:
+def say(message: str) -> None:
     sys.stderr.write(f"tfwrap: {message}\n")
     sys.stderr.flush()

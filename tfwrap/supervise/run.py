@@ -23,47 +23,6 @@ if TYPE_CHECKING:
     from tfwrap.lock.heartbeat import Heartbeat, Locks
 
 MAX_LOCK_RETRIES = 5  # a lock failure retrying cannot fix (AccessDenied, KMS) stops here
-_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
-_TIMEOUT_FLAGS = ("-lock-timeout", "--lock-timeout")
-
-
-def lock_timeout(args: list[str]) -> float:
-    """Seconds of the last ``-lock-timeout`` (a Go duration such as ``2m30s``); 0 when absent.
-
-    Both forms Terraform's flag parser takes: ``-lock-timeout=5m`` and ``-lock-timeout 5m``,
-    with one or two dashes (issue 7 §6). Pass ``Command.effective_args()``: ``TF_CLI_ARGS*``.
-    """
-    import re  # only when a run failed at the lock: not before Terraform starts
-
-    value = ""
-    for i, arg in enumerate(args):
-        if arg.startswith(tuple(f + "=" for f in _TIMEOUT_FLAGS)):
-            value = arg.split("=", 1)[1]
-        elif arg in _TIMEOUT_FLAGS and i + 1 < len(args):
-            value = args[i + 1]
-    parts = re.findall(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|h|m|s)", value)
-    if not parts or "".join(n + u for n, u in parts) != value:
-        return 0.0
-    return sum(float(n) * _UNITS[u] for n, u in parts)
-
-
-def with_lock_timeout(command: Command, argv: list[str], seconds: float) -> list[str]:
-    """``argv`` with every ``-lock-timeout`` replaced by one of ``seconds``, placed right
-    after the command words: after ``TF_CLI_ARGS*`` (which Terraform inserts there) so it
-    wins, and before any positional argument (a plan file) so it is still read as a flag."""
-    head = len(command.argv) - len(command.args)  # global options and the command name
-    rest: list[str] = []
-    skip = False
-    for arg in argv[head:]:
-        if skip:
-            skip = False
-        elif arg in _TIMEOUT_FLAGS:
-            skip = True
-        elif not arg.startswith(tuple(f + "=" for f in _TIMEOUT_FLAGS)):
-            rest.append(arg)
-    at = 1 if command.name in ("state", "workspace") and rest[:1] == [command.sub] else 0
-    flag = f"-lock-timeout={max(1, int(seconds))}s"
-    return [*argv[:head], *rest[:at], flag, *rest[at:]]
 
 
 def supervise(real: str, command: Command, policy: Policy) -> int:
@@ -99,10 +58,13 @@ def _attempts(real: str, command: Command, policy: Policy, private: str) -> int:
         failed_at_lock = status == 1 and bool(heartbeat.attempted) and not heartbeat.locked
         if not failed_at_lock or heartbeat.locks is None:
             return status
+        from tfwrap.lock.cleanup import SELF_ORPHAN
+        from tfwrap.supervise.lockargs import lock_timeout, with_lock_timeout
+
         if budget < 0:
             budget = lock_timeout(command.effective_args())
         left = budget - (time.monotonic() - started)
-        if cleaned == _SELF_ORPHAN and not orphan_retried:
+        if cleaned == SELF_ORPHAN and not orphan_retried:
             # Issue 7 §3 (OpenTofu #4405): the SDK retried a lock write whose first try had
             # succeeded, and the retry was refused by that very lock. Once, even without
             # -lock-timeout: that run changed nothing.
@@ -164,7 +126,9 @@ def _one_run(  # noqa: PLR0917 - private, one caller
                 heartbeat.ready.wait(10)
                 if heartbeat.locks is None and heartbeat.connect_error:
                     _connect_again(heartbeat, command)  # what failed at start may work now
-                cleaned = _clean_up(heartbeat, status)
+                from tfwrap.lock.cleanup import clean_up
+
+                cleaned = clean_up(heartbeat, status)
         except Exception as exc:  # noqa: BLE001 - same: report, keep Terraform's status
             _say(f"lock bookkeeping failed after Terraform exited ({type(exc).__name__}: {exc})")
             heartbeat = None
@@ -206,60 +170,6 @@ def _locks(backend: Any, session: Any, retries: bool, cleanup: Callable[[], Lock
     return Locks(s3, dynamo, cleanup)
 
 
-_SELF_ORPHAN = "self-orphan"  # removed a lock the child's own retried request had left
-
-
-def _clean_up(heartbeat: Heartbeat, status: int) -> str:
-    """Remove the lock our child took and left behind; never anyone else's. Says what it
-    could not do (issue 7 §6). Returns ``_SELF_ORPHAN`` when it removed the retry orphan."""
-    if heartbeat.locked and not heartbeat.unlocked:
-        ours, why = heartbeat.locked, f"Terraform exited ({_describe(status)}) still holding its lock"
-    elif heartbeat.attempted and not heartbeat.locked:
-        # The retry orphan (OpenTofu #4405): the SDK retried a PutObject whose first try
-        # had succeeded; the retry got 412 against the child's own lock.
-        ours, why = heartbeat.attempted, "Terraform's lock request was refused by its own earlier attempt"
-    else:
-        return ""
-    fix = f"`tfwrap lock status` shows it, `tfwrap lock clear --id {ours}` removes it"
-    if heartbeat.locks is None:
-        cause = heartbeat.connect_error or "connecting to the backend took longer than 10 s"
-        _say(f"could not check whether Terraform left its lock {ours} behind: {cause}; {fix}")
-        return ""
-    locks = heartbeat.locks.for_cleanup()
-    try:
-        s3 = _remove_ours(locks.s3, ours)
-        ddb = _remove_ours(locks.dynamo, ours) if locks.dynamo is not None else "gone"
-    except Exception as exc:  # noqa: BLE001 - say it plainly; the lock ID lets a human finish
-        reason = getattr(exc, "response", {}).get("Error", {}).get("Code") or type(exc).__name__
-        _say(f"could not check whether Terraform left its lock {ours} behind ({reason}); {fix}")
-        return ""
-    where = " and ".join(w for w, done in (("S3", s3), ("DynamoDB", ddb)) if done == "removed")
-    if where:
-        _say(f"{why}; removed its lock {ours} from {where}")
-    for store, outcome in (("S3", s3), ("DynamoDB", ddb)):
-        if outcome == "changing":
-            _say(f"Terraform's lock {ours} in {store} kept changing while tfwrap removed it; {fix}")
-        elif outcome == "not ours" and heartbeat.locked and not heartbeat.unlocked:
-            # Terraform said it held it, and another ID is there now: not ours, left alone.
-            _say(f"Terraform's lock {ours} in {store} is gone; the lock there is another run's, left alone")
-    return _SELF_ORPHAN if where and heartbeat.attempted and not heartbeat.locked else ""
-
-
-def _remove_ours(store: Any, ours: str) -> str:
-    """removed | gone | not ours | changing: "not ours" (another ID) is told apart from
-    "ours, but its ETag moved" (a late heartbeat write landed after we read it: re-read)."""
-    for _ in range(3):
-        current = store.read()
-        if current is None:
-            return "gone"
-        held_by = current.id if hasattr(current, "id") else current.get("ID")
-        if held_by != ours:
-            return "not ours"
-        if store.delete_exact(current):
-            return "removed"
-    return "changing"
-
-
 def _wait_until_free(locks: Locks, deadline: float) -> int | None:
     """Wait for the holder's lock to go; returns a stop signal if one arrives meanwhile."""
     while time.monotonic() < deadline:
@@ -272,10 +182,6 @@ def _wait_until_free(locks: Locks, deadline: float) -> int | None:
         if stopped is not None:
             return stopped
     return None
-
-
-def _describe(status: int) -> str:
-    return f"killed by signal {status - 128}" if status > 128 else f"exit {status}"
 
 
 def _say(message: str) -> None:
