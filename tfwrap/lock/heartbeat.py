@@ -1,9 +1,10 @@
 """The heartbeat: while Terraform holds its lock, keep the lock's ``Info`` current.
 
 A thread follows Terraform's lock events (from its log), annotates the lock within a poll
-tick of "Locked", renews it every interval, and stops at "Unlocked" or when the lock is
-no longer exactly what it last wrote. Every write is conditional (lockfile.py), every
-failure is logged with back-off and never changes what Terraform does or returns.
+tick of "Locked", renews it every interval, and stops at "Unlocked" or when a read shows
+the lock gone or carrying another ID. Every write is conditional (lockfile.py); every
+failure, of the connection or of a renewal, is said, backed off and retried while
+Terraform lives (issue 7 §9, issue 11 §7), and never changes what Terraform does or returns.
 """
 
 from __future__ import annotations
