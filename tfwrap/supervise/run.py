@@ -69,7 +69,10 @@ def _attempts(real: str, command: Command, policy: Policy, private: str) -> int:
             # succeeded, and the retry was refused by that very lock. Once, even without
             # -lock-timeout: that run changed nothing.
             orphan_retried = True
-            _say("running Terraform once more: its lock request had failed only against its own lock")
+            _say(
+                "running Terraform once more: its lock request had failed only against its own "
+                "lock (an SDK retry of a write that had succeeded); the failed run changed nothing"
+            )
             if budget > 0:
                 argv = with_lock_timeout(command, argv, max(left, 1))
             continue
