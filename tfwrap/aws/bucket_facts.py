@@ -23,7 +23,7 @@ def gather(backend: BackendConfig) -> Facts:
     """Ask S3 about the bucket; never raises for AWS failures (they become facts)."""
     facts: Facts = {}
     try:
-        s3 = clients.client(backend, "s3")
+        s3 = clients.client(backend, "s3", retries=False)  # the fast check: one try, short time-outs
     except Exception as exc:  # noqa: BLE001 - profile/role errors become a finding
         failure = classify(exc, backend.s3_endpoint)
         return {"fatal": {"kind": failure.kind, "detail": failure.detail, "action": "sts:AssumeRole"}}

@@ -68,11 +68,18 @@ def _shared_credentials(sess: Session, backend: BackendConfig) -> None:
 
 
 def _assume_role(sess: Session, backend: BackendConfig, role: dict[str, Any]) -> None:
+    """Credentials of the backend's role that botocore renews before they expire.
+
+    Issue 7 §6: fixed credentials from one AssumeRole died with ExpiredToken an hour into a
+    long apply, and with them the heartbeat and the cleanup.
+    """
+    from botocore.credentials import RefreshableCredentials
+
     sts: Any = sess.create_client(
         "sts",
         region_name=backend.region or "us-east-1",
         endpoint_url=backend.sts_endpoint,
-        config=_config(backend),
+        config=_config(backend, retries=False),  # the check's promise; a failed renewal is retried
     )
     params: dict[str, Any] = {
         "RoleArn": role["role_arn"],
@@ -80,29 +87,64 @@ def _assume_role(sess: Session, backend: BackendConfig, role: dict[str, Any]) ->
     }
     if role.get("external_id"):
         params["ExternalId"] = role["external_id"]
-    creds = sts.assume_role(**params)["Credentials"]
-    sess.set_credentials(creds["AccessKeyId"], creds["SecretAccessKey"], creds["SessionToken"])
+    seconds = _seconds(role.get("duration"))
+    if seconds:
+        params["DurationSeconds"] = seconds
+
+    def fetch() -> dict[str, str]:
+        creds = sts.assume_role(**params)["Credentials"]
+        return {
+            "access_key": creds["AccessKeyId"],
+            "secret_key": creds["SecretAccessKey"],
+            "token": creds["SessionToken"],
+            "expiry_time": creds["Expiration"].isoformat(),
+        }
+
+    # botocore's own mechanism (what its AssumeRoleProvider builds), set where set_credentials
+    # puts fixed ones: each client asks it for fresh credentials before every request.
+    target: Any = sess  # botocore has no public setter for refreshable credentials
+    target._credentials = RefreshableCredentials.create_from_metadata(
+        metadata=fetch(), refresh_using=fetch, method="assume-role"
+    )
 
 
-def _config(backend: BackendConfig) -> Any:
+def _seconds(duration: object) -> int:
+    """Seconds of a Go duration such as ``1h`` or ``15m30s`` (Terraform's ``duration``)."""
+    import re
+
+    text = str(duration or "")
+    units = {"h": 3600, "m": 60, "s": 1}
+    parts = re.findall(r"(\d+)(h|m|s)", text)
+    if not parts or "".join(n + u for n, u in parts) != text:
+        return 0
+    return sum(int(n) * units[u] for n, u in parts)
+
+
+def _config(backend: BackendConfig, retries: bool) -> Any:
     from botocore.config import Config
 
     return Config(
         connect_timeout=CONNECT_TIMEOUT,
         read_timeout=READ_TIMEOUT,
-        retries={"total_max_attempts": 1},
+        # Off only where a quick answer matters more than a sure one: the check before
+        # Terraform runs, the heartbeat (it backs off itself). Elsewhere one 503 must not
+        # abort a cleanup, a migration or a bootstrap (issue 7 §9).
+        retries={"total_max_attempts": 1} if not retries else {"mode": "standard", "total_max_attempts": 4},
         s3={"addressing_style": "path" if backend.path_style else "auto"},
     )
 
 
-def client(backend: BackendConfig, service: str, sess: Session | None = None) -> BaseClient:
-    """An S3 or DynamoDB client for the backend's endpoint and region."""
+def client(
+    backend: BackendConfig, service: str, sess: Session | None = None, *, retries: bool = True
+) -> BaseClient:
+    """An S3 or DynamoDB client for the backend's endpoint and region (``retries=False``:
+    one try per call, for the fast check)."""
     sess = sess or session(backend)
     endpoint = backend.s3_endpoint if service == "s3" else backend.dynamodb_endpoint
     return sess.create_client(
         service,
         region_name=backend.region or "us-east-1",
         endpoint_url=endpoint,
-        config=_config(backend),
+        config=_config(backend, retries),
         verify=False if backend.get("insecure") is True else None,
     )

@@ -1,9 +1,10 @@
 """The heartbeat: while Terraform holds its lock, keep the lock's ``Info`` current.
 
 A thread follows Terraform's lock events (from its log), annotates the lock within a poll
-tick of "Locked", renews it every interval, and stops at "Unlocked" or when the lock is
-no longer exactly what it last wrote. Every write is conditional (lockfile.py), every
-failure is logged with back-off and never changes what Terraform does or returns.
+tick of "Locked", renews it every interval, and stops at "Unlocked" or when a read shows
+the lock gone or carrying another ID. Every write is conditional (lockfile.py); every
+failure, of the connection or of a renewal, is said, backed off and retried while
+Terraform lives (issue 7 §9, issue 11 §7), and never changes what Terraform does or returns.
 """
 
 from __future__ import annotations
@@ -31,11 +32,21 @@ STARTUP_WAIT = 0.5  # at most this long for Terraform's first log line before co
 
 
 class Locks:
-    """The S3 lock file and (with dual locking) the DynamoDB item of one state."""
+    """The S3 lock file and (with dual locking) the DynamoDB item of one state.
 
-    def __init__(self, s3: S3LockFile, dynamo: DynamoLock | None) -> None:
+    ``cleanup`` makes the same with clients that retry: the heartbeat's own clients do not
+    (it backs off by itself and must see each failure), cleanup must not stop at one 503.
+    """
+
+    def __init__(
+        self, s3: S3LockFile, dynamo: DynamoLock | None, cleanup: Callable[[], Locks] | None = None
+    ) -> None:
         self.s3 = s3
         self.dynamo = dynamo
+        self._cleanup = cleanup
+
+    def for_cleanup(self) -> Locks:
+        return self._cleanup() if self._cleanup is not None else self
 
 
 class Heartbeat(threading.Thread):
@@ -71,7 +82,12 @@ class Heartbeat(threading.Thread):
         self._ddb_seen: dict[str, Any] | None = None
         self._next_beat = 0.0
         self._backoff = 0.0
+        self._failing = ""  # the cause of the renewals failing now, said once
         self._beating = False
+        self.connect_error = ""  # why the backend could not be reached or read, if it could not
+        self._connect_failures = 0
+        self._next_connect = 0.0
+        self._said_connect = False
 
     def stop(self) -> None:
         """Stop beating and read Terraform's last words; never waits for a slow connect.
@@ -105,22 +121,56 @@ class Heartbeat(threading.Thread):
             from tfwrap.lock import info as lockinfo
 
             self.ci, self.host = lockinfo.ci_run_url(), lockinfo.hostname()
-            self.locks = self._connect()
         except Exception as exc:  # noqa: BLE001 - a heartbeat problem never stops Terraform
-            _say(f"heartbeat disabled: cannot reach the backend ({type(exc).__name__})")
-        finally:
-            self.ready.set()
+            log.debug("holder details unavailable", error=repr(exc))
+        self._try_connect()
+        self.ready.set()
         while not self._halt.wait(POLL_SECONDS):
             with self._poll_lock:
                 for event in self.watcher.poll():
                     self._on(event)
-            if self._beating and time.monotonic() >= self._next_beat:
+            now = time.monotonic()
+            if self.locks is None and self._connect_failures and now >= self._next_connect:
+                self._try_connect()
+            if self._beating and now >= self._next_beat:
                 self._beat()
+
+    def _try_connect(self) -> None:
+        """Connect to the lock; on failure retry with back-off while Terraform lives.
+
+        Issue 11 §7: one plan read ``.terraform/terraform.tfstate`` while Terraform rewrote
+        it (it does, when the backend hash it stored differs) and the heartbeat gave up for
+        the whole run, calling a configuration error "cannot reach".
+        """
+        try:
+            self.locks = self._connect()
+        except Exception as exc:  # noqa: BLE001 - a heartbeat problem never stops Terraform
+            self._connect_failures += 1
+            self.connect_error = describe_failure(exc)
+            delay = min(0.1 * 2**self._connect_failures, max(self.interval, 1.0))
+            self._next_connect = time.monotonic() + delay
+            log.debug("heartbeat cannot connect yet", error=self.connect_error)
+            # A passing race is retried in silence; one that outlasts a second, or a lock
+            # taken while unconnected, is said once (what is wrong, and that it retries).
+            if not self._said_connect and (self._connect_failures >= 4 or self.locked):
+                self._said_connect = True
+                say(f"heartbeat not running yet: {self.connect_error}; retrying while Terraform runs")
+            return
+        if self._connect_failures:
+            self._connect_failures = 0
+            if self._said_connect:
+                say("heartbeat connected to the backend")
+            self._beating = bool(self.locked and not self.unlocked) and self.locks is not None
+            self._next_beat = 0.0
 
     def _on(self, event: LockEvent) -> None:
         if event.kind == "attempt":
             self.attempted, self.mode = event.lock_id, event.mode
         elif event.kind == "locked":
+            if self.attempted and event.lock_id != self.attempted:
+                # Only a lock ID this child itself attempted is ever ours (issue 7 §9).
+                log.warning("ignored a Locked line for an ID this run did not attempt", lock_id=event.lock_id)
+                return
             self.locked, self.mode, self.unlocked = event.lock_id, event.mode, False
             self._beating = self.locks is not None and not self._halt.is_set()
             self._next_beat = 0.0
@@ -143,8 +193,6 @@ class Heartbeat(threading.Thread):
         ).line()
 
     def _beat(self) -> None:
-        from tfwrap.lock.lockfile import LockChanged
-
         if self.locks is None:
             return
         line = self.holder_line()
@@ -153,23 +201,33 @@ class Heartbeat(threading.Thread):
                 self._s3_seen = self._beat_s3(self.locks.s3, line)
             if "DynamoDB" in self.mode and self.locks.dynamo is not None:
                 self._ddb_seen = self._beat_dynamo(self.locks.dynamo, line)
-        except LockChanged:
-            self._beating = False  # released or taken over: never touch it again
-            log.info("heartbeat stopped: the lock changed", lock_id=self.locked)
+        except LockGone:
+            self._beating = False  # a read confirmed it: released or taken over, never touch it again
+            log.info("heartbeat stopped: the lock is gone or no longer ours", lock_id=self.locked)
             return
-        except Exception as exc:  # noqa: BLE001 - throttling, 5xx, timeouts, AccessDenied
+        except Exception as exc:  # noqa: BLE001 - 409, throttling, 5xx, timeouts, AccessDenied
             if _reason(exc) == "InvalidRequest" and not self.locks.s3.sse_customer_key:
                 # An SSE-C lock cannot be read (or rewritten) without the key: say so once.
                 self._beating = False
-                _say(
+                say(
                     "heartbeat skipped: the lock is SSE-C encrypted and tfwrap has no key "
                     "(set sse_customer_key or AWS_SSE_CUSTOMER_KEY)"
                 )
                 return
+            # Never give up while Terraform lives (issue 7 §9: two 409 ConditionalRequestConflict
+            # in a row stopped it for good): back off, re-read next time, try again.
+            self._s3_seen, self._ddb_seen = None, None
             self._backoff = min(max(1.0, self._backoff * 2), self.interval)
             self._next_beat = time.monotonic() + self._backoff
-            _say(f"heartbeat failed ({_reason(exc)}); retrying in {self._backoff:.0f} s")
+            reason = _reason(exc)
+            if reason != self._failing:  # said once per cause, not every back-off of an outage
+                say(f"heartbeat failed ({reason}); retrying in {self._backoff:.0f} s")
+            self._failing = reason
+            log.info("heartbeat failed", reason=reason, retry_in=self._backoff)
             return
+        if self._failing:
+            say("heartbeat renewed again")
+        self._failing = ""
         self._backoff = 0.0
         self.annotations += 1
         log.info("heartbeat", lock_id=self.locked, mode=self.mode, beat=self.annotations)
@@ -182,16 +240,17 @@ class Heartbeat(threading.Thread):
         if current is None or current.id != self.locked:
             current = lockfile.read()
         if current is None or current.id != self.locked:
-            raise LockChanged("not our lock")
+            raise LockGone
         try:
             return lockfile.rewrite_info(current, line)
         except LockChanged:
             # Our previous write may have landed after its answer timed out: the lock then
             # has an ETag we never saw. Lock IDs are unique per run, so a lock still
             # carrying ours is still ours; the retry stays conditional on what we read.
+            # Refused again: a failure like any other (backed off), not the end.
             fresh = lockfile.read()
             if fresh is None or fresh.id != self.locked:
-                raise
+                raise LockGone from None
             return lockfile.rewrite_info(fresh, line)
 
     def _beat_dynamo(self, dynamo: DynamoLock, line: str) -> dict[str, Any]:
@@ -201,22 +260,43 @@ class Heartbeat(threading.Thread):
         if current is None or current.get("ID") != self.locked:
             current = dynamo.read()
         if current is None or current.get("ID") != self.locked:
-            raise LockChanged("not our lock")
+            raise LockGone
         try:
             return dynamo.rewrite_info(current, line)
         except LockChanged:  # as for S3: a late-answered write of ours
             fresh = dynamo.read()
             if fresh is None or fresh.get("ID") != self.locked:
-                raise
+                raise LockGone from None
             return dynamo.rewrite_info(fresh, line)
 
 
+class LockGone(Exception):
+    """A read confirmed the lock is gone or carries another ID: the heartbeat ends."""
+
+
+def describe_failure(exc: BaseException) -> str:
+    """What stopped the connection, in the user's words (issue 11 §7: a configuration
+    error is not "cannot reach")."""
+    from tfwrap.errors import BackendConfigError
+
+    if isinstance(exc, BackendConfigError):
+        return f"cannot read the backend configuration ({exc})"
+    name = type(exc).__name__
+    if "Credential" in name or "Token" in name:
+        return f"no usable AWS credentials ({name})"
+    if "Endpoint" in name or "Connect" in name or "Timeout" in name:
+        return f"cannot reach the backend ({name})"
+    return f"cannot connect to the backend ({_reason(exc)}: {exc})"
+
+
 def _reason(exc: BaseException) -> str:
+    if type(exc).__name__ == "LockChanged" and exc.__cause__ is not None:
+        exc = exc.__cause__  # the store's answer (PreconditionFailed), not our name for it
     response = getattr(exc, "response", None) or {}
     code = response.get("Error", {}).get("Code")
     return str(code or type(exc).__name__)
 
 
-def _say(message: str) -> None:
+def say(message: str) -> None:
     sys.stderr.write(f"tfwrap: {message}\n")
     sys.stderr.flush()

@@ -123,7 +123,8 @@ class S3LockFile:
         try:
             put = self.s3.put_object(**params)
         except Exception as exc:
-            if _code(exc) in ("PreconditionFailed", "NoSuchKey", "412", "404", "ConditionalRequestConflict"):
+            # A 409 ConditionalRequestConflict is "try again" (DOMAIN.md), not a changed lock.
+            if _code(exc) in ("PreconditionFailed", "NoSuchKey", "412", "404"):
                 raise LockChanged(str(exc)) from exc
             raise
         fields = dict(current.fields, Info=info)

@@ -4,8 +4,8 @@ With ``TF_LOG_CORE=INFO`` and ``TF_LOG_PATH`` set, Terraform logs lines such as:
 
     [INFO]  backend-s3: Locked remote state (S3 Native only): tf_backend.lock.id=e566f7e4-...
 
-A user's own ``TF_LOG``/``TF_LOG_PATH`` keep working: their file is read instead of ours,
-and logs they asked for on stderr are relayed there.
+Terraform always logs into tfwrap's private file; the lines a user asked for with
+``TF_LOG``/``TF_LOG_PATH`` are copied to their file or relayed on stderr (``LogPlan``).
 """
 
 from __future__ import annotations
@@ -64,26 +64,34 @@ def parse_line(line: str) -> LockEvent | None:
 
 
 class LogPlan:
-    """How the child logs: the environment to add and the file to read."""
+    """How one Terraform attempt logs: the environment to add, the file to read, and where
+    the lines the user asked for go.
 
-    def __init__(self, env: dict[str, str], private_dir: str) -> None:
+    Terraform always logs into a private file of this attempt's own (issue 7 §9: a shared
+    ``TF_LOG_PATH`` held other runs' "Locked" lines, and tfwrap took another run's live lock
+    for its own; issue 7 §6: a retry re-read the previous attempt's lines). The user's own
+    ``TF_LOG``/``TF_LOG_PATH`` keep working: tfwrap appends the lines to their file, or relays
+    them on stderr when they asked for logs without a file.
+    """
+
+    def __init__(self, env: dict[str, str], private_dir: str, attempt: int = 1) -> None:
         self.child_env = dict(env)
-        self.relay = False  # the user asked for logs on stderr: we show them there
-        self.drop_info = False  # INFO lines we added for ourselves are not relayed
-        user_path = env.get("TF_LOG_PATH", "")
+        self.path = os.path.join(private_dir, f"terraform-{attempt}.log")
+        self.offset = 0
+        self.child_env["TF_LOG_PATH"] = self.path
         level = (env.get("TF_LOG_CORE") or env.get("TF_LOG") or "").upper()
         needs_core = level not in _INFO_LEVELS
         if needs_core:
             self.child_env["TF_LOG_CORE"] = "INFO"
-        if user_path:
-            self.path = user_path
-            self.offset = os.path.getsize(user_path) if os.path.exists(user_path) else 0
-        else:
-            self.path = os.path.join(private_dir, "terraform.log")
-            self.offset = 0
-            self.child_env["TF_LOG_PATH"] = self.path
-            self.relay = bool(env.get("TF_LOG") or env.get("TF_LOG_CORE") or env.get("TF_LOG_PROVIDER"))
-            self.drop_info = needs_core
+        asked = bool(env.get("TF_LOG") or env.get("TF_LOG_CORE") or env.get("TF_LOG_PROVIDER"))
+        user_path = env.get("TF_LOG_PATH", "")
+        self.copy_to = user_path if asked else ""  # Terraform writes nothing there unasked
+        self.relay = asked and not user_path  # the user asked for logs on stderr
+        self.drop_info = needs_core  # INFO lines we added for ourselves are not passed on
+
+    @property
+    def passes_on(self) -> bool:
+        return bool(self.copy_to or self.relay)
 
 
 class LogWatcher:
@@ -114,13 +122,30 @@ class LogWatcher:
         lines = (self._partial + data).split(b"\n")
         self._partial = lines.pop()
         events = []
+        passed: list[bytes] = []
         for raw in lines:
             line = raw.decode(errors="replace")
-            if self.plan.relay and not (self.plan.drop_info and "[INFO]" in line):
-                sys.stderr.write(line + "\n")
+            if self.plan.passes_on and not (self.plan.drop_info and "[INFO]" in line):
+                passed.append(raw + b"\n")
             event = parse_line(line)
             if event is not None:
                 events.append(event)
-        if self.plan.relay:
-            sys.stderr.flush()
+        if passed:
+            self._pass_on(b"".join(passed))
         return events
+
+    def _pass_on(self, data: bytes) -> None:
+        """The user's lines: appended to their file as Terraform itself would, or on stderr."""
+        if self.plan.copy_to:
+            try:
+                fd = os.open(self.plan.copy_to, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+                try:
+                    os.write(fd, data)  # one write: whole lines, even with other writers
+                finally:
+                    os.close(fd)
+            except OSError:
+                self.plan.copy_to = ""  # Terraform would fail on it too; said once is enough
+                sys.stderr.write("tfwrap: cannot write Terraform's log to TF_LOG_PATH\n")
+        else:
+            sys.stderr.write(data.decode(errors="replace"))
+            sys.stderr.flush()

@@ -16,34 +16,13 @@ from tfwrap.supervise.lockevents import LogPlan, LogWatcher
 
 TYPE_CHECKING = False  # only what starting Terraform needs is imported before it starts
 if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
+
     from tfwrap.checks.policy import Policy
     from tfwrap.lock.heartbeat import Heartbeat, Locks
 
 MAX_LOCK_RETRIES = 5  # a lock failure retrying cannot fix (AccessDenied, KMS) stops here
-_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
-
-
-def lock_timeout(args: list[str]) -> float:
-    """Seconds of ``-lock-timeout`` (a Go duration such as ``2m30s``); 0 when absent."""
-    import re  # only when a run failed at the lock: not before Terraform starts
-
-    value = ""
-    for arg in args:
-        if arg.startswith(("-lock-timeout=", "--lock-timeout=")):
-            value = arg.split("=", 1)[1]
-    parts = re.findall(r"(\d+(?:\.\d+)?)(ms|h|m|s)", value)
-    if not parts or "".join(n + u for n, u in parts) != value:
-        return 0.0
-    return sum(float(n) * _UNITS[u] for n, u in parts)
-
-
-def _with_lock_timeout(argv: list[str], seconds: float) -> list[str]:
-    out = []
-    for arg in argv:
-        if arg.startswith(("-lock-timeout=", "--lock-timeout=")):
-            arg = f"-lock-timeout={max(1, int(seconds))}s"  # noqa: PLW2901 - rewritten on purpose
-        out.append(arg)
-    return out
 
 
 def supervise(real: str, command: Command, policy: Policy) -> int:
@@ -65,19 +44,39 @@ def _attempts(real: str, command: Command, policy: Policy, private: str) -> int:
     budget = -1.0  # read from the arguments only if a run fails at the lock
     started = time.monotonic()
     retries = 0
+    orphan_retried = False
+    attempt = 0
     while True:
-        status, relayed, heartbeat = _one_run(real, argv, command, policy, private)
+        attempt += 1
+        status, relayed, heartbeat, cleaned = _one_run(real, argv, command, policy, private, attempt)
         if relayed is not None:
             return exitcodes.from_signal(relayed)
         if heartbeat is None:
             return status
-        if budget < 0 and heartbeat.attempted and not heartbeat.locked:
+        # Retry only a run that failed at lock acquisition: Terraform tried, never held it,
+        # so it changed nothing.
+        failed_at_lock = status == 1 and bool(heartbeat.attempted) and not heartbeat.locked
+        if not failed_at_lock or heartbeat.locks is None:
+            return status
+        from tfwrap.lock.cleanup import SELF_ORPHAN
+        from tfwrap.supervise.lockargs import lock_timeout, with_lock_timeout
+
+        if budget < 0:
             budget = lock_timeout(command.effective_args())
         left = budget - (time.monotonic() - started)
-        # Retry only a run that failed at lock acquisition: Terraform tried, never held it,
-        # so it changed nothing (issue 3: the 412-then-404 race in statemgr.LockWithContext).
-        failed_at_lock = status == 1 and heartbeat.attempted and not heartbeat.locked
-        if not failed_at_lock or left < 1 or heartbeat.locks is None or retries >= MAX_LOCK_RETRIES:
+        if cleaned == SELF_ORPHAN and not orphan_retried:
+            # Issue 7 §3 (OpenTofu #4405): the SDK retried a lock write whose first try had
+            # succeeded, and the retry was refused by that very lock. Once, even without
+            # -lock-timeout: that run changed nothing.
+            orphan_retried = True
+            _say(
+                "running Terraform once more: its lock request had failed only against its own "
+                "lock (an SDK retry of a write that had succeeded); the failed run changed nothing"
+            )
+            if budget > 0:
+                argv = with_lock_timeout(command, argv, max(left, 1))
+            continue
+        if left < 1 or retries >= MAX_LOCK_RETRIES:
             return status
         retries += 1
         _say(
@@ -89,22 +88,28 @@ def _attempts(real: str, command: Command, policy: Policy, private: str) -> int:
         if stopped is not None:
             return exitcodes.from_signal(stopped)
         left = budget - (time.monotonic() - started)
-        argv = _with_lock_timeout(argv, left)
+        if left < 1:
+            return status
+        # What is left, never the whole timeout again: the run's total wait stays within
+        # what the user asked (issue 7 §6).
+        argv = with_lock_timeout(command, argv, left)
 
 
-def _one_run(
-    real: str, argv: list[str], command: Command, policy: Policy, private: str
-) -> tuple[int, int | None, Heartbeat | None]:
+def _one_run(  # noqa: PLR0917 - private, one caller
+    real: str, argv: list[str], command: Command, policy: Policy, private: str, attempt: int
+) -> tuple[int, int | None, Heartbeat | None, str]:
     """One Terraform run. Once Terraform has started, its status is what tfwrap returns:
     a failure in tfwrap's own bookkeeping is reported, never turned into another code."""
-    plan = LogPlan(dict(os.environ), private)
+    plan = LogPlan(dict(os.environ), private, attempt)  # each attempt its own log (issue 7 §6)
     child = Child(real, argv, plan.child_env)
+    watcher = LogWatcher(plan)
     heartbeat: Heartbeat | None = None
+    cleaned = ""
     try:
         from tfwrap.lock.heartbeat import Heartbeat  # after the start: Terraform does not wait
 
         heartbeat = Heartbeat(
-            LogWatcher(plan),
+            watcher,
             lambda: _connect(command),
             interval=policy.heartbeat_seconds,
             lease_seconds=policy.lease_seconds,
@@ -115,62 +120,57 @@ def _one_run(
         _say(f"heartbeat disabled ({type(exc).__name__}: {exc})")
         heartbeat = None
     status = child.wait(grace=policy.grace_seconds)
-    if heartbeat is not None:
+    if heartbeat is None:
+        watcher.poll()  # the user's log lines still reach their file or stderr
+    else:
         try:
             heartbeat.stop()
             if heartbeat.needs_cleanup:
                 heartbeat.ready.wait(10)
-                _clean_up(heartbeat, status)
+                if heartbeat.locks is None and heartbeat.connect_error:
+                    _connect_again(heartbeat, command)  # what failed at start may work now
+                from tfwrap.lock.cleanup import clean_up
+
+                cleaned = clean_up(heartbeat, status)
         except Exception as exc:  # noqa: BLE001 - same: report, keep Terraform's status
             _say(f"lock bookkeeping failed after Terraform exited ({type(exc).__name__}: {exc})")
             heartbeat = None
-    return status, child.relayed, heartbeat
+    return status, child.relayed, heartbeat, cleaned
 
 
 def _connect(command: Command) -> Locks | None:
     """Clients for this state's lock (after the child started: imports cost ~250 ms)."""
     from tfwrap.aws import clients
     from tfwrap.backend import config
-    from tfwrap.lock.heartbeat import Locks
-    from tfwrap.lock.lockfile import DynamoLock, S3LockFile
 
     backend = config.load(command) if command.name == "init" else config.load_initialised(command)
     if backend is None or not backend.is_s3:
         return None
     session = clients.session(backend)
-    s3 = S3LockFile(clients.client(backend, "s3", session), backend)
+    # The heartbeat backs off on its own (retries off: it must see every failure); cleanup
+    # gets clients that retry, so one 503 does not leave a lock behind (issue 7 §9).
+    return _locks(backend, session, retries=False, cleanup=lambda: _locks(backend, session, retries=True))
+
+
+def _connect_again(heartbeat: Heartbeat, command: Command) -> None:
+    from tfwrap.lock.heartbeat import describe_failure
+
+    try:
+        heartbeat.locks = _connect(command)
+    except Exception as exc:  # noqa: BLE001 - _clean_up says why, with the lock ID
+        heartbeat.connect_error = describe_failure(exc)
+
+
+def _locks(backend: Any, session: Any, retries: bool, cleanup: Callable[[], Locks] | None = None) -> Locks:
+    from tfwrap.aws import clients
+    from tfwrap.lock.heartbeat import Locks
+    from tfwrap.lock.lockfile import DynamoLock, S3LockFile
+
+    s3 = S3LockFile(clients.client(backend, "s3", session, retries=retries), backend)
     dynamo = None
     if backend.dynamodb_table:
-        dynamo = DynamoLock(clients.client(backend, "dynamodb", session), backend)
-    return Locks(s3, dynamo)
-
-
-def _clean_up(heartbeat: Heartbeat, status: int) -> None:
-    """Remove the lock our child took and left behind; never anyone else's."""
-    locks = heartbeat.locks
-    if locks is None:
-        return
-    if heartbeat.locked and not heartbeat.unlocked:
-        ours, why = heartbeat.locked, f"Terraform exited ({_describe(status)}) still holding its lock"
-    elif heartbeat.attempted and not heartbeat.locked:
-        # The retry orphan (OpenTofu #4405): the SDK retried a PutObject whose first try
-        # had succeeded; the retry got 412 against the child's own lock.
-        ours, why = heartbeat.attempted, "Terraform's lock request was refused by its own earlier attempt"
-    else:
-        return
-    try:
-        removed_s3 = locks.s3.delete_if_held_by(ours) is not None
-        removed_ddb = locks.dynamo.delete_if_held_by(ours) if locks.dynamo is not None else False
-    except Exception as exc:  # noqa: BLE001 - say it plainly; the lock ID lets a human finish
-        reason = getattr(exc, "response", {}).get("Error", {}).get("Code") or type(exc).__name__
-        _say(
-            f"could not check whether Terraform left its lock {ours} behind ({reason}); "
-            f"`tfwrap lock status` shows it, `tfwrap lock clear --id {ours}` removes it"
-        )
-        return
-    where = " and ".join(w for w, done in (("S3", removed_s3), ("DynamoDB", removed_ddb)) if done)
-    if where:
-        _say(f"{why}; removed its lock {ours} from {where}")
+        dynamo = DynamoLock(clients.client(backend, "dynamodb", session, retries=retries), backend)
+    return Locks(s3, dynamo, cleanup)
 
 
 def _wait_until_free(locks: Locks, deadline: float) -> int | None:
@@ -185,10 +185,6 @@ def _wait_until_free(locks: Locks, deadline: float) -> int | None:
         if stopped is not None:
             return stopped
     return None
-
-
-def _describe(status: int) -> str:
-    return f"killed by signal {status - 128}" if status > 128 else f"exit {status}"
 
 
 def _say(message: str) -> None:
