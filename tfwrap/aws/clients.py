@@ -57,25 +57,34 @@ def _assume_role(sess: Session, backend: BackendConfig, role: dict[str, Any]) ->
     sess.set_credentials(creds["AccessKeyId"], creds["SecretAccessKey"], creds["SessionToken"])
 
 
-def _config(backend: BackendConfig) -> Any:
+def _config(backend: BackendConfig, checksums: str | None = None) -> Any:
     from botocore.config import Config
 
-    return Config(
+    config = Config(
         connect_timeout=CONNECT_TIMEOUT,
         read_timeout=READ_TIMEOUT,
         retries={"total_max_attempts": 1},
         s3={"addressing_style": "path" if backend.path_style else "auto"},
     )
+    if checksums == "when_required":
+        return config.merge(Config(request_checksum_calculation="when_required"))
+    return config
 
 
-def client(backend: BackendConfig, service: str, sess: Session | None = None) -> BaseClient:
-    """An S3 or DynamoDB client for the backend's endpoint and region."""
+def client(
+    backend: BackendConfig, service: str, sess: Session | None = None, checksums: str | None = None
+) -> BaseClient:
+    """An S3 or DynamoDB client for the backend's endpoint and region.
+
+    ``checksums``: botocore's ``request_checksum_calculation`` (``when_required`` sends no
+    checksum the operation does not need); None keeps the SDK default, as Terraform's SDK.
+    """
     sess = sess or session(backend)
     endpoint = backend.s3_endpoint if service == "s3" else backend.dynamodb_endpoint
     return sess.create_client(
         service,
         region_name=backend.region or "us-east-1",
         endpoint_url=endpoint,
-        config=_config(backend),
+        config=_config(backend, checksums),
         verify=False if backend.get("insecure") is True else None,
     )

@@ -36,6 +36,9 @@ class Locks:
     def __init__(self, s3: S3LockFile, dynamo: DynamoLock | None) -> None:
         self.s3 = s3
         self.dynamo = dynamo
+        # Why the heartbeat must not write here (issue 9: an If-Match the store ignores
+        # could bring back a released lock); own-lock cleanup still runs.
+        self.heartbeat_off = ""
 
 
 class Heartbeat(threading.Thread):
@@ -122,7 +125,9 @@ class Heartbeat(threading.Thread):
             self.attempted, self.mode = event.lock_id, event.mode
         elif event.kind == "locked":
             self.locked, self.mode, self.unlocked = event.lock_id, event.mode, False
-            self._beating = self.locks is not None and not self._halt.is_set()
+            self._beating = (
+                self.locks is not None and not self.locks.heartbeat_off and not self._halt.is_set()
+            )
             self._next_beat = 0.0
         elif event.kind == "unlocked" and event.lock_id == self.locked:
             self.unlocked, self._beating = True, False

@@ -142,7 +142,13 @@ def _connect(command: Command) -> Locks | None:
     dynamo = None
     if backend.dynamodb_table:
         dynamo = DynamoLock(clients.client(backend, "dynamodb", session), backend)
-    return Locks(s3, dynamo)
+    locks = Locks(s3, dynamo)
+    from tfwrap.checks import store
+
+    if store.heartbeat_unsafe(backend):
+        locks.heartbeat_off = "if-match-unreliable"
+        _say("heartbeat disabled for this endpoint because if-match-unreliable")
+    return locks
 
 
 def _clean_up(heartbeat: Heartbeat, status: int) -> None:
