@@ -139,7 +139,7 @@ def test_base_policy_is_terraform_plus_tfwrap_checks() -> None:
     # The conditional-write probe's scratch objects, next to the lock file (issue 9).
     assert by_sid["TfwrapProbe"]["Action"] == ["s3:PutObject", "s3:DeleteObject"]
     assert by_sid["TfwrapProbe"]["Resource"] == (
-        "arn:aws:s3:::acme-state/app/terraform.tfstate.tflock.tfwrap-probe-*"
+        "arn:aws:s3:::acme-state/app/terraform.tfstate.tfwrap-probe-*"
     )
 
 

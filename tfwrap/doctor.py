@@ -64,7 +64,11 @@ def _chain() -> tuple[list[dict[str, str]], dict[str, Any], str | None]:
 
 
 def _backend(backend: backend_config.BackendConfig) -> dict[str, Any]:
-    sources = [{"where": s.where, "settings": sorted(s.settings)} for s in backend.sources]
+    # The initialised copy lists every setting, unset ones as null: only those given count.
+    sources = [
+        {"where": s.where, "settings": sorted(k for k, v in s.settings.items() if v is not None)}
+        for s in backend.sources
+    ]
     found: dict[str, Any] = {
         "type": backend.backend_type,
         "sources": sources,

@@ -41,9 +41,9 @@ CHECK_ACTIONS = (
 STATE_ACTIONS = ("s3:GetObject", "s3:PutObject")
 LOCK_FILE_ACTIONS = ("s3:GetObject", "s3:PutObject", "s3:DeleteObject")
 # tfwrap's conditional-write probe (issue 9): scratch objects next to the lock object,
-# ``<key>.tflock.tfwrap-probe-*`` (tfwrap.aws.probe.SCRATCH_MARK), created and removed.
+# ``<key>.tfwrap-probe-*`` (tfwrap.aws.probe.SCRATCH_MARK), created and removed.
 PROBE_ACTIONS = ("s3:PutObject", "s3:DeleteObject")
-PROBE_SUFFIX = ".tflock.tfwrap-probe-*"
+PROBE_SUFFIX = ".tfwrap-probe-*"
 # With `acl` in the backend every PutObject (state and lock file) carries x-amz-acl, which S3
 # authorises as s3:PutObjectAcl too.
 ACL_ACTIONS = ("s3:PutObjectAcl",)

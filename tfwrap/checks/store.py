@@ -113,7 +113,7 @@ def _probe(backend: BackendConfig, facts: dict[str, Any]) -> list[Finding]:
                 f"the conditional-write probe could not run at {where}: {denied['action']} on "
                 f"{denied['key']} was denied (not a verdict on the store)",
                 f"grant {denied['action']} and s3:DeleteObject on "
-                f"arn:aws:s3:::{backend.bucket}/{backend.lock_key}.tfwrap-probe-* "
+                f"arn:aws:s3:::{backend.bucket}/{backend.state_key}.tfwrap-probe-* "
                 "(`tfwrap iam-policy` includes it)",
             )
         )
