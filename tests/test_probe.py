@@ -322,3 +322,80 @@ def test_probe_module_alone_cleans_up_on_sigterm(s3: S3Server, bucket_name: str,
     assert proc.returncode == -signal.SIGTERM, (out, err)
     assert out == ""  # it never finished
     assert scratch_keys(s3.url, bucket_name) == []
+
+
+def tfenv_layout(tmp_path: Path, engine: Path) -> Path:
+    """A version manager between the shim and the binary, laid out as tfenv lays it out."""
+    root = tmp_path / "tfenv"
+    (root / "versions" / "1.15.5").mkdir(parents=True)
+    (root / "versions" / "1.15.5" / "terraform").symlink_to(engine)
+    (root / "bin").mkdir()
+    script = root / "bin" / "terraform"
+    script.write_text(
+        "#!/bin/sh\n# tfenv: runs the version .terraform-version asks for\n"
+        'exec "$(dirname "$0")/../versions/1.15.5/terraform" "$@"\n'
+    )
+    script.chmod(0o755)
+    return root
+
+
+def test_doctor_reports_chain_backend_identity_and_cache(
+    s3: S3Server, bucket_name: str, tmp_path: Path, env: dict[str, str], tools: Any
+) -> None:
+    make_bucket(s3.url, bucket_name)
+    work = write_config(tmp_path / "work", s3.url, bucket_name)
+    root = tfenv_layout(tmp_path, tools.engine)
+    path = os.pathsep.join([str(tools.shim_dir), str(root / "bin"), "/usr/bin", "/bin"])
+    e = {**env, "PATH": path, "AWS_ENDPOINT_URL_STS": s3.url}
+    assert run(["terraform", "init", *QUIET], work, e).returncode == 0
+    assert run(["terraform", "plan", *QUIET], work, e).returncode == 0  # caches the plan verdict
+
+    result = run(["tfwrap", "doctor", "--json", "-chdir", str(work)], work, e)
+    assert result.returncode == 0, result.stderr
+    assert "test-secret-key-never-printed" not in result.stdout + result.stderr
+    report = json.loads(result.stdout)
+    chain = report["chain"]
+    assert [link["kind"] for link in chain] == ["tfwrap-shim", "version-manager", "terraform"]
+    assert chain[0]["path"] == str(tools.shim_dir / "terraform")
+    assert chain[1]["name"] == "tfenv" and chain[1]["path"] == str(root / "bin" / "terraform")
+    assert chain[2]["path"].endswith("tfenv/versions/1.15.5/terraform")
+    assert report["terraform"]["version"] == "1.15.5"
+    backend = report["backend"]
+    assert backend["bucket"] == bucket_name and backend["lock_key"] == f"{KEY}.tflock"
+    assert backend["s3_endpoint"] == s3.url and backend["aws_endpoint"] is False
+    assert backend["endpoint_source"].startswith("endpoints.s3 in ")
+    assert [s["where"] for s in backend["sources"]] == ["backend.tf", ".terraform/terraform.tfstate"]
+    assert "bucket" in backend["sources"][0]["settings"]
+    identity = report["identity"]
+    assert identity["access_key"] == "AKIA…TEST" and identity["source"] == "env"
+    assert identity["arn"] and identity["arn"].startswith("arn:aws:"), identity
+    cached = report["cache"]
+    assert cached["verdict"]["fresh"] and cached["verdict"]["findings"] == []
+    assert cached["bucket"]["facts"]["versioning"] == {"status": "Enabled"}
+    assert cached["store"]["facts"]["create_only"] == "honoured"  # the guard probed at init
+    assert report["probe"] is None and report["findings"] == []
+
+    text = run(["tfwrap", "doctor", "--probe", "-chdir", str(work)], work, e)
+    assert text.returncode == 0, text.stderr
+    lines = text.stdout.splitlines()
+    assert lines[0] == "terraform chain:"
+    assert any(ln.strip().startswith("version manager") and "tfenv" in ln for ln in lines)
+    assert any("1.15.5" in ln and ln.strip().startswith("terraform ") for ln in lines)
+    assert "the store honours conditional writes" in text.stdout
+    assert scratch_keys(s3.url, bucket_name) == []
+
+
+def test_doctor_probe_names_a_store_that_does_not_lock(
+    s3: S3Server, bucket_name: str, tmp_path: Path, env: dict[str, str]
+) -> None:
+    make_bucket(s3.url, bucket_name)
+    with FaultProxy(s3.url, "strip") as proxy:
+        work = write_config(tmp_path / "work", proxy.url, bucket_name)
+        plain = run(["tfwrap", "doctor", "--json", "-chdir", str(work)], work, env)
+        assert plain.returncode == 0 and json.loads(plain.stdout)["probe"] is None  # only when asked
+        assert probe_puts(proxy) == 0
+        result = run(["tfwrap", "doctor", "--probe", "--json", "-chdir", str(work)], work, env)
+    assert result.returncode == 80, result.stderr
+    report = json.loads(result.stdout)
+    assert report["probe"]["create_only"] == "ignored" and report["errors"] >= 1
+    assert {f["id"] for f in report["findings"]} >= {"conditional-writes-ignored", "if-match-unreliable"}

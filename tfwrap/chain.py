@@ -57,7 +57,7 @@ def installed(manager: str, version: str, shim: str, environ: dict[str, str] | N
     if manager == "tfenv" and "TFENV_ROOT" not in env:
         env["TFENV_ROOT"] = os.path.dirname(os.path.dirname(os.path.realpath(shim)))
     for pattern in _MANAGERS.get(manager, ()):
-        path = os.path.expanduser(_expand(pattern.format(v=version), env))
+        path = os.path.expanduser(_expand(pattern.replace("{v}", version), env))
         if os.path.isfile(path):
             return path
     return None
