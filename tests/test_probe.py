@@ -301,6 +301,35 @@ def test_scratch_objects_are_removed_when_the_probe_is_interrupted(
     assert scratch_keys(s3.url, bucket_name) == []
 
 
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_interrupting_the_shims_probe_leaves_nothing_and_no_terraform(
+    s3: S3Server, bucket_name: str, tmp_path: Path, env: dict[str, str], signum: int
+) -> None:
+    make_bucket(s3.url, bucket_name)
+    with FaultProxy(s3.url, "pass", delay_puts=0.4) as proxy:
+        work = write_config(tmp_path / "work", proxy.url, bucket_name)
+        proc = subprocess.Popen(
+            ["terraform", "init", *QUIET],
+            cwd=work,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        deadline = time.monotonic() + 60
+        while probe_puts(proxy) < 2 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert probe_puts(proxy) >= 2, proc.communicate(timeout=60)
+        proc.send_signal(signum)
+        out, err = proc.communicate(timeout=60)
+    assert proc.returncode in (128 + signum, -signum), (proc.returncode, out, err)
+    assert "Traceback" not in err and out == ""
+    if signum == signal.SIGINT:
+        assert err.strip() == "tfwrap: interrupted before Terraform started", err
+    assert not (work / ".terraform").exists()  # Terraform never started
+    assert scratch_keys(s3.url, bucket_name) == []
+
+
 def test_probe_module_alone_cleans_up_on_sigterm(s3: S3Server, bucket_name: str, tmp_path: Path) -> None:
     """The same, without click: the probe itself removes its objects, then dies by the signal."""
     make_bucket(s3.url, bucket_name)

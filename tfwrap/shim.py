@@ -51,6 +51,8 @@ def main(argv: list[str] | None = None) -> int:
                 sys.stderr.flush()
                 os._exit(code)
         return handoff.exec_terraform(real, command)
+    except KeyboardInterrupt:  # Ctrl-C during a cold check (the store probe cleans up first)
+        return _refuse("interrupted before Terraform started", exitcodes.from_signal(2))
     except PolicyError as exc:  # an invalid policy is never silently ignored
         return _refuse(exc.message, exc.code)
     except TfwrapError as exc:
