@@ -428,3 +428,35 @@ def test_doctor_probe_names_a_store_that_does_not_lock(
     report = json.loads(result.stdout)
     assert report["probe"]["create_only"] == "ignored" and report["errors"] >= 1
     assert {f["id"] for f in report["findings"]} >= {"conditional-writes-ignored", "if-match-unreliable"}
+
+
+def test_judging_probe_facts() -> None:
+    """The pure rules: what each fact means, and for a backend that does not use the lock file."""
+    settings = {"bucket": "b", "key": KEY, "endpoints": {"s3": "http://127.0.0.1:9000"}}
+    with_lockfile = BackendConfig(
+        Path("."), Path(".terraform"), "default", "s3", {**settings, "use_lockfile": True}
+    )
+    dynamodb_only = BackendConfig(
+        Path("."), Path(".terraform"), "default", "s3", {**settings, "dynamodb_table": "t"}
+    )
+
+    def judged(backend: BackendConfig, **facts: Any) -> dict[str, str]:
+        return {f.id: f.severity for f in store.evaluate(backend, {}, {"steps": {}, **facts})}
+
+    assert judged(with_lockfile, create_only="honoured", if_match="honoured", concurrent="one-won") == {}
+    assert judged(with_lockfile, create_only="honoured", concurrent="both-won-once") == {}
+    assert judged(with_lockfile, create_only="honoured", concurrent="both-won") == {
+        "conditional-writes-ignored": "error"
+    }
+    assert judged(with_lockfile, create_only="unsupported") == {"conditional-writes-unsupported": "error"}
+    # DynamoDB locks this state: the store's refusal is worth knowing, not a reason to stop.
+    assert judged(dynamodb_only, create_only="unsupported") == {"conditional-writes-unsupported": "warning"}
+    for value in ("ignored", "creates-missing", "unsupported"):
+        assert judged(with_lockfile, create_only="honoured", if_match=value) == {
+            "if-match-unreliable": "warning"
+        }
+    denied = judged(with_lockfile, denied={"action": "s3:PutObject", "key": "k"})
+    assert denied == {"probe-denied": "warning"}
+    assert judged(with_lockfile, checksum="rejected", checksum_error="BadDigest") == {
+        "checksum-unsupported": "warning"
+    }

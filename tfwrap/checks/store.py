@@ -17,6 +17,11 @@ from tfwrap.checks import cache
 from tfwrap.checks.finding import WARNING, Finding, make
 
 PROBE_TTL_SECONDS = 24 * 3600
+_IF_MATCH_UNRELIABLE = {
+    "ignored": "ignores If-Match",
+    "creates-missing": "creates a missing object on a PUT with If-Match",
+    "unsupported": "refuses If-Match",
+}
 _AWS_HOSTS = (".amazonaws.com", ".amazonaws.com.cn", ".api.aws")
 _SETTING = "env AWS_REQUEST_CHECKSUM_CALCULATION=when_required AWS_RESPONSE_CHECKSUM_VALIDATION=when_required"
 _AGAIN = "then `tfwrap check --probe` asks the store again"
@@ -71,7 +76,7 @@ def facts_for(
 def heartbeat_unsafe(backend: BackendConfig) -> bool:
     """True when the cached probe says ``If-Match`` cannot be trusted at this endpoint."""
     found = cached(backend) or {}
-    return found.get("if_match") in ("ignored", "creates-missing")
+    return found.get("if_match") in _IF_MATCH_UNRELIABLE
 
 
 def evaluate(
@@ -100,6 +105,13 @@ def _checksum_vs_object_lock(backend: BackendConfig, bucket_facts: dict[str, Any
         "remove skip_s3_checksum from the backend block and run `terraform init -reconfigure`",
     )
     return [finding if retention else finding.with_severity(WARNING)]
+
+
+def _not_locking_yet(finding: Finding) -> Finding:
+    if not finding.id.startswith("conditional-writes-"):
+        return finding
+    note = " (use_lockfile is off, so this does not lock the state yet: do not turn it on here)"
+    return Finding(finding.id, WARNING, finding.message + note, finding.fix)
 
 
 def _probe(backend: BackendConfig, facts: dict[str, Any]) -> list[Finding]:
@@ -151,12 +163,8 @@ def _probe(backend: BackendConfig, facts: dict[str, Any]) -> list[Finding]:
                 f"drops it), or keep DynamoDB locking for this backend; {_AGAIN}",
             )
         )
-    if facts.get("if_match") in ("ignored", "creates-missing"):
-        what = (
-            "ignores If-Match"
-            if facts["if_match"] == "ignored"
-            else "creates a missing object on a PUT with If-Match"
-        )
+    if facts.get("if_match") in _IF_MATCH_UNRELIABLE:
+        what = _IF_MATCH_UNRELIABLE[facts["if_match"]]
         found.append(
             make(
                 "if-match-unreliable",
@@ -165,6 +173,9 @@ def _probe(backend: BackendConfig, facts: dict[str, Any]) -> list[Finding]:
                 f"upgrade the store (MinIO: RELEASE.2025-09 or later); {_AGAIN}",
             )
         )
+    if not backend.use_lockfile:
+        # DynamoDB (or nothing) locks this state: the store's conditional writes do not, yet.
+        found = [_not_locking_yet(f) for f in found]
     if facts.get("checksum") == "rejected":
         found.append(
             make(
