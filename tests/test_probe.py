@@ -460,3 +460,25 @@ def test_judging_probe_facts() -> None:
     assert judged(with_lockfile, checksum="rejected", checksum_error="BadDigest") == {
         "checksum-unsupported": "warning"
     }
+
+
+def test_version_managers_are_recognised(tmp_path: Path, tools: Any) -> None:
+    """The chain's seam (tfwrap/chain.py): scripts by their words, proxies by their names."""
+    from tfwrap import chain
+
+    asdf = tmp_path / "shims" / "terraform"
+    asdf.parent.mkdir()
+    asdf.write_text('#!/usr/bin/env bash\n# asdf-plugin: terraform\nexec asdf exec "terraform" "$@"\n')
+    mise = tmp_path / "mise"
+    mise.write_bytes(b"\x7fELF not really")
+    linked = tmp_path / "terraform-via-mise"
+    linked.symlink_to(mise)
+    assert chain.version_manager(str(asdf)) == "asdf"
+    assert chain.version_manager(str(linked)) == "mise"
+    assert chain.version_manager(str(tools.engine)) == ""  # a binary of its own
+    data = tmp_path / "asdf-data"
+    (data / "installs" / "terraform" / "1.11.4" / "bin").mkdir(parents=True)
+    (data / "installs" / "terraform" / "1.11.4" / "bin" / "terraform").write_text("")
+    found = chain.installed("asdf", "1.11.4", str(asdf), {"ASDF_DATA_DIR": str(data)})
+    assert found == str(data / "installs" / "terraform" / "1.11.4" / "bin" / "terraform")
+    assert chain.installed("asdf", "1.10.0", str(asdf), {"ASDF_DATA_DIR": str(data)}) is None
