@@ -47,7 +47,7 @@ from tfwrap.cli import main
 from tfwrap.demo.server import S3Server
 
 QUIET = ["-no-color", "-input=false"]
-BASE_SIDS = ["TerraformListBucket", "TerraformState", "TerraformLockFile", "TfwrapChecks"]
+BASE_SIDS = ["TerraformListBucket", "TerraformState", "TerraformLockFile", "TfwrapChecks", "TfwrapProbe"]
 # The tutorial's Object Lock actions: Terraform's lock file never needs them.
 TUTORIAL_ONLY = ("LegalHold", "Retention", "BypassGovernance")
 KMS_ARN = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-4cde-a6ef-1234567890ab"
@@ -136,6 +136,11 @@ def test_base_policy_is_terraform_plus_tfwrap_checks() -> None:
         "s3:GetBucketPublicAccessBlock",
     ]
     assert by_sid["TfwrapChecks"]["Resource"] == "arn:aws:s3:::acme-state"
+    # The conditional-write probe's scratch objects, next to the lock file (issue 9).
+    assert by_sid["TfwrapProbe"]["Action"] == ["s3:PutObject", "s3:DeleteObject"]
+    assert by_sid["TfwrapProbe"]["Resource"] == (
+        "arn:aws:s3:::acme-state/app/terraform.tfstate.tfwrap-probe-*"
+    )
 
 
 @pytest.mark.parametrize(
@@ -424,6 +429,8 @@ class Steps:
 
     denied_checks: list[str]
     results: dict[str, Any]
+    probe: dict[str, Any] | None = None  # the check's conditional-write probe (custom endpoint)
+    probe_denied: list[str] = field(default_factory=list)
 
     @property
     def failed(self) -> str | None:
@@ -468,12 +475,13 @@ def run_steps(work: Path, env: dict[str, str]) -> Steps:
         run(["tfwrap", "check", "--json", "--no-cache", "-chdir", str(work)], work, env).stdout
     )
     denied = [f["message"] for f in report["findings"] if f["id"] == "access-denied"]
+    probe_denied = [f["message"] for f in report["findings"] if f["id"] == "probe-denied"]
     results: dict[str, Any] = {}
     for step in (["init"], ["plan"], ["apply", "-auto-approve"]):
         results[step[0]] = result = run(["terraform", step[0], *QUIET, *step[1:]], work, env)
         if result.returncode != 0:
             break
-    return Steps(denied, results)
+    return Steps(denied, results, report["probe"], probe_denied)
 
 
 def lock_versions(world: IamWorld, lock_key: str) -> list[str]:
@@ -500,6 +508,9 @@ def test_exactly_the_generated_policy_runs_terraform_and_tfwrap(
 
     steps = run_steps(work, user)
     assert steps.denied_checks == []  # tfwrap's checks ran, with the same keys
+    # The store behind this custom endpoint was probed with the same keys, and cleaned up.
+    assert steps.probe_denied == [] and steps.probe is not None, steps.report()
+    assert steps.probe["create_only"] == "honoured" and steps.probe["leftover"] == []
     assert steps.failed is None, steps.report()
     for step in steps.results:
         assert "[access-denied]" not in steps.output(step)
@@ -538,6 +549,7 @@ REMOVALS = [
     ("TerraformState", {}, "init"),  # reading the state (HeadObject)
     ("TerraformLockFile", {}, "plan"),  # taking the lock (PutObject If-None-Match)
     ("TfwrapChecks", {}, None),  # Terraform runs; tfwrap cannot check the bucket
+    ("TfwrapProbe", {}, None),  # Terraform runs; the probe says it could not run
 ]
 
 
@@ -559,6 +571,10 @@ def test_without_any_one_statement_something_is_denied(
     assert steps.failed == expected, steps.report()
     if expected:
         assert "AccessDenied" in steps.output(expected) or "403" in steps.output(expected)
+    elif sid == "TfwrapProbe":
+        assert steps.denied_checks == [] and steps.probe is not None
+        assert any("s3:PutObject" in m and ".tfwrap-probe-" in m for m in steps.probe_denied)
+        assert "[probe-denied]" in steps.output("init")  # a warning, not a verdict on the store
     else:
         assert any("s3:GetBucketVersioning was denied" in m for m in steps.denied_checks)
         assert "[access-denied]" in steps.output("init")  # shown on every checked run

@@ -40,6 +40,10 @@ CHECK_ACTIONS = (
 )
 STATE_ACTIONS = ("s3:GetObject", "s3:PutObject")
 LOCK_FILE_ACTIONS = ("s3:GetObject", "s3:PutObject", "s3:DeleteObject")
+# tfwrap's conditional-write probe (issue 9): scratch objects next to the lock object,
+# ``<key>.tfwrap-probe-*`` (tfwrap.aws.probe.SCRATCH_MARK), created and removed.
+PROBE_ACTIONS = ("s3:PutObject", "s3:DeleteObject")
+PROBE_SUFFIX = ".tfwrap-probe-*"
 # With `acl` in the backend every PutObject (state and lock file) carries x-amz-acl, which S3
 # authorises as s3:PutObjectAcl too.
 ACL_ACTIONS = ("s3:PutObjectAcl",)
@@ -132,6 +136,7 @@ def statements(target: Target, *, migration: bool = False) -> list[Statement]:
         _statement("TerraformState", STATE_ACTIONS + acl, object_arns(target)),
         _statement("TerraformLockFile", LOCK_FILE_ACTIONS + acl, object_arns(target, ".tflock")),
         _statement("TfwrapChecks", CHECK_ACTIONS, [bucket]),
+        _statement("TfwrapProbe", PROBE_ACTIONS, object_arns(target, PROBE_SUFFIX)),
     ]
     if target.kms_key_arn:
         found.append(_statement("TerraformKMS", KMS_ACTIONS, [target.kms_key_arn]))

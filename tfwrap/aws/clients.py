@@ -120,10 +120,10 @@ def _seconds(duration: object) -> int:
     return sum(int(n) * units[u] for n, u in parts)
 
 
-def _config(backend: BackendConfig, retries: bool) -> Any:
+def _config(backend: BackendConfig, retries: bool, checksums: str | None = None) -> Any:
     from botocore.config import Config
 
-    return Config(
+    config = Config(
         connect_timeout=CONNECT_TIMEOUT,
         read_timeout=READ_TIMEOUT,
         # Off only where a quick answer matters more than a sure one: the check before
@@ -132,19 +132,31 @@ def _config(backend: BackendConfig, retries: bool) -> Any:
         retries={"total_max_attempts": 1} if not retries else {"mode": "standard", "total_max_attempts": 4},
         s3={"addressing_style": "path" if backend.path_style else "auto"},
     )
+    if checksums == "when_required":
+        return config.merge(Config(request_checksum_calculation="when_required"))
+    return config
 
 
 def client(
-    backend: BackendConfig, service: str, sess: Session | None = None, *, retries: bool = True
+    backend: BackendConfig,
+    service: str,
+    sess: Session | None = None,
+    checksums: str | None = None,
+    *,
+    retries: bool = True,
 ) -> BaseClient:
     """An S3 or DynamoDB client for the backend's endpoint and region (``retries=False``:
-    one try per call, for the fast check)."""
+    one try per call, for the fast check).
+
+    ``checksums``: botocore's ``request_checksum_calculation`` (``when_required`` sends no
+    checksum the operation does not need); None keeps the SDK default, as Terraform's SDK.
+    """
     sess = sess or session(backend)
     endpoint = backend.s3_endpoint if service == "s3" else backend.dynamodb_endpoint
     return sess.create_client(
         service,
         region_name=backend.region or "us-east-1",
         endpoint_url=endpoint,
-        config=_config(backend, retries),
+        config=_config(backend, retries, checksums),
         verify=False if backend.get("insecure") is True else None,
     )

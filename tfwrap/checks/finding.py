@@ -34,6 +34,13 @@ CATALOG: dict[str, str] = {
     "bucket-missing": ERROR,
     "endpoint-unreachable": ERROR,
     "check-failed": WARNING,  # any other AWS error while checking
+    # The store itself (issue 9: checks/store.py, the conditional-write probe)
+    "conditional-writes-ignored": ERROR,  # a second create-only PUT succeeded: no lock at all
+    "conditional-writes-unsupported": ERROR,  # conditional PUTs refused: Terraform cannot lock
+    "if-match-unreliable": WARNING,  # the heartbeat is turned off for this endpoint
+    "checksum-unsupported": WARNING,  # the SDK's default checksums are rejected
+    "probe-denied": WARNING,  # the probe could not run: not a verdict on the store
+    "skip-s3-checksum-object-lock": ERROR,  # warning without a default retention
 }
 
 

@@ -14,7 +14,7 @@ from typing import Any
 from tfwrap import log
 from tfwrap.backend import config as backend_config
 from tfwrap.backend import literal
-from tfwrap.checks import bucket, cache, locking, version
+from tfwrap.checks import bucket, cache, locking, store, version
 from tfwrap.checks.finding import ERROR, OFF, Finding
 from tfwrap.checks.policy import Policy
 from tfwrap.commands import KIND_RECOVERY, Command
@@ -29,6 +29,7 @@ class Outcome:
         self.findings: list[Finding] = []
         self.blocked = False
         self.cacheable = True  # False when a fact may change by itself (endpoint down, ...)
+        self.probe: dict[str, Any] | None = None  # the conditional-write probe's facts, if run
 
     @property
     def errors(self) -> list[Finding]:
@@ -46,8 +47,13 @@ def decide(command: Command, policy: Policy, raw: list[Finding]) -> tuple[list[F
     return findings, blocked
 
 
-def run(command: Command, real: str, policy: Policy, use_cache: bool = True) -> Outcome:
-    """Check the backend ``command`` will use; never raises for AWS trouble."""
+def run(
+    command: Command, real: str, policy: Policy, use_cache: bool = True, probe_now: bool = False
+) -> Outcome:
+    """Check the backend ``command`` will use; never raises for AWS trouble.
+
+    ``probe_now``: run the conditional-write probe whatever the endpoint and cache say.
+    """
     version_key = cache.version_key(real)
     version_fact = cache.get("version", version_key) if use_cache else None
     probe = version.start_probe(real) if version_fact is None else None
@@ -60,6 +66,9 @@ def run(command: Command, real: str, policy: Policy, use_cache: bool = True) -> 
         literal.refuse_unusable(backend)  # Terraform refuses it: exit 82, no AWS call
         facts, outcome.cacheable = _bucket_facts(command, backend, policy, use_cache, prefetch)
         prefetch = None
+        probed, probe_cacheable = store.facts_for(backend, facts, use_cache, probe_now)
+        outcome.cacheable = outcome.cacheable and probe_cacheable
+        outcome.probe = probed
         if probe is not None:
             version_fact = version.read_probe(probe)
             probe = None
@@ -79,6 +88,7 @@ def run(command: Command, real: str, policy: Policy, use_cache: bool = True) -> 
         *version.evaluate(version_fact, policy, facts),
         *locking.evaluate(backend),
         *bucket.evaluate(backend, facts),
+        *store.evaluate(backend, facts, probed),
     ]
     outcome.findings, outcome.blocked = decide(command, policy, outcome.raw)
     log.info(

@@ -55,4 +55,5 @@ def to_json(outcome: Outcome, policy: Policy) -> dict[str, Any]:
         "findings": [f.to_json() for f in outcome.findings],
         "errors": len(outcome.errors),
         "blocked": outcome.blocked,
+        "probe": outcome.probe,  # the conditional-write probe's facts (issue 9), null if not run
     }

@@ -17,7 +17,7 @@ def group() -> None:
 
 
 def _register() -> None:
-    from tfwrap.cli import bootstrap, check, demo, iam_policy, lock, migrate, shim
+    from tfwrap.cli import bootstrap, check, demo, doctor, iam_policy, lock, migrate, shim
 
     for command in (
         check.check,
@@ -27,6 +27,7 @@ def _register() -> None:
         iam_policy.iam_policy,
         demo.demo,
         shim.shim,
+        doctor.doctor,
     ):
         group.add_command(command)
 

@@ -24,7 +24,15 @@ from tfwrap.errors import TfwrapError
     help="Check the configuration files as `init` would read them.",
 )
 @click.option("--list", "list_ids", is_flag=True, help="List every finding id and its default severity.")
-def check(chdir: str, as_json: bool, no_cache: bool, as_init: bool, list_ids: bool) -> None:
+@click.option(
+    "--probe",
+    "probe_now",
+    is_flag=True,
+    help="Run the conditional-write probe against the store now (any endpoint, AWS's too).",
+)
+def check(  # click passes options by name
+    *, chdir: str, as_json: bool, no_cache: bool, as_init: bool, list_ids: bool, probe_now: bool
+) -> None:
     """Run every check for a directory; exit 0 when nothing is an error, 80 otherwise.
 
     The report goes to stdout (it is what you asked for); findings use the same ids and
@@ -43,7 +51,7 @@ def check(chdir: str, as_json: bool, no_cache: bool, as_init: bool, list_ids: bo
     pol = policy.load(str(workdir))
     real = realbin.find()
     command = commands.parse([f"-chdir={chdir}", "init" if as_init else "plan"])
-    outcome = guard.run(command, real, pol, use_cache=not no_cache)
+    outcome = guard.run(command, real, pol, use_cache=not no_cache, probe_now=probe_now)
     outcome.blocked = bool(outcome.errors)
     if as_json:
         sys.stdout.write(json.dumps(report.to_json(outcome, pol), indent=2) + "\n")

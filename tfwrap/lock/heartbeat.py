@@ -44,6 +44,9 @@ class Locks:
         self.s3 = s3
         self.dynamo = dynamo
         self._cleanup = cleanup
+        # Why the heartbeat must not write here (issue 9: an If-Match the store ignores
+        # could bring back a released lock); own-lock cleanup still runs.
+        self.heartbeat_off = ""
 
     def for_cleanup(self) -> Locks:
         return self._cleanup() if self._cleanup is not None else self
@@ -172,7 +175,9 @@ class Heartbeat(threading.Thread):
                 log.warning("ignored a Locked line for an ID this run did not attempt", lock_id=event.lock_id)
                 return
             self.locked, self.mode, self.unlocked = event.lock_id, event.mode, False
-            self._beating = self.locks is not None and not self._halt.is_set()
+            self._beating = (
+                self.locks is not None and not self.locks.heartbeat_off and not self._halt.is_set()
+            )
             self._next_beat = 0.0
         elif event.kind == "unlocked" and event.lock_id == self.locked:
             self.unlocked, self._beating = True, False

@@ -149,7 +149,15 @@ def _connect(command: Command) -> Locks | None:
     session = clients.session(backend)
     # The heartbeat backs off on its own (retries off: it must see every failure); cleanup
     # gets clients that retry, so one 503 does not leave a lock behind (issue 7 §9).
-    return _locks(backend, session, retries=False, cleanup=lambda: _locks(backend, session, retries=True))
+    locks = _locks(backend, session, retries=False, cleanup=lambda: _locks(backend, session, retries=True))
+    from tfwrap.checks import store
+
+    if store.heartbeat_unsafe(backend):
+        # Issue 9: an If-Match the store ignores could bring back a released lock;
+        # own-lock cleanup still runs.
+        locks.heartbeat_off = "if-match-unreliable"
+        _say("heartbeat disabled for this endpoint because if-match-unreliable")
+    return locks
 
 
 def _connect_again(heartbeat: Heartbeat, command: Command) -> None:

@@ -1,0 +1,189 @@
+"""What the store does with Terraform's writes (issue 9): the conditional-write probe's
+findings, when the guard probes by itself, and ``skip_s3_checksum`` on an Object Lock bucket.
+
+The guard probes a store by itself only behind a custom endpoint (anything but AWS's own)
+and only when the cache holds no verdict for that endpoint, bucket and identity; a verdict
+is kept for a day. It never probes on the warm path (the shim's cached verdict). AWS's own
+endpoint is probed only when asked (``tfwrap check --probe``, ``tfwrap doctor --probe``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit
+
+from tfwrap.backend.config import BackendConfig
+from tfwrap.checks import cache
+from tfwrap.checks.finding import WARNING, Finding, make
+
+PROBE_TTL_SECONDS = 24 * 3600
+_IF_MATCH_UNRELIABLE = {
+    "ignored": "ignores If-Match",
+    "creates-missing": "creates a missing object on a PUT with If-Match",
+    "unsupported": "refuses If-Match",
+}
+_AWS_HOSTS = (".amazonaws.com", ".amazonaws.com.cn", ".api.aws")
+_SETTING = "env AWS_REQUEST_CHECKSUM_CALCULATION=when_required AWS_RESPONSE_CHECKSUM_VALIDATION=when_required"
+_AGAIN = "then `tfwrap check --probe` asks the store again"
+
+
+def is_aws_endpoint(url: str | None) -> bool:
+    """No endpoint (the SDK's default) or one of AWS's own hosts."""
+    if not url:
+        return True
+    host = (urlsplit(url if "://" in url else f"https://{url}").hostname or "").lower()
+    return host.endswith(_AWS_HOSTS)
+
+
+def _key(backend: BackendConfig) -> str:
+    # Per endpoint, bucket and identity (issue 9): bucket_key hashes the identity in;
+    # the region slot carries a marker so these never share a file with bucket facts.
+    return cache.bucket_key(backend.s3_endpoint, "store-probe", backend.bucket)
+
+
+def cached(backend: BackendConfig) -> dict[str, Any] | None:
+    """The probe's last facts for this endpoint, bucket and identity (a day at most)."""
+    facts = cache.get("store", _key(backend), max_age=PROBE_TTL_SECONDS)
+    return facts if isinstance(facts, dict) else None
+
+
+def probe_now(backend: BackendConfig) -> tuple[dict[str, Any], bool]:
+    """Run the probe and cache a conclusive result; returns (facts, cacheable)."""
+    from tfwrap.aws import probe  # deferred: botocore
+
+    facts = probe.run(backend)
+    ok = "error" not in facts
+    if ok:
+        cache.put("store", _key(backend), facts)
+    return facts, ok
+
+
+def facts_for(
+    backend: BackendConfig, bucket_facts: dict[str, Any], use_cache: bool, now: bool = False
+) -> tuple[dict[str, Any] | None, bool]:
+    """The probe facts the guard judges (None: not probed), and whether they may be cached."""
+    if "fatal" in bucket_facts:
+        return None, True  # no credentials, no bucket, no endpoint: nothing to probe
+    if not now:
+        if is_aws_endpoint(backend.s3_endpoint):
+            return None, True
+        found = cached(backend) if use_cache else None
+        if found is not None:
+            return found, True
+    return probe_now(backend)
+
+
+def heartbeat_unsafe(backend: BackendConfig) -> bool:
+    """True when the cached probe says ``If-Match`` cannot be trusted at this endpoint."""
+    found = cached(backend) or {}
+    return found.get("if_match") in _IF_MATCH_UNRELIABLE
+
+
+def evaluate(
+    backend: BackendConfig, bucket_facts: dict[str, Any], probe_facts: dict[str, Any] | None
+) -> list[Finding]:
+    """Findings about the store: the probe's, and skip_s3_checksum on an Object Lock bucket."""
+    found = _checksum_vs_object_lock(backend, bucket_facts)
+    if probe_facts is not None:
+        found.extend(_probe(backend, probe_facts))
+    return found
+
+
+def _checksum_vs_object_lock(backend: BackendConfig, bucket_facts: dict[str, Any]) -> list[Finding]:
+    lock = bucket_facts.get("object_lock") or {}
+    if backend.get("skip_s3_checksum") is not True or not lock.get("enabled"):
+        return []
+    # S3 requires Content-MD5 or a checksum on PUTs that fall under a retention (terraform
+    # PR #36120): with a default retention every lock and state write fails; without one,
+    # only writes that set a retention do. Error in the first case, warning in the second.
+    retention = bool(lock.get("retention"))
+    finding = make(
+        "skip-s3-checksum-object-lock",
+        f"skip_s3_checksum = true on bucket {backend.bucket!r}, which has Object Lock"
+        + (" with a default retention: every state and lock write will be refused" if retention else "")
+        + " (Object Lock buckets require a Content-MD5 or checksum on PUT)",
+        "remove skip_s3_checksum from the backend block and run `terraform init -reconfigure`",
+    )
+    return [finding if retention else finding.with_severity(WARNING)]
+
+
+def _not_locking_yet(finding: Finding) -> Finding:
+    if not finding.id.startswith("conditional-writes-"):
+        return finding
+    note = " (use_lockfile is off, so this does not lock the state yet: do not turn it on here)"
+    return Finding(finding.id, WARNING, finding.message + note, finding.fix)
+
+
+def _probe(backend: BackendConfig, facts: dict[str, Any]) -> list[Finding]:
+    where = f"{backend.s3_endpoint or 'AWS'} (bucket {backend.bucket!r})"
+    found: list[Finding] = []
+    if facts.get("denied"):
+        denied = facts["denied"]
+        found.append(
+            make(
+                "probe-denied",
+                f"the conditional-write probe could not run at {where}: {denied['action']} on "
+                f"{denied['key']} was denied (not a verdict on the store)",
+                f"grant {denied['action']} and s3:DeleteObject on "
+                f"arn:aws:s3:::{backend.bucket}/{backend.state_key}.tfwrap-probe-* "
+                "(`tfwrap iam-policy` includes it)",
+            )
+        )
+        return found
+    if facts.get("error"):
+        found.append(
+            make(
+                "check-failed",
+                f"the conditional-write probe did not finish at {where}: {facts['error']}",
+                "run `tfwrap doctor --probe` once the store answers",
+            )
+        )
+    if facts.get("create_only") == "unsupported":
+        found.append(
+            make(
+                "conditional-writes-unsupported",
+                f"{where} refuses conditional PUTs ({facts['steps'].get('create', '')}): Terraform "
+                "cannot take the lock with use_lockfile here (hashicorp/terraform#37143)",
+                "keep state on a store that supports If-None-Match (AWS S3, MinIO, R2, Ceph RGW), "
+                f"or keep DynamoDB locking for this backend; {_AGAIN}",
+            )
+        )
+    elif facts.get("create_only") == "ignored" or facts.get("concurrent") == "both-won":
+        how = (
+            "accepted a second create-only PUT of an existing object"
+            if facts.get("create_only") == "ignored"
+            else "let two concurrent create-only PUTs both win"
+        )
+        found.append(
+            make(
+                "conditional-writes-ignored",
+                f"{where} {how}: use_lockfile does not lock here, two runs would both take the "
+                "lock and both write the state",
+                "move the state to a store that honours If-None-Match (or remove the proxy that "
+                f"drops it), or keep DynamoDB locking for this backend; {_AGAIN}",
+            )
+        )
+    if facts.get("if_match") in _IF_MATCH_UNRELIABLE:
+        what = _IF_MATCH_UNRELIABLE[facts["if_match"]]
+        found.append(
+            make(
+                "if-match-unreliable",
+                f"{where} {what}: tfwrap's heartbeat is turned off for this endpoint, because it "
+                "could bring back a released lock",
+                f"upgrade the store (MinIO: RELEASE.2025-09 or later); {_AGAIN}",
+            )
+        )
+    if not backend.use_lockfile:
+        # DynamoDB (or nothing) locks this state: the store's conditional writes do not, yet.
+        found = [_not_locking_yet(f) for f in found]
+    if facts.get("checksum") == "rejected":
+        found.append(
+            make(
+                "checksum-unsupported",
+                f"{where} rejects the SDK's default request checksums "
+                f"({facts.get('checksum_error', '')}): Terraform's state writes will fail "
+                "(hashicorp/terraform#37130)",
+                f"{_SETTING} for Terraform (e.g. export them in the pipeline); {_AGAIN}",
+            )
+        )
+    return found
