@@ -325,7 +325,7 @@ def test_interrupting_the_shims_probe_leaves_nothing_and_no_terraform(
     assert proc.returncode in (128 + signum, -signum), (proc.returncode, out, err)
     assert "Traceback" not in err and out == ""
     if signum == signal.SIGINT:
-        assert err.strip() == "tfwrap: interrupted before Terraform started", err
+        assert err.strip() == "tfwrap: interrupted during the backend check; Terraform was not started", err
     assert not (work / ".terraform").exists()  # Terraform never started
     assert scratch_keys(s3.url, bucket_name) == []
 
