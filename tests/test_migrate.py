@@ -33,7 +33,7 @@ from tests.support.world import (
 from tfwrap.backend import edit
 from tfwrap.demo.server import S3Server
 from tfwrap.migrate import edits
-from tfwrap.migrate.steps import parse_duration
+from tfwrap.migrate.durations import parse_duration
 from tfwrap.migrate.terraform import DUAL, NATIVE, Plan, lock_taken
 from tfwrap.supervise.lockevents import LockEvent, parse_line
 
@@ -148,9 +148,28 @@ def lock_object(s3: S3Server, bucket: str) -> bool:
     return True
 
 
+def journal_object(work: Path) -> tuple[Any, str, str]:
+    """(S3 client, bucket, key) of the migration journal of ``work``'s state: next to the state."""
+    config = initialised(work)
+    client = s3_client(config["endpoints"]["s3"])
+    return client, config["bucket"], config["key"] + ".tfwrap-migrate.json"
+
+
 def journal(work: Path) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads((work / ".terraform" / "tfwrap-migrate.json").read_text())
+    client, bucket, key = journal_object(work)
+    data: dict[str, Any] = json.loads(client.get_object(Bucket=bucket, Key=key)["Body"].read())
     return data
+
+
+def no_journal(work: Path) -> bool:
+    if not (work / ".terraform" / "terraform.tfstate").exists():
+        return True  # never initialised: migrate refuses before it could write one
+    client, bucket, key = journal_object(work)
+    try:
+        client.head_object(Bucket=bucket, Key=key)
+    except Exception:  # noqa: BLE001 - absent
+        return True
+    return False
 
 
 def initialised(work: Path) -> dict[str, Any]:
@@ -187,7 +206,7 @@ def test_full_migration_dual_then_finalize_then_cleanup(
     assert "[5/7] edit: would add use_lockfile = true beside dynamodb_table in backend.tf" in dry.stderr
     assert "+    use_lockfile = true" in dry.stderr and "[7/7] verify: would" in dry.stderr
     assert (work / "backend.tf").read_text() == original
-    assert not (work / ".terraform" / "tfwrap-migrate.json").exists()
+    assert no_journal(work)
 
     started = time.monotonic()
     dual = migrate(work, env)
@@ -836,7 +855,7 @@ def test_tf_json_configuration(
 
 def unchanged(work: Path, text: str) -> None:
     assert (work / "backend.tf").read_text() == text
-    assert not (work / ".terraform" / "tfwrap-migrate.json").exists()
+    assert no_journal(work)
 
 
 @pytest.mark.engine
@@ -917,7 +936,7 @@ def test_already_native_only_is_nothing_to_do(
     result = migrate(work, env)
     assert result.returncode == 0 and result.stdout == ""
     assert "nothing to do" in result.stderr and "S3 native locking only" in result.stderr
-    assert not (work / ".terraform" / "tfwrap-migrate.json").exists()
+    assert no_journal(work)
 
 
 @pytest.mark.engine

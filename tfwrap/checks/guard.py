@@ -28,6 +28,7 @@ class Outcome:
         self.findings: list[Finding] = []
         self.blocked = False
         self.cacheable = True  # False when a fact may change by itself (endpoint down, ...)
+        self.used_cache = False  # a fact came from the cache (it may predate a fix: issue 11)
 
     @property
     def errors(self) -> list[Finding]:
@@ -49,6 +50,7 @@ def run(command: Command, real: str, policy: Policy, use_cache: bool = True) -> 
     """Check the backend ``command`` will use; never raises for AWS trouble."""
     version_key = cache.version_key(real)
     version_fact = cache.get("version", version_key) if use_cache else None
+    version_cached = version_fact is not None
     probe = version.start_probe(real) if version_fact is None else None
     prefetch = _prefetch(command, policy, use_cache)
     try:
@@ -56,7 +58,10 @@ def run(command: Command, real: str, policy: Policy, use_cache: bool = True) -> 
         outcome = Outcome(backend)
         if not backend.is_s3:
             return outcome  # not ours to judge: passed through untouched
-        facts, outcome.cacheable = _bucket_facts(command, backend, policy, use_cache, prefetch)
+        facts, outcome.cacheable, outcome.used_cache = _bucket_facts(
+            command, backend, policy, use_cache, prefetch
+        )
+        outcome.used_cache = outcome.used_cache or version_cached
         prefetch = None
         if probe is not None:
             version_fact = version.read_probe(probe)
@@ -160,8 +165,8 @@ def _bucket_facts(
     policy: Policy,
     use_cache: bool,
     prefetch: _Prefetch | None,
-) -> tuple[dict[str, Any], bool]:
-    """Bucket facts and whether they may be cached."""
+) -> tuple[dict[str, Any], bool, bool]:
+    """Bucket facts, whether they may be cached, and whether they came from the cache."""
     key = cache.bucket_key(backend.s3_endpoint, backend.region, backend.bucket)
     from tfwrap.aws import bucket_facts  # deferred: botocore, only on a cold cache
 
@@ -174,11 +179,11 @@ def _bucket_facts(
                 ok = bucket_facts.cacheable(facts)
                 if ok:
                     cache.put("bucket", key, facts)
-                return facts, ok
+                return facts, ok, False
     if use_cache:
         cached = cache.get("bucket", key, max_age=policy.cache_ttl_seconds)
         if cached is not None:
-            return cached, True
+            return cached, True, True
     if any(v == "<redacted>" for v in backend.settings.values()):
         # The cached config has no secrets; read the files again for the live credentials.
         backend = backend_config.load(command)
@@ -186,4 +191,4 @@ def _bucket_facts(
     ok = bucket_facts.cacheable(facts)
     if ok:
         cache.put("bucket", key, facts)
-    return facts, ok
+    return facts, ok, False

@@ -140,7 +140,12 @@ def run(opts: Options) -> None:
             ),
         )
     mode = standard.CHECK if opts.check_only else standard.FIX if opts.fix else standard.REPORT
-    result = standard.run(_bucket(wanted, opts), mode, _say)
+    bucket = _bucket(wanted, opts)
+    result = standard.run(bucket, mode, _say)
+    if result.created or result.changed:  # the shim must see it on its next run (issue 11)
+        from tfwrap.checks import cache
+
+        cache.forget_bucket(bucket.endpoint, wanted.region, wanted.bucket)
     drift = len(result.drift)
     if change is not None:
         drift += _write(change, opts.check_only)

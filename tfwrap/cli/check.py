@@ -44,6 +44,15 @@ def check(chdir: str, as_json: bool, no_cache: bool, as_init: bool, list_ids: bo
     real = realbin.find()
     command = commands.parse([f"-chdir={chdir}", "init" if as_init else "plan"])
     outcome = guard.run(command, real, pol, use_cache=not no_cache)
+    if outcome.cacheable:  # what the shim reads next: --no-cache refreshes it too (issue 11)
+        from tfwrap import shim
+        from tfwrap.checks import cache
+
+        cache.put(
+            "verdict",
+            cache.verdict_key(command, real, pol.min_terraform_version),
+            shim.verdict_value(outcome),
+        )
     outcome.blocked = bool(outcome.errors)
     if as_json:
         sys.stdout.write(json.dumps(report.to_json(outcome, pol), indent=2) + "\n")

@@ -9,7 +9,7 @@
 Options common to every subcommand may also be given before it (``tfwrap migrate
 --dry-run``). Each step is printed on stderr before it is done and recorded in
 ``<data dir>/tfwrap-migrate.json`` after it is verified; run the same command again to
-resume an interrupted migration. Exit codes: see ``tfwrap.migrate.steps``.
+resume an interrupted migration. Exit codes: see ``tfwrap.migrate.step``.
 """
 
 from __future__ import annotations
@@ -19,7 +19,8 @@ from typing import Any
 
 import click
 
-from tfwrap.migrate.steps import Options, parse_duration
+from tfwrap.migrate.durations import parse_duration
+from tfwrap.migrate.migration import Options
 
 _DEFAULTS: dict[str, Any] = {
     "chdir": ".",

@@ -6,16 +6,14 @@ from collections.abc import Callable
 
 from tfwrap import exitcodes
 from tfwrap.errors import TfwrapError
+from tfwrap.migrate.cleanup import cleanup_steps
+from tfwrap.migrate.dual import dual_steps
+from tfwrap.migrate.durations import human
+from tfwrap.migrate.finalize import finalize_steps
 from tfwrap.migrate.journal import now, parse_stamp
-from tfwrap.migrate.steps import (
-    Migration,
-    Options,
-    cleanup_steps,
-    dual_steps,
-    finalize_steps,
-    human,
-    rollback_steps,
-)
+from tfwrap.migrate.migration import Migration, Options
+from tfwrap.migrate.rollback import rollback_steps
+from tfwrap.migrate.step import execute
 
 
 def _session(opts: Options, body: Callable[[Migration], int]) -> int:
@@ -66,7 +64,7 @@ def dual(opts: Options) -> int:
             m.out.line(f"nothing to do: dual locking was verified at {at}; {_soak_left(m, at)}")
             return exitcodes.OK
         _header(m, "dual")
-        m.execute("dual", dual_steps(m))
+        execute(m, "dual", dual_steps(m))
         if not opts.dry_run:
             m.out.line(
                 "dual locking is in place: Terraform takes the .tflock object and the DynamoDB item, so runs "
@@ -106,7 +104,7 @@ def finalize(opts: Options) -> int:
                 exitcodes.USAGE,
             )
         _header(m, "finalize")
-        m.execute("finalize", finalize_steps(m))
+        execute(m, "finalize", finalize_steps(m))
         if not opts.dry_run:
             m.out.line(
                 "finalized: S3 native locking only. Pipelines must use this configuration now; "
@@ -136,7 +134,7 @@ def rollback(opts: Options) -> int:
                 "which DynamoDB table? the journal does not know it: pass --table NAME", exitcodes.USAGE
             )
         _header(m, "rollback")
-        m.execute("rollback", rollback_steps(m, table))
+        execute(m, "rollback", rollback_steps(m, table))
         if not opts.dry_run:
             journal.close("rolled back")
             m.out.line(
@@ -160,7 +158,7 @@ def cleanup_table(opts: Options) -> int:
             m.out.line(f"nothing to do: table {table} was deleted at {deleted['at']}")
             return exitcodes.OK
         _header(m, "cleanup-table")
-        m.execute("cleanup-table", cleanup_steps(m, table))
+        execute(m, "cleanup-table", cleanup_steps(m, table))
         return exitcodes.OK
 
     return _session(opts, body)
