@@ -26,6 +26,7 @@ CATALOG: dict[str, str] = {
     "locking-dynamodb-only": ERROR,
     "locking-none": ERROR,
     "locking-disagree": WARNING,  # files and the initialised copy differ
+    "backend-config-missing": ERROR,  # a partial backend block and no -backend-config (issue 11)
     "bucket-encryption": ERROR,
     "public-access-block": ERROR,
     "access-denied": WARNING,  # a check could not run: names the IAM action

@@ -58,6 +58,10 @@ def run(command: Command, real: str, policy: Policy, use_cache: bool = True) -> 
         outcome = Outcome(backend)
         if not backend.is_s3:
             return outcome  # not ours to judge: passed through untouched
+        if not backend.bucket:  # a partial block without its -backend-config (issue 11)
+            outcome.raw = [locking.partial(backend)]
+            outcome.findings, outcome.blocked = decide(command, policy, outcome.raw)
+            return outcome
         facts, outcome.cacheable, outcome.used_cache = _bucket_facts(
             command, backend, policy, use_cache, prefetch
         )

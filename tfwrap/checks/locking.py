@@ -10,14 +10,15 @@ def evaluate(backend: BackendConfig) -> list[Finding]:
     found: list[Finding] = []
     leftovers = [s.where for s in backend.sources if s.settings.get("dynamodb_table")]
     where = f" (dynamodb_table set in {', '.join(leftovers)})" if leftovers else ""
-    home = _block_file(backend)
+    args = _backend_config_args(backend)
     if backend.use_lockfile and backend.dynamodb_table:
         found.append(
             make(
                 "locking-dual",
                 f"dual locking: use_lockfile and dynamodb_table are both set{where}; finish the migration",
-                "once no pipeline runs the old configuration, remove dynamodb_table from "
-                f"{', '.join(leftovers)} and run `terraform init -reconfigure`",
+                "once no pipeline runs the old configuration, run "
+                f"`tfwrap migrate finalize{args}`: it removes dynamodb_table from "
+                f"{_homes(backend, 'dynamodb_table')}, reinitialises and verifies",
             )
         )
     elif backend.dynamodb_table:
@@ -25,8 +26,9 @@ def evaluate(backend: BackendConfig) -> list[Finding]:
             make(
                 "locking-dynamodb-only",
                 f"state is locked with DynamoDB only{where}, deprecated since Terraform 1.11",
-                f'add use_lockfile = true to the backend "s3" block in {home} (dual locking), run '
-                "`terraform init -reconfigure`, then remove dynamodb_table once every pipeline has it",
+                f"run `tfwrap migrate{args}`: it adds use_lockfile = true beside dynamodb_table in "
+                f"{_homes(backend, 'dynamodb_table')} (dual locking), reinitialises and verifies; "
+                "`tfwrap migrate finalize` removes dynamodb_table once every pipeline has it",
             )
         )
     elif not backend.use_lockfile:
@@ -34,17 +36,64 @@ def evaluate(backend: BackendConfig) -> list[Finding]:
             make(
                 "locking-none",
                 "the state is not locked at all: neither use_lockfile nor dynamodb_table is set",
-                f'add use_lockfile = true to the backend "s3" block in {home} and run '
-                "`terraform init -reconfigure`",
+                f"add use_lockfile = true to {_homes(backend, 'bucket')} and run "
+                f"`terraform init -reconfigure{args}`",
             )
         )
     found.extend(_disagreements(backend))
     return found
 
 
-def _block_file(backend: BackendConfig) -> str:
-    files = [s.where for s in backend.sources if s.backend_type == "s3" and not s.where.endswith("tfstate")]
-    return files[-1] if files else "your configuration"
+def partial(backend: BackendConfig) -> Finding:
+    """A ``backend "s3" {}`` whose bucket comes from -backend-config, and none was given."""
+    blocks = [s.where for s in backend.sources if s.backend_type == "s3" and not _initialised(s)]
+    block = f'the backend "s3" block in {blocks[-1]}' if blocks else 'the backend "s3" block'
+    return make(
+        "backend-config-missing",
+        f"{block} sets no bucket: the bucket comes from -backend-config, none given",
+        "pass the file your team initialises with: `terraform init -backend-config=FILE` "
+        "(`tfwrap check -backend-config=FILE` checks it)",
+    )
+
+
+def _initialised(source: Source) -> bool:
+    return source.where.endswith("terraform.tfstate")
+
+
+def _homes(backend: BackendConfig, name: str) -> str:
+    """Where a user edits ``name``: the files that set it; never Terraform's initialised copy
+    (issue 11). A partial backend's settings live in its -backend-config file."""
+    files = [s for s in backend.sources if not _initialised(s) and name in s.settings]
+    named = [_label(s) for s in files if not s.where.endswith("=...")]
+    if named:
+        return ", ".join(dict.fromkeys(named))
+    if _is_partial(backend):
+        return "the -backend-config file your `terraform init` uses"
+    blocks = [s.where for s in backend.sources if s.backend_type == "s3" and not _initialised(s)]
+    return f'the backend "s3" block in {blocks[-1]}' if blocks else 'the backend "s3" block'
+
+
+def _label(source: Source) -> str:
+    if source.where.startswith("-backend-config="):
+        return f"{source.where.split('=', 1)[1]} (-backend-config)"
+    if source.backend_type == "s3":
+        return f'the backend "s3" block in {source.where}'
+    return source.where
+
+
+def _is_partial(backend: BackendConfig) -> bool:
+    """The block in the files does not name the bucket: the rest comes from -backend-config."""
+    blocks = [s for s in backend.sources if s.backend_type == "s3" and not _initialised(s)]
+    return bool(blocks) and "bucket" not in blocks[-1].settings
+
+
+def _backend_config_args(backend: BackendConfig) -> str:
+    files = [
+        s.where for s in backend.sources if s.where.startswith("-backend-config=") and "..." not in s.where
+    ]
+    if files:
+        return "".join(f" {w}" for w in files)
+    return " -backend-config=FILE" if _is_partial(backend) else ""
 
 
 def _disagreements(backend: BackendConfig) -> list[Finding]:

@@ -14,12 +14,20 @@ from tfwrap.migrate.terraform import (
 )
 
 
-def policy_wants_object_lock(m: Migration) -> bool:
+def object_lock_policy(m: Migration) -> tuple[str, str]:
+    """The severity the guard gives ``bucket-object-lock`` here, and where it is set (issue 11:
+    the migration follows the same policy; never name a .tfwrap.toml that does not exist)."""
     from tfwrap.checks import policy
     from tfwrap.checks.finding import CATALOG
 
     pol = policy.load(str(m.workdir), m.environ)
-    return pol.severity.get("bucket-object-lock", CATALOG["bucket-object-lock"]) != "off"
+    severity = pol.severity.get("bucket-object-lock")
+    if severity is None:
+        where = (
+            f"by default (no severity for it in {pol.source})" if pol.source != "defaults" else "by default"
+        )
+        return CATALOG["bucket-object-lock"], where
+    return severity, f"in {pol.source}"
 
 
 def preflight_common(m: Migration, table: str | None, need_version: bool = True) -> str:

@@ -11,7 +11,7 @@ from tfwrap.migrate.common import (
     diff_printer,
     init_step,
     journal_edit,
-    policy_wants_object_lock,
+    object_lock_policy,
     preflight_common,
     verify_step,
 )
@@ -22,7 +22,8 @@ from tfwrap.migrate.step import Done, Step
 def dual_steps(m: Migration) -> list[Step]:
     table = m.backend.dynamodb_table
     bucket = m.backend.bucket
-    wants_lock = policy_wants_object_lock(m)
+    severity, said = object_lock_policy(m)
+    wants_lock = severity == "error"  # warning/info: report and go on; off: not looked at
 
     def preflight() -> Done:
         target()  # a setting tfwrap cannot edit is refused before anything changes
@@ -41,7 +42,15 @@ def dual_steps(m: Migration) -> list[Step]:
         return Done("versioning enabled")
 
     def enable_object_lock() -> Done:
-        m.remote.enable_object_lock()
+        try:
+            m.remote.enable_object_lock()
+        except TfwrapError as exc:
+            raise TfwrapError(
+                f"{exc.message}; Terraform does not need Object Lock: enable it later with `tfwrap bootstrap "
+                f'--fix`, or set bucket-object-lock = "warning" (or "off") under [severity] in .tfwrap.toml '
+                "and run tfwrap migrate again",
+                exc.code,
+            ) from exc
         return Done("Object Lock enabled (no default retention)")
 
     versioning = Step(
@@ -58,13 +67,19 @@ def dual_steps(m: Migration) -> list[Step]:
     )
 
     def object_lock_title(already: bool) -> str:
-        if not wants_lock:
-            return "not required (bucket-object-lock is off in .tfwrap.toml)"
-        if already:
+        if severity == "off":
+            return f"not required (bucket-object-lock is off {said})"
+        enabled = bool(m.remote.object_lock()["enabled"])
+        if enabled:
             return f"Object Lock is enabled on bucket {bucket!r}"
+        if not wants_lock:
+            return (
+                f"Object Lock is off on bucket {bucket!r}; bucket-object-lock is a {severity} {said}, so the "
+                "migration goes on without it (`tfwrap bootstrap --fix` enables it later)"
+            )
         return (
-            f"enable Object Lock on bucket {bucket!r}: your team's standard (bucket-object-lock in "
-            ".tfwrap.toml); Terraform's use_lockfile itself does not need it; it cannot be turned off"
+            f"enable Object Lock on bucket {bucket!r}: your team's standard (bucket-object-lock is an error "
+            f"{said}); Terraform's use_lockfile itself does not need it; it cannot be turned off"
         )
 
     object_lock = Step(

@@ -6,6 +6,7 @@ The context every step works on (``tfwrap.migrate.step``); the phases are in ``d
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import shutil
@@ -97,6 +98,7 @@ class Migration:
         self.load()
         self._journal: Journal | None = None
         self.remote = Remote(self.backend)
+        self._reuse_backend_config()
         self._tf: Terraform | None = None
         self._real: str | None = None
         self._version = ""
@@ -113,6 +115,26 @@ class Migration:
                     f"moved the migration journal from {self._journal.moved_from} to {self._journal.path}"
                 )
         return self._journal
+
+    def _reuse_backend_config(self) -> None:
+        """A partial backend and no -backend-config: the files the journal recorded for dual.
+
+        The journal is found through the initialised copy, which knows the bucket (issue 11:
+        finalize and rollback must not need the -backend-config arguments typed again)."""
+        init = self.initialised
+        if self.opts.backend_config or self.backend.bucket or not self.backend.is_s3:
+            return
+        if init is None or not init.is_s3 or not init.bucket:
+            return
+        journal = Journal.load(Remote(init).journal())
+        recorded = tuple(str(v) for v in journal.get("backend_config") or ())
+        if not recorded:
+            return
+        self.opts = dataclasses.replace(self.opts, backend_config=recorded)
+        self.load()
+        self._journal = journal
+        shown = " ".join(f"-backend-config={v}" for v in recorded)
+        self.out.line(f"using {shown}, as the journal recorded for the dual phase")
 
     # --- configuration -----------------------------------------------------------------------
 

@@ -83,7 +83,12 @@ class Out:
 def execute(m: Migration, phase: str, steps: list[Step]) -> None:
     """Run a phase's steps in order; skip what the journal records as done and still holds."""
     backend = m.backend
-    m.journal.bind(bucket=backend.bucket, state_key=backend.state_key, workspace=backend.workspace)
+    m.journal.bind(
+        bucket=backend.bucket,
+        state_key=backend.state_key,
+        workspace=backend.workspace,
+        backend_config=list(m.opts.backend_config) or None,  # reused by finalize/rollback (issue 11)
+    )
     total = len(steps)
     for number, step in enumerate(steps, 1):
         key = f"{phase}/{step.name}"
