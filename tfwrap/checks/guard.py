@@ -13,7 +13,7 @@ from typing import Any
 
 from tfwrap import log
 from tfwrap.backend import config as backend_config
-from tfwrap.checks import bucket, cache, locking, version
+from tfwrap.checks import bucket, cache, locking, rolled_back, version
 from tfwrap.checks.finding import ERROR, OFF, Finding
 from tfwrap.checks.policy import Policy
 from tfwrap.commands import KIND_RECOVERY, Command
@@ -87,6 +87,7 @@ def run(command: Command, real: str, policy: Policy, use_cache: bool = True) -> 
         *locking.evaluate(backend),
         *bucket.evaluate(backend, facts),
     ]
+    outcome.raw = rolled_back.soften(backend, outcome.raw)
     outcome.findings, outcome.blocked = decide(command, policy, outcome.raw)
     log.info(
         "checked backend",

@@ -76,6 +76,12 @@ def cleanup_steps(m: Migration, table: str) -> list[Step]:
             )
         return Done(note, {"removed": digests})
 
+    def scan_dry() -> None:
+        """--dry-run scans as the real run does and says the same (issue 11)."""
+        locks, digests, others = classify()
+        refuse_in_use(locks, others)
+        m.out.note(f"no other state uses it; would remove {len(digests)} stale digest item(s)")
+
     def delete_title(already: bool) -> str:
         return f"table {table} is gone" if already else f"delete DynamoDB table {table} (empty)"
 
@@ -96,7 +102,7 @@ def cleanup_steps(m: Migration, table: str) -> list[Step]:
 
     return [
         Step("preflight", lambda _: f"lock table {table}: still configured here?", preflight, always=True),
-        Step("scan", scan_title, scan_run, holds=lambda: not any(classify()), drift="redo"),
+        Step("scan", scan_title, scan_run, holds=lambda: not any(classify()), drift="redo", dry=scan_dry),
         Step(
             "delete-table",
             delete_title,

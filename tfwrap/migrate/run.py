@@ -154,8 +154,10 @@ def cleanup_table(opts: Options) -> int:
         if not table:
             raise TfwrapError("which DynamoDB table? pass --table NAME", exitcodes.USAGE)
         deleted = journal.step("cleanup-table/delete-table")
-        if deleted is not None and m.remote.describe_table(table) is None:
-            m.out.line(f"nothing to do: table {table} was deleted at {deleted['at']}")
+        still_set = m.backend.dynamodb_table or (m.initialised.dynamodb_table if m.initialised else "")
+        if not still_set and m.remote.describe_table(table) is None:  # issue 11: gone is done
+            when = f" (deleted at {deleted['at']})" if deleted is not None else ""
+            m.out.line(f"nothing to do: table {table} does not exist{when}")
             return exitcodes.OK
         _header(m, "cleanup-table")
         execute(m, "cleanup-table", cleanup_steps(m, table))
@@ -164,18 +166,9 @@ def cleanup_table(opts: Options) -> int:
     return _session(opts, body)
 
 
-def status(opts: Options) -> int:
-    """What the journal says, and the locking the files and ``.terraform`` give (no AWS call)."""
-    m = Migration(opts)
-    journal = m.journal
-    m.out.line(f"{m.where}: files give {m.mode} locking, .terraform gives {m.init_mode} locking")
-    if not journal.steps:
-        m.out.line(f"no migration in progress ({journal.path})")
-        return exitcodes.OK
-    m.out.line(f"lock table: {journal.get('table') or '?'}")
-    for key, step in journal.steps.items():
-        m.out.note(f"{step['at']}  {key}")
-    verified = journal.step("dual/verify")
-    if verified and not journal.phase_started("finalize"):
-        m.out.line(_soak_left(m, verified["at"]))
+def status(opts: Options, as_json: bool = False) -> int:
+    """The report of ``tfwrap.migrate.status``, on stdout."""
+    from tfwrap.migrate import status as report
+
+    report.status(Migration(opts), as_json)
     return exitcodes.OK
