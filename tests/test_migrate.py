@@ -228,7 +228,10 @@ def test_full_migration_dual_then_finalize_then_cleanup(
     assert again.returncode == 0 and "nothing to do: dual locking was verified" in again.stderr
 
     status = must(migrate(work, env, "status"))
-    assert "files give dual, .terraform gives dual" in status.stdout and "dual/verify" in status.stdout
+    assert (
+        "the files give dual locking, .terraform gives dual locking" in status.stdout
+        and "dual/verify" in status.stdout
+    )
     assert status.stdout.splitlines()[-1].startswith("next: tfwrap migrate finalize")
     dry = must(migrate(work, env, "--dry-run", "finalize", "--soak", "0s"))  # group options first
     assert "[3/6] edit: would remove dynamodb_table from backend.tf" in dry.stderr

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from tfwrap.backend import edit
-from tfwrap.migrate.migration import MODE_LINES, Migration
+from tfwrap.migrate.migration import MODE_LINES, Migration, describe_mode
 from tfwrap.migrate.step import Done, Step
 from tfwrap.migrate.terraform import (
     Plan,
@@ -47,7 +47,7 @@ def preflight_common(m: Migration, table: str | None, need_version: bool = True)
 def baseline_step(m: Migration, phase: str) -> Step:
     def title(_: bool) -> str:
         return (
-            f"terraform plan -lock=true with the current configuration ({m.init_mode} locking), to "
+            f"terraform plan -lock=true with the current configuration ({describe_mode(m.init_mode)}), to "
             "compare with the plan after the change"
         )
 

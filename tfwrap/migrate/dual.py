@@ -15,7 +15,7 @@ from tfwrap.migrate.common import (
     preflight_common,
     verify_step,
 )
-from tfwrap.migrate.migration import Migration
+from tfwrap.migrate.migration import Migration, describe_mode
 from tfwrap.migrate.step import Done, Step
 
 
@@ -120,7 +120,7 @@ def dual_steps(m: Migration) -> list[Step]:
         edit_run,
         holds=lambda: m.mode == "dual" and m.backend.dynamodb_table == table,
         dry=diff_printer(m, pending),
-        gone=lambda: f"the files now give {m.mode} locking, not dual",
+        gone=lambda: f"the files now give {describe_mode(m.mode)}, not dual",
     )
     return [
         Step(

@@ -18,7 +18,7 @@ from tfwrap.migrate.common import (
 )
 from tfwrap.migrate.durations import human
 from tfwrap.migrate.journal import now, parse_stamp
-from tfwrap.migrate.migration import Migration
+from tfwrap.migrate.migration import Migration, describe_mode
 from tfwrap.migrate.step import Done, Step
 
 
@@ -69,7 +69,7 @@ def finalize_steps(m: Migration) -> list[Step]:
         edit_run,
         holds=lambda: m.mode == "native",
         dry=diff_printer(m, pending),
-        gone=lambda: f"the files now give {m.mode} locking, not S3 native only",
+        gone=lambda: f"the files now give {describe_mode(m.mode)}, not S3 native only",
     )
 
     def digest_keys() -> list[str]:

@@ -52,6 +52,14 @@ def locking_mode(backend: BackendConfig | None) -> str:
     return "dynamodb" if table else "none"
 
 
+_MODE_WORDS = {"dual": "dual locking", "native": "S3 native locking", "dynamodb": "DynamoDB locking"}
+
+
+def describe_mode(mode: str) -> str:
+    """``dual`` -> "dual locking", ``none`` -> "no locking" (issue 11: not "none locking")."""
+    return _MODE_WORDS.get(mode, "no locking")
+
+
 @dataclass
 class Options:
     chdir: str = "."

@@ -19,7 +19,7 @@ from tfwrap.migrate.common import (
     settings_of,
     verify_step,
 )
-from tfwrap.migrate.migration import Migration, read_text
+from tfwrap.migrate.migration import Migration, describe_mode, read_text
 from tfwrap.migrate.step import Done, Step
 
 
@@ -54,7 +54,7 @@ def rollback_steps(m: Migration, table: str) -> list[Step]:
         edit_run,
         holds=lambda: m.mode == "dynamodb" and m.backend.dynamodb_table == table,
         dry=diff_printer(m, restore),
-        gone=lambda: f"the files now give {m.mode} locking",
+        gone=lambda: f"the files now give {describe_mode(m.mode)}",
     )
 
     def stale() -> list[tuple[str, str | None]]:

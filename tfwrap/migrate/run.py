@@ -11,7 +11,7 @@ from tfwrap.migrate.dual import dual_steps
 from tfwrap.migrate.durations import human
 from tfwrap.migrate.finalize import finalize_steps
 from tfwrap.migrate.journal import now, parse_stamp
-from tfwrap.migrate.migration import Migration, Options
+from tfwrap.migrate.migration import Migration, Options, describe_mode
 from tfwrap.migrate.rollback import rollback_steps
 from tfwrap.migrate.step import execute
 
@@ -100,7 +100,7 @@ def finalize(opts: Options) -> int:
             return exitcodes.OK
         if m.mode in ("dynamodb", "none"):
             raise TfwrapError(
-                f"{opts.chdir} is not in the dual phase ({m.mode} locking): run tfwrap migrate first",
+                f"{opts.chdir} is not in the dual phase ({describe_mode(m.mode)}): run tfwrap migrate first",
                 exitcodes.USAGE,
             )
         _header(m, "finalize")

@@ -17,7 +17,7 @@ from typing import Any
 
 from tfwrap.migrate.durations import human
 from tfwrap.migrate.journal import Journal, now, parse_stamp
-from tfwrap.migrate.migration import Migration
+from tfwrap.migrate.migration import Migration, describe_mode
 from tfwrap.migrate.remote import Remote
 
 PHASES = ("dual", "finalize", "rollback", "cleanup-table")
@@ -115,7 +115,8 @@ def show(report: dict[str, Any], as_json: bool) -> None:
     )
     lines = [
         f"backend: {where} (workspace {backend['workspace']})",
-        f"locking: files give {report['files_locking']}, .terraform gives {report['initialised_locking']}",
+        f"locking: the files give {describe_mode(report['files_locking'])}, .terraform gives "
+        f"{describe_mode(report['initialised_locking'])}",
     ]
     if backend["backend_config"]:
         lines.append("backend config: " + " ".join(backend["backend_config"]))
