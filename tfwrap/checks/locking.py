@@ -11,7 +11,19 @@ def evaluate(backend: BackendConfig) -> list[Finding]:
     leftovers = [s.where for s in backend.sources if s.settings.get("dynamodb_table")]
     where = f" (dynamodb_table set in {', '.join(leftovers)})" if leftovers else ""
     args = _backend_config_args(backend)
-    if backend.use_lockfile and backend.dynamodb_table:
+    only_initialised = not any(not _initialised(s) for s in _setting(backend, "dynamodb_table"))
+    if backend.dynamodb_table and only_initialised and not _is_partial(backend):
+        # Only Terraform's initialised copy still has it: reinitialising is the whole fix (issue 11).
+        kind = "locking-dual" if backend.use_lockfile else "locking-dynamodb-only"
+        found.append(
+            make(
+                kind,
+                f"the initialised backend still locks with DynamoDB{where}, but the files no longer set "
+                "dynamodb_table",
+                f"run `terraform init -reconfigure{args}` so Terraform uses what the files say",
+            )
+        )
+    elif backend.use_lockfile and backend.dynamodb_table:
         found.append(
             make(
                 "locking-dual",
@@ -54,6 +66,10 @@ def partial(backend: BackendConfig) -> Finding:
         "pass the file your team initialises with: `terraform init -backend-config=FILE` "
         "(`tfwrap check -backend-config=FILE` checks it)",
     )
+
+
+def _setting(backend: BackendConfig, name: str) -> list[Source]:
+    return [s for s in backend.sources if s.settings.get(name)]
 
 
 def _initialised(source: Source) -> bool:
