@@ -335,7 +335,8 @@ def test_bootstrap_fix_goes_on_past_a_refusal_and_honours_off(
     work.mkdir()
     fix = bootstrap(work, env, s3, bucket_name, "--key", "app/terraform.tfstate", "--fix")
     assert fix.returncode == 80, fix.stderr
-    assert "refused: Object Lock" in fix.stderr and "s3:PutBucketObjectLockConfiguration" in fix.stderr
+    refusal = next(ln for ln in fix.stderr.splitlines() if ln.startswith("tfwrap: not fixed: Object Lock:"))
+    assert "s3:PutBucketObjectLockConfiguration" in refusal
     # every independent fix after the refused one was still applied
     assert client.get_bucket_versioning(Bucket=bucket_name)["Status"] == "Enabled"
     assert client.get_bucket_encryption(Bucket=bucket_name)["ServerSideEncryptionConfiguration"]["Rules"]
@@ -344,7 +345,6 @@ def test_bootstrap_fix_goes_on_past_a_refusal_and_honours_off(
     assert client.get_bucket_lifecycle_configuration(Bucket=bucket_name)["Rules"]
     summary = fix.stderr.strip().splitlines()
     assert any(ln.startswith("tfwrap: fixed: versioning, default encryption") for ln in summary), fix.stderr
-    assert any(ln.startswith("tfwrap: not fixed: Object Lock:") for ln in summary)
     assert summary[-1] == f"tfwrap: bucket {bucket_name}: 1 drift item(s) remain"
 
     (work / ".tfwrap.toml").write_text(NO_OBJECT_LOCK)

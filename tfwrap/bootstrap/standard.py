@@ -711,7 +711,6 @@ def run(bucket: Bucket, mode: str, say: Callable[[str], None]) -> Result:
             except TfwrapError as exc:
                 if exc.code != exitcodes.BLOCKED:
                     raise
-                say(f"refused: {change.aspect}: {exc.message}")
                 result.refused.append(f"{change.aspect}: {exc.message}")
                 result.drift.append(change.drift)
                 continue

@@ -2,8 +2,8 @@
 
 Read (the configuration, the initialised copy, the journal: one S3 GET), decide (the phase and
 the next command, a pure function), show (text or ``--json`` on stdout: a report the user asked
-for, issue 11). The JSON fields are stable: ``backend`` (``bucket``, ``state_key``,
-``workspace``, ``backend_config``), ``journal``, ``files_locking``, ``initialised_locking``,
+for, issue 11). The JSON fields are stable: ``backend`` (``type``, ``bucket``,
+``state_key``, ``workspace``, ``backend_config``), ``journal``, ``files_locking``, ``initialised_locking``,
 ``lock_table``, ``phase``, ``steps`` (``[{"step", "at"}]``), ``rolled_back_at``, ``next``
 (a command line, or null when nothing is left to do) and ``why``.
 """
@@ -35,6 +35,7 @@ def read(m: Migration) -> dict[str, Any]:
     last = history[-1] if history else {}
     return {
         "backend": {
+            "type": m.backend.backend_type or None,
             "bucket": backend.bucket,
             "state_key": backend.state_key,
             "workspace": backend.workspace,
@@ -56,6 +57,8 @@ def decide(report: dict[str, Any], soak: float, chdir: str) -> tuple[str | None,
     extra += "".join(f" -backend-config={shlex.quote(v)}" for v in report["backend"]["backend_config"])
     done = {s["step"]: s["at"] for s in report["steps"]}
     phase, files = report["phase"], report["files_locking"]
+    if report["backend"]["type"] != "s3":
+        return None, f"the backend is {report['backend']['type'] or 'local'}, not s3: nothing to migrate"
     if not report["backend"]["bucket"]:
         return (
             f"tfwrap migrate status{extra} -backend-config=FILE",
