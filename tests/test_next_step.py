@@ -213,7 +213,7 @@ def test_partial_backend_check_and_init_without_the_file(
         assert "the bucket comes from -backend-config, none given" in findings[0]["message"]
     shim = tf(work, env, "init")
     assert shim.returncode == 80
-    lines = [ln for ln in shim.stderr.splitlines() if ln.startswith("tfwrap:")]
+    lines = [ln for ln in shim.stderr.splitlines() if re.match(r"tfwrap: \w+ \[", ln)]  # findings
     assert len(lines) == 1 and "[backend-config-missing]" in lines[0], shim.stderr
     assert "-backend-config=FILE" in lines[0] and "ParamValidationError" not in shim.stderr
 
@@ -291,8 +291,11 @@ def test_cleanup_table_dry_run_scans_and_says_what_the_run_would(
     assert dry.stderr.splitlines()[-1] == real.stderr.splitlines()[-1]
     assert "still used by 1 other item(s): other-bucket/other/terraform.tfstate-md5" in real.stderr
     ddb_client(s3.url).delete_item(TableName=table, Key={"LockID": other["LockID"]})
+    mine = {"LockID": {"S": f"{bucket_name}/app/terraform.tfstate-md5"}, "Digest": {"S": "0" * 32}}
+    ddb_client(s3.url).put_item(TableName=table, Item=mine)  # this state's stale digest only
     clear = tfwrap(work, env, "migrate", "cleanup-table", "--table", table, "--dry-run")
-    assert clear.returncode == 0 and "no other state uses it" in clear.stderr, clear.stderr
+    assert clear.returncode == 0, clear.stderr
+    assert "no other state uses it; would remove 1 stale digest item(s)" in clear.stderr
     assert ddb_client(s3.url).describe_table(TableName=table)["Table"]["TableName"] == table
 
 
@@ -424,8 +427,7 @@ def test_package_license_is_an_spdx_expression() -> None:
 
 def test_uninstall_says_it_leaves_the_cache_and_where(tmp_path: Path) -> None:
     install = Path(__file__).resolve().parent.parent / "install.sh"
-    home = tmp_path / "home"
-    home.mkdir()
+    home = tmp_path / "home"  # the isolated fixture's: never the real one
     env = {"PATH": "/usr/bin:/bin", "HOME": str(home)}
     result = run(["bash", str(install), "--prefix", str(tmp_path / "p"), "--uninstall"], tmp_path, env)
     assert result.returncode == 0, result.stderr
