@@ -433,3 +433,37 @@ def test_uninstall_says_it_leaves_the_cache_and_where(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     cache = home / ".cache" / "tfwrap"
     assert f"install.sh: left the cache directory {cache}" in result.stderr
+
+
+# --- issue 7 §9: the journal lives next to the state, for every checkout --------------------------
+
+
+def test_another_checkout_sees_the_journal_and_the_soak(
+    s3: S3Server, bucket_name: str, tmp_path: Path, env: dict[str, str], tools: Tools
+) -> None:
+    make_bucket(s3.url, bucket_name)
+    table = make_table(s3.url, f"{bucket_name}-locks")
+    laptop = write_config(tmp_path / "laptop", s3.url, bucket_name, use_lockfile=None, dynamodb_table=table)
+    engine = str(tools.engine)
+    assert run([engine, "init", *QUIET], laptop, env).returncode == 0
+    assert run([engine, "apply", *QUIET, "-auto-approve"], laptop, env).returncode == 0
+    assert tfwrap(laptop, env, "migrate").returncode == 0
+    assert not (laptop / ".terraform" / "tfwrap-migrate.json").exists()
+    journal = s3_client(s3.url).get_object(
+        Bucket=bucket_name, Key="app/terraform.tfstate.tfwrap-migrate.json"
+    )
+    assert "dual/verify" in json.loads(journal["Body"].read())["steps"]
+
+    # CI: a fresh checkout of the same (now dual) configuration, its own .terraform
+    ci = tmp_path / "ci"
+    ci.mkdir()
+    for name in ("backend.tf", "main.tf"):
+        (ci / name).write_text((laptop / name).read_text())
+    assert run([engine, "init", *QUIET], ci, env).returncode == 0
+    early = tfwrap(ci, env, "migrate", "finalize")  # the soak counts from the laptop's verify
+    assert early.returncode == 80 and "the dual phase is" in early.stderr and "soak" in early.stderr
+    status = json.loads(tfwrap(ci, env, "migrate", "status", "--json").stdout)
+    assert status["phase"] == "dual" and status["next"] == "tfwrap migrate finalize"
+    done = tfwrap(ci, env, "migrate", "finalize", "--soak", "0s")
+    assert done.returncode == 0, done.stderr
+    assert "dynamodb_table" not in (ci / "backend.tf").read_text()
