@@ -30,7 +30,7 @@ from tfwrap import exitcodes
 from tfwrap.errors import TfwrapError
 
 NAME = "tfwrap-migrate.json"
-SUFFIX = ".tfwrap-migrate.json"  # appended to the state key: the journal's object key
+SUFFIX = ".tfwrap-migrate.json"  # appended to the state key (tfwrap.iam grants exactly this)
 VERSION = 1
 
 
