@@ -467,3 +467,28 @@ def test_another_checkout_sees_the_journal_and_the_soak(
     done = tfwrap(ci, env, "migrate", "finalize", "--soak", "0s")
     assert done.returncode == 0, done.stderr
     assert "dynamodb_table" not in (ci / "backend.tf").read_text()
+
+
+def test_a_journal_left_in_dot_terraform_is_moved_next_to_the_state(
+    s3: S3Server, bucket_name: str, tmp_path: Path, env: dict[str, str], tools: Tools
+) -> None:
+    work = native(s3, bucket_name, tmp_path / "work", tools, env)
+    legacy = work / ".terraform" / "tfwrap-migrate.json"
+    old = {
+        "version": 1,
+        "bucket": bucket_name,
+        "state_key": "app/terraform.tfstate",
+        "workspace": "default",
+        "table": "old-locks",
+        "steps": {"dual/preflight": {"at": "2026-11-27T08:00:00Z"}},
+        "edits": [],
+        "history": [],
+    }
+    legacy.write_text(json.dumps(old))
+    status = tfwrap(work, env, "migrate", "status", "--json")
+    assert status.returncode == 0, status.stderr
+    key = "app/terraform.tfstate.tfwrap-migrate.json"
+    assert f"moved the migration journal from {legacy} to s3://{bucket_name}/{key}" in status.stderr
+    assert not legacy.exists()
+    moved = json.loads(s3_client(s3.url).get_object(Bucket=bucket_name, Key=key)["Body"].read())
+    assert moved["steps"] == old["steps"] and json.loads(status.stdout)["lock_table"] == "old-locks"

@@ -76,7 +76,10 @@ class Journal:
             journal = cls(store, {"version": VERSION, "steps": {}, "edits": [], "history": []})
             legacy = data_dir / NAME if data_dir is not None else None
             if legacy is not None and legacy.is_file():
-                journal.data = _parse(legacy.read_text(), str(legacy))
+                data = _parse(legacy.read_text(), str(legacy))
+                if f"s3://{data.get('bucket')}/{data.get('state_key')}{SUFFIX}" != store.where:
+                    return journal  # another state's (the backend changed): not ours to move
+                journal.data = data
                 journal.save()
                 legacy.unlink()
                 journal.moved_from = legacy
