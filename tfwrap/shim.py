@@ -84,23 +84,24 @@ def check(command: commands.Command, real: str, pol: Policy) -> tuple[list[Findi
     findings, blocked, is_s3, cached = _check(command, real, pol, use_cache)
     if blocked and cached:
         log.debug("blocked on cached facts: checking again", command=command.name)
-        findings, blocked, is_s3, _ = _check(command, real, pol, use_cache=False)
+        findings, blocked, is_s3, _ = _check(command, real, pol, use_cache, fresh=True)
     return findings, blocked, is_s3
 
 
 def _check(
-    command: commands.Command, real: str, pol: Policy, use_cache: bool
+    command: commands.Command, real: str, pol: Policy, use_cache: bool, fresh: bool = False
 ) -> tuple[list[Finding], bool, bool, bool]:
-    """As ``check``, once; the last item says whether any fact came from the cache."""
+    """As ``check``, once (``fresh``: no verdict, bucket facts asked again); the last item says
+    whether any fact came from the cache."""
     key = cache.verdict_key(command, real, pol.min_terraform_version)
-    verdict = cache.get("verdict", key) if use_cache else None
+    verdict = cache.get("verdict", key) if use_cache and not fresh else None
     if verdict is not None and verdict["s3"] and not cache.fresh(verdict, pol.cache_ttl_seconds):
         verdict = None
     if verdict is None:
         from tfwrap.checks import guard
 
         log.debug("check cache miss", command=command.name, workdir=os.path.abspath(command.chdir or "."))
-        outcome = guard.run(command, real, pol, use_cache=use_cache)
+        outcome = guard.run(command, real, pol, use_cache=use_cache, fresh_bucket=fresh)
         raw, is_s3, cached = outcome.raw, outcome.backend.is_s3, outcome.used_cache
         if outcome.cacheable:
             cache.put("verdict", key, verdict_value(outcome))

@@ -28,7 +28,7 @@ class Outcome:
         self.findings: list[Finding] = []
         self.blocked = False
         self.cacheable = True  # False when a fact may change by itself (endpoint down, ...)
-        self.used_cache = False  # a fact came from the cache (it may predate a fix: issue 11)
+        self.used_cache = False  # bucket facts came from the cache (they may predate a fix: issue 11)
 
     @property
     def errors(self) -> list[Finding]:
@@ -46,13 +46,17 @@ def decide(command: Command, policy: Policy, raw: list[Finding]) -> tuple[list[F
     return findings, blocked
 
 
-def run(command: Command, real: str, policy: Policy, use_cache: bool = True) -> Outcome:
-    """Check the backend ``command`` will use; never raises for AWS trouble."""
+def run(
+    command: Command, real: str, policy: Policy, use_cache: bool = True, fresh_bucket: bool = False
+) -> Outcome:
+    """Check the backend ``command`` will use; never raises for AWS trouble.
+
+    ``fresh_bucket``: ask S3 again even with the cache on (the version and the configuration
+    are cached by the stat of their files, so only bucket facts can be out of date: issue 11)."""
     version_key = cache.version_key(real)
     version_fact = cache.get("version", version_key) if use_cache else None
-    version_cached = version_fact is not None
     probe = version.start_probe(real) if version_fact is None else None
-    prefetch = _prefetch(command, policy, use_cache)
+    prefetch = _prefetch(command, policy, use_cache and not fresh_bucket)
     try:
         backend = _backend(command, use_cache)
         outcome = Outcome(backend)
@@ -63,9 +67,8 @@ def run(command: Command, real: str, policy: Policy, use_cache: bool = True) -> 
             outcome.findings, outcome.blocked = decide(command, policy, outcome.raw)
             return outcome
         facts, outcome.cacheable, outcome.used_cache = _bucket_facts(
-            command, backend, policy, use_cache, prefetch
+            command, backend, policy, use_cache and not fresh_bucket, prefetch
         )
-        outcome.used_cache = outcome.used_cache or version_cached
         prefetch = None
         if probe is not None:
             version_fact = version.read_probe(probe)
