@@ -151,6 +151,9 @@ if [ "$uninstall" = 1 ]; then
         say "left $venv alone: it has no $MARKER, so install.sh did not make it"
     fi
     [ "$removed" = 1 ] || say "nothing to uninstall in $bindir or $venv"
+    # The check cache is the user's, not the install's (issue 11): say where it stays.
+    cache=${TFWRAP_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/tfwrap}
+    say "left the cache directory $cache (remove it with: rm -rf $cache)"
     exit 0
 fi
 

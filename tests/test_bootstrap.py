@@ -734,15 +734,14 @@ def test_access_denied_names_the_refused_write(
     server, keys = iam_server
     args = ["--bucket", bucket_name, "--region", "us-east-1", "--endpoint-url", server.url, "--key", KEY]
     result = bootstrap(*args, env=as_user(keys["put-lifecycle"]))
-    refused(
-        result,
-        exitcodes.BLOCKED,
-        f"access denied: s3:PutLifecycleConfiguration on bucket {bucket_name!r} was refused",
-        "grant it to the identity running tfwrap bootstrap",
-    )
+    refused(result, exitcodes.BLOCKED, f"bucket {bucket_name}: 1 drift item(s) remain")
     lines = result.stderr.splitlines()
     assert lines[0].startswith(f"tfwrap: created bucket {bucket_name}")  # the steps done so far
-    assert sum("access denied" in ln for ln in lines) == 1
+    denied = [ln for ln in lines if "access denied" in ln]  # said once, in the summary (issue 11)
+    assert denied == [
+        f"tfwrap: not fixed: lifecycle: access denied: s3:PutLifecycleConfiguration on bucket "
+        f"{bucket_name!r} was refused; grant it to the identity running tfwrap bootstrap"
+    ]
 
 
 def test_access_denied_names_the_refused_read(
@@ -759,8 +758,10 @@ def test_access_denied_names_the_refused_read(
     admin.create_bucket(Bucket=bucket_name, ObjectLockEnabledForBucket=True)
     args = ["--bucket", bucket_name, "--region", "us-east-1", "--endpoint-url", server.url, "--check"]
     result = bootstrap(*args, env=as_user(keys["get-policy"]))
-    last = refused(result, exitcodes.BLOCKED, f"access denied: s3:GetBucketPolicy on bucket {bucket_name!r}")
-    assert result.stderr == last + "\n"
+    refused(result, exitcodes.BLOCKED, "drift item(s) remain")
+    # the other aspects are still assessed (issue 11); the refused read is one drift line
+    denied = [ln for ln in result.stderr.splitlines() if "access denied" in ln]
+    assert len(denied) == 1 and f"access denied: s3:GetBucketPolicy on bucket {bucket_name!r}" in denied[0]
 
 
 def test_unknown_credentials_are_named_not_mistaken_for_a_taken_name(

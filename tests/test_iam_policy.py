@@ -209,6 +209,7 @@ def test_kms_dynamodb_and_migration_statements() -> None:
         *sids_of(plain),
         "TfwrapMigrationBucket",
         "TfwrapMigrationTable",
+        "TfwrapMigrationJournal",  # the journal next to the state (issue 7 §9)
         "TfwrapMigrationStates",  # it reads every workspace's state for its digest
     ]
     assert actions_of(migration) - actions_of(plain) == {
@@ -226,6 +227,7 @@ def test_kms_dynamodb_and_migration_statements() -> None:
     } <= actions_of(migration)
     resources = {s["Sid"]: s["Resource"] for s in migration["Statement"]}
     assert resources["TfwrapMigrationTable"] == table
+    assert resources["TfwrapMigrationJournal"] == "arn:aws:s3:::b/k.tfwrap-migrate.json"
     assert resources["TfwrapMigrationStates"] == ["arn:aws:s3:::b/k", "arn:aws:s3:::b/env:/*/k"]
     every = iam.policy(dataclasses.replace(target, all_workspaces=True), migration=True)
     assert "TfwrapMigrationStates" not in sids_of(every)  # TerraformState allows them all already

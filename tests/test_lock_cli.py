@@ -113,7 +113,7 @@ def test_no_tfwrap_heartbeat_is_unknown(info: str) -> None:
     v = verdict.judge(fields(info), NOW, pid_exists=never_asked, host="ci-7")
     assert v.verdict == verdict.UNKNOWN and v.holder is None and v.heartbeat_age is None
     assert "not under tfwrap" in v.reason
-    assert v.since == "2026-11-26T15:47:06.123456Z"  # Terraform's Created
+    assert v.since == "2026-11-26T15:47:06Z"  # Terraform's Created, in tfwrap's one format (issue 11)
 
 
 def test_judge_lock_combines_object_and_item() -> None:

@@ -33,7 +33,7 @@ from tests.support.world import (
 from tfwrap.backend import edit
 from tfwrap.demo.server import S3Server
 from tfwrap.migrate import edits
-from tfwrap.migrate.steps import parse_duration
+from tfwrap.migrate.durations import parse_duration
 from tfwrap.migrate.terraform import DUAL, NATIVE, Plan, lock_taken
 from tfwrap.supervise.lockevents import LockEvent, parse_line
 
@@ -148,9 +148,28 @@ def lock_object(s3: S3Server, bucket: str) -> bool:
     return True
 
 
+def journal_object(work: Path) -> tuple[Any, str, str]:
+    """(S3 client, bucket, key) of the migration journal of ``work``'s state: next to the state."""
+    config = initialised(work)
+    client = s3_client(config["endpoints"]["s3"])
+    return client, config["bucket"], config["key"] + ".tfwrap-migrate.json"
+
+
 def journal(work: Path) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads((work / ".terraform" / "tfwrap-migrate.json").read_text())
+    client, bucket, key = journal_object(work)
+    data: dict[str, Any] = json.loads(client.get_object(Bucket=bucket, Key=key)["Body"].read())
     return data
+
+
+def no_journal(work: Path) -> bool:
+    if not (work / ".terraform" / "terraform.tfstate").exists():
+        return True  # never initialised: migrate refuses before it could write one
+    client, bucket, key = journal_object(work)
+    try:
+        client.head_object(Bucket=bucket, Key=key)
+    except Exception:  # noqa: BLE001 - absent
+        return True
+    return False
 
 
 def initialised(work: Path) -> dict[str, Any]:
@@ -187,7 +206,7 @@ def test_full_migration_dual_then_finalize_then_cleanup(
     assert "[5/7] edit: would add use_lockfile = true beside dynamodb_table in backend.tf" in dry.stderr
     assert "+    use_lockfile = true" in dry.stderr and "[7/7] verify: would" in dry.stderr
     assert (work / "backend.tf").read_text() == original
-    assert not (work / ".terraform" / "tfwrap-migrate.json").exists()
+    assert no_journal(work)
 
     started = time.monotonic()
     dual = migrate(work, env)
@@ -209,7 +228,11 @@ def test_full_migration_dual_then_finalize_then_cleanup(
     assert again.returncode == 0 and "nothing to do: dual locking was verified" in again.stderr
 
     status = must(migrate(work, env, "status"))
-    assert "files give dual locking" in status.stderr and "dual/verify" in status.stderr
+    assert (
+        "the files give dual locking, .terraform gives dual locking" in status.stdout
+        and "dual/verify" in status.stdout
+    )
+    assert status.stdout.splitlines()[-1].startswith("next: tfwrap migrate finalize")
     dry = must(migrate(work, env, "--dry-run", "finalize", "--soak", "0s"))  # group options first
     assert "[3/6] edit: would remove dynamodb_table from backend.tf" in dry.stderr
     assert f'-    dynamodb_table = "{table}"' in dry.stderr
@@ -506,12 +529,14 @@ def test_object_lock_per_policy_and_resume_after_a_failed_step(
     failed = migrate(work, env)
     line = refusal(failed, 80)
     assert "cannot enable Object Lock" in line and "s3:PutBucketObjectLockConfiguration" in line
+    assert "tfwrap bootstrap --fix" in line and 'bucket-object-lock = "warning"' in line  # issue 11
     assert (work / "backend.tf").read_text() == text
     assert list(journal(work)["steps"]) == ["dual/preflight", "dual/versioning"]
     (work / ".tfwrap.toml").write_text('[severity]\nbucket-object-lock = "off"\n')
     done = must(migrate(work, env))
     assert "[2/7] versioning: done at" in done.stderr
-    assert "[3/7] object-lock: not required (bucket-object-lock is off in .tfwrap.toml)" in done.stderr
+    assert "[3/7] object-lock: not required (bucket-object-lock is off in " in done.stderr
+    assert f"{work / '.tfwrap.toml'})" in done.stderr
 
 
 @pytest.mark.engine
@@ -836,7 +861,7 @@ def test_tf_json_configuration(
 
 def unchanged(work: Path, text: str) -> None:
     assert (work / "backend.tf").read_text() == text
-    assert not (work / ".terraform" / "tfwrap-migrate.json").exists()
+    assert no_journal(work)
 
 
 @pytest.mark.engine
@@ -917,7 +942,7 @@ def test_already_native_only_is_nothing_to_do(
     result = migrate(work, env)
     assert result.returncode == 0 and result.stdout == ""
     assert "nothing to do" in result.stderr and "S3 native locking only" in result.stderr
-    assert not (work / ".terraform" / "tfwrap-migrate.json").exists()
+    assert no_journal(work)
 
 
 @pytest.mark.engine

@@ -58,6 +58,9 @@ DYNAMODB_HEARTBEAT_ACTIONS = ("dynamodb:UpdateItem",)
 MIGRATION_STATE_ACTIONS = ("s3:GetObject",)
 MIGRATION_BUCKET_ACTIONS = ("s3:PutBucketVersioning", "s3:PutBucketObjectLockConfiguration")
 MIGRATION_TABLE_ACTIONS = ("dynamodb:DescribeTable", "dynamodb:Scan", "dynamodb:DeleteTable")
+# The migration journal, next to the state: <state key>.tfwrap-migrate.json (issue 7 §9).
+MIGRATION_JOURNAL_ACTIONS = ("s3:GetObject", "s3:PutObject")
+MIGRATION_JOURNAL_SUFFIX = ".tfwrap-migrate.json"
 
 
 @dataclass(frozen=True)
@@ -147,6 +150,8 @@ def statements(target: Target, *, migration: bool = False) -> list[Statement]:
     if migration:
         found.append(_statement("TfwrapMigrationBucket", MIGRATION_BUCKET_ACTIONS, [bucket]))
         found.append(_statement("TfwrapMigrationTable", MIGRATION_TABLE_ACTIONS, [table_arn(target)]))
+        journals = object_arns(target, MIGRATION_JOURNAL_SUFFIX)
+        found.append(_statement("TfwrapMigrationJournal", MIGRATION_JOURNAL_ACTIONS, journals))
         if not target.all_workspaces:  # else TerraformState already allows reading them all
             every = object_arns(dataclasses.replace(target, all_workspaces=True))
             found.append(_statement("TfwrapMigrationStates", MIGRATION_STATE_ACTIONS, every))

@@ -21,6 +21,7 @@ from tfwrap.errors import PolicyError, TfwrapError
 TYPE_CHECKING = False  # typing costs ~3 ms to import on the hot path
 
 if TYPE_CHECKING:
+    from tfwrap.checks import guard
     from tfwrap.checks.policy import Policy
 
 
@@ -77,34 +78,58 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def check(command: commands.Command, real: str, pol: Policy) -> tuple[list[Finding], bool, bool]:
-    """Findings, whether the run stops, and whether the backend is S3: cached, else the guard."""
+    """Findings, whether the run stops, and whether the backend is S3: cached, else the guard.
+
+    A run about to be refused on cached facts asks again first (issue 11: a finding fixed a
+    moment ago must not block until the cache expires). A refused run can afford the AWS
+    calls; a passing warm run stays on the cache.
+    """
     use_cache = os.environ.get("TFWRAP_NO_CACHE", "") in ("", "0")
+    findings, blocked, is_s3, cached = _check(command, real, pol, use_cache)
+    if blocked and cached:
+        log.debug("blocked on cached facts: checking again", command=command.name)
+        findings, blocked, is_s3, _ = _check(command, real, pol, use_cache, fresh=True)
+    return findings, blocked, is_s3
+
+
+def _check(
+    command: commands.Command, real: str, pol: Policy, use_cache: bool, fresh: bool = False
+) -> tuple[list[Finding], bool, bool, bool]:
+    """As ``check``, once (``fresh``: no verdict, bucket facts asked again); the last item says
+    whether any fact came from the cache."""
     key = cache.verdict_key(command, real, pol.min_terraform_version)
-    verdict = cache.get("verdict", key) if use_cache else None
+    verdict = cache.get("verdict", key) if use_cache and not fresh else None
     if verdict is not None and verdict["s3"] and not cache.fresh(verdict, pol.cache_ttl_seconds):
         verdict = None
     if verdict is None:
         from tfwrap.checks import guard
 
         log.debug("check cache miss", command=command.name, workdir=os.path.abspath(command.chdir or "."))
-        outcome = guard.run(command, real, pol, use_cache=use_cache)
-        raw, is_s3 = outcome.raw, outcome.backend.is_s3
+        outcome = guard.run(command, real, pol, use_cache=use_cache, fresh_bucket=fresh)
+        raw, is_s3, cached = outcome.raw, outcome.backend.is_s3, outcome.used_cache
         if outcome.cacheable:
-            cache.put(
-                "verdict",
-                key,
-                {"s3": outcome.backend.is_s3, "findings": [f.to_json() for f in raw]},
-            )
+            cache.put("verdict", key, verdict_value(outcome))
     else:
         log.debug("check cache hit", command=command.name, findings=len(verdict["findings"]))
         raw, is_s3 = [Finding.from_json(d) for d in verdict["findings"]], bool(verdict["s3"])
+        cached = True
     findings = [f for f in map(pol.apply, raw) if f.severity != OFF]
     blocked = (
         pol.mode == "enforce"
         and any(f.severity == ERROR for f in findings)
         and command.kind != commands.KIND_RECOVERY
     )
-    return findings, blocked, is_s3
+    return findings, blocked, is_s3, cached
+
+
+def verdict_value(outcome: guard.Outcome) -> dict[str, object]:
+    """What a verdict caches: the raw findings, and which bucket they judge (for ``forget_bucket``)."""
+    backend = outcome.backend
+    return {
+        "s3": backend.is_s3,
+        "findings": [f.to_json() for f in outcome.raw],
+        "bucket": [backend.s3_endpoint, backend.region, backend.bucket] if backend.is_s3 else None,
+    }
 
 
 def _refuse(message: str, code: int) -> int:

@@ -103,6 +103,7 @@ class Standard:
     # Without lock keys: the bucket-wide bound on noncurrent versions (None: opted out).
     keep_versions: int | None = KEEP_VERSIONS
     noncurrent_days: int = NONCURRENT_DAYS
+    skip: tuple[str, ...] = ()  # aspects the policy turns off (bucket-object-lock = "off": "Object Lock")
 
     @property
     def arn(self) -> str:
@@ -128,6 +129,7 @@ class Result:
     created: bool = False
     changed: list[str] = field(default_factory=list)
     drift: list[str] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)  # fixes AWS refused: the line names the IAM action
 
     @property
     def meets_standard(self) -> bool:
@@ -273,7 +275,9 @@ class Bucket:
         """Create the bucket with Object Lock; False when it turned out to be ours already."""
         from botocore.exceptions import ClientError
 
-        params: dict[str, Any] = {"ObjectLockEnabledForBucket": True}
+        params: dict[str, Any] = {}
+        if "Object Lock" not in self.standard.skip:
+            params["ObjectLockEnabledForBucket"] = True
         if self.standard.region != "us-east-1":  # us-east-1 refuses a LocationConstraint of itself
             params["CreateBucketConfiguration"] = {"LocationConstraint": self.standard.region}
         try:
@@ -302,17 +306,32 @@ class Bucket:
 
 
 def assess(bucket: Bucket) -> tuple[list[Change], list[str]]:
-    """Read the bucket; every way it differs from the standard (in fixing order), and notes."""
+    """Read the bucket; every way it differs from the standard (in fixing order), and notes.
+
+    Aspects are independent: one that cannot be read becomes a drift item naming the refused
+    action, and the others are still assessed (issue 11)."""
     notes: list[str] = []
-    changes = [
-        *_versioning(bucket),
-        *_object_lock(bucket, notes),
-        *_encryption(bucket, notes),
-        *_policy(bucket, notes),
-        *_public_access(bucket),
-        *_lifecycle(bucket),
-        *_logging(bucket),
-    ]
+    aspects: tuple[tuple[str, Callable[[], list[Change]]], ...] = (
+        ("versioning", lambda: _versioning(bucket)),
+        ("Object Lock", lambda: _object_lock(bucket, notes)),
+        ("default encryption", lambda: _encryption(bucket, notes)),
+        ("bucket policy", lambda: _policy(bucket, notes)),
+        ("public access block", lambda: _public_access(bucket)),
+        ("lifecycle", lambda: _lifecycle(bucket)),
+        ("access logging", lambda: _logging(bucket)),
+    )
+    changes: list[Change] = []
+    for aspect, read in aspects:
+        if aspect in bucket.standard.skip:
+            continue
+        try:
+            changes.extend(read())
+        except TfwrapError as exc:
+            if exc.code != exitcodes.BLOCKED:
+                raise
+            changes.append(
+                Change(aspect, "unknown", "checked", f"{aspect}: {exc.message}", None, "cannot read it")
+            )
     return changes, notes
 
 
@@ -320,7 +339,7 @@ def _versioning(bucket: Bucket) -> list[Change]:
     status = bucket.call("s3:GetBucketVersioning", "get_bucket_versioning").get("Status") or ""
     if status == "Enabled":
         return []
-    before = status or "never enabled"
+    before = status or "off (never enabled)"
     return [
         Change(
             "versioning",
@@ -744,8 +763,12 @@ def run(bucket: Bucket, mode: str, say: Callable[[str], None]) -> Result:
         result.created = bucket.create()
         if result.created:
             say(
-                f"created bucket {standard.bucket} in {standard.region} with Object Lock enabled "
-                "(which turns versioning on)"
+                f"created bucket {standard.bucket} in {standard.region}"
+                + (
+                    " with Object Lock enabled (which turns versioning on)"
+                    if "Object Lock" not in standard.skip
+                    else ""
+                )
             )
     changes, notes = assess(bucket)
     for note in notes:
@@ -756,12 +779,21 @@ def run(bucket: Bucket, mode: str, say: Callable[[str], None]) -> Result:
             say(f"drift: {change.drift} (not fixed: {change.why_not})")
             result.drift.append(change.drift)
         elif fixing:
-            change.apply()
+            try:  # issue 11: a refused fix does not stop the independent ones after it
+                change.apply()
+            except TfwrapError as exc:
+                if exc.code != exitcodes.BLOCKED:
+                    raise
+                result.refused.append(f"{change.aspect}: {exc.message}")
+                result.drift.append(change.drift)
+                continue
             say(f"{change.aspect}: {change.before} -> {change.after}")
             result.changed.append(change.aspect)
         else:
             say(f"drift: {change.drift} (run with --fix)")
             result.drift.append(change.drift)
+    for aspect in standard.skip:
+        say(f"note: {aspect} not checked: the policy turns it off")
     if not standard.lock_keys and standard.keep_versions is None:
         say(
             "note: --no-version-bound and no --key: nothing bounds the noncurrent versions every "

@@ -200,3 +200,26 @@ def put(kind: str, key: str, value: Any) -> None:
         pass
     finally:
         os.close(dir_fd)
+
+
+def forget_bucket(endpoint: str | None, region: str | None, bucket: str) -> None:
+    """Drop what is cached about a bucket that tfwrap itself just changed (bootstrap, migrate):
+    its facts and every verdict built on them, so the next run sees the change (issue 11)."""
+    folder = directory()
+    wanted = [endpoint, region, bucket]
+    _unlink(os.path.join(folder, f"bucket-{bucket_key(endpoint, region, bucket)}.cache"))
+    try:
+        names = [n for n in os.listdir(folder) if n.startswith("verdict-")]
+    except OSError:
+        return
+    for name in names:
+        value = get("verdict", name[len("verdict-") : -len(".cache")])
+        if not isinstance(value, dict) or value.get("bucket") == wanted:
+            _unlink(os.path.join(folder, name))
+
+
+def _unlink(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:  # gone already: nothing to forget
+        return

@@ -24,8 +24,10 @@ CATALOG: dict[str, str] = {
     "object-lock-compliance-retention": WARNING,
     "locking-dual": WARNING,  # use_lockfile + dynamodb_table: mid-migration
     "locking-dynamodb-only": ERROR,
+    "locking-rolled-back": WARNING,  # DynamoDB only, as `tfwrap migrate rollback` left it (issue 11)
     "locking-none": ERROR,
     "locking-disagree": WARNING,  # files and the initialised copy differ
+    "backend-config-missing": ERROR,  # a partial backend block and no -backend-config (issue 11)
     "bucket-encryption": ERROR,
     "public-access-block": ERROR,
     "access-denied": WARNING,  # a check could not run: names the IAM action

@@ -14,7 +14,7 @@ from typing import Any
 from tfwrap import log
 from tfwrap.backend import config as backend_config
 from tfwrap.backend import literal
-from tfwrap.checks import bucket, cache, locking, store, version
+from tfwrap.checks import bucket, cache, locking, rolled_back, store, version
 from tfwrap.checks.finding import ERROR, OFF, Finding
 from tfwrap.checks.policy import Policy
 from tfwrap.commands import KIND_RECOVERY, Command
@@ -30,6 +30,7 @@ class Outcome:
         self.blocked = False
         self.cacheable = True  # False when a fact may change by itself (endpoint down, ...)
         self.probe: dict[str, Any] | None = None  # the conditional-write probe's facts, if run
+        self.used_cache = False  # bucket facts came from the cache (they may predate a fix: issue 11)
 
     @property
     def errors(self) -> list[Finding]:
@@ -48,23 +49,36 @@ def decide(command: Command, policy: Policy, raw: list[Finding]) -> tuple[list[F
 
 
 def run(
-    command: Command, real: str, policy: Policy, use_cache: bool = True, probe_now: bool = False
+    command: Command,
+    real: str,
+    policy: Policy,
+    use_cache: bool = True,
+    *,
+    probe_now: bool = False,
+    fresh_bucket: bool = False,
 ) -> Outcome:
     """Check the backend ``command`` will use; never raises for AWS trouble.
 
     ``probe_now``: run the conditional-write probe whatever the endpoint and cache say.
-    """
+    ``fresh_bucket``: ask S3 again even with the cache on (the version and the configuration
+    are cached by the stat of their files, so only bucket facts can be out of date: issue 11)."""
     version_key = cache.version_key(real)
     version_fact = cache.get("version", version_key) if use_cache else None
     probe = version.start_probe(real) if version_fact is None else None
-    prefetch = _prefetch(command, policy, use_cache)
+    prefetch = _prefetch(command, policy, use_cache and not fresh_bucket)
     try:
         backend = _backend(command, use_cache)
         outcome = Outcome(backend)
         if not backend.is_s3:
             return outcome  # not ours to judge: passed through untouched
         literal.refuse_unusable(backend)  # Terraform refuses it: exit 82, no AWS call
-        facts, outcome.cacheable = _bucket_facts(command, backend, policy, use_cache, prefetch)
+        if not backend.bucket:  # a partial block without its -backend-config (issue 11)
+            outcome.raw = [locking.partial(backend)]
+            outcome.findings, outcome.blocked = decide(command, policy, outcome.raw)
+            return outcome
+        facts, outcome.cacheable, outcome.used_cache = _bucket_facts(
+            command, backend, policy, use_cache and not fresh_bucket, prefetch
+        )
         prefetch = None
         probed, probe_cacheable = store.facts_for(backend, facts, use_cache, probe_now)
         outcome.cacheable = outcome.cacheable and probe_cacheable
@@ -90,6 +104,7 @@ def run(
         *bucket.evaluate(backend, facts),
         *store.evaluate(backend, facts, probed),
     ]
+    outcome.raw = rolled_back.soften(backend, outcome.raw)
     outcome.findings, outcome.blocked = decide(command, policy, outcome.raw)
     log.info(
         "checked backend",
@@ -172,8 +187,8 @@ def _bucket_facts(
     policy: Policy,
     use_cache: bool,
     prefetch: _Prefetch | None,
-) -> tuple[dict[str, Any], bool]:
-    """Bucket facts and whether they may be cached."""
+) -> tuple[dict[str, Any], bool, bool]:
+    """Bucket facts, whether they may be cached, and whether they came from the cache."""
     key = cache.bucket_key(backend.s3_endpoint, backend.region, backend.bucket)
     from tfwrap.aws import bucket_facts  # deferred: botocore, only on a cold cache
 
@@ -186,11 +201,11 @@ def _bucket_facts(
                 ok = bucket_facts.cacheable(facts)
                 if ok:
                     cache.put("bucket", key, facts)
-                return facts, ok
+                return facts, ok, False
     if use_cache:
         cached = cache.get("bucket", key, max_age=policy.cache_ttl_seconds)
         if cached is not None:
-            return cached, True
+            return cached, True, True
     if any(v == "<redacted>" for v in backend.settings.values()):
         # The cached config has no secrets; read the files again for the live credentials.
         backend = backend_config.load(command)
@@ -198,4 +213,4 @@ def _bucket_facts(
     ok = bucket_facts.cacheable(facts)
     if ok:
         cache.put("bucket", key, facts)
-    return facts, ok
+    return facts, ok, False

@@ -10,7 +10,8 @@ def evaluate(backend: BackendConfig) -> list[Finding]:
     found: list[Finding] = []
     leftovers = [s.where for s in backend.sources if s.settings.get("dynamodb_table")]
     where = f" (dynamodb_table set in {', '.join(leftovers)})" if leftovers else ""
-    home = _block_file(backend)
+    args = _backend_config_args(backend)
+    only_initialised = not any(not _initialised(s) for s in _setting(backend, "dynamodb_table"))
     if _not_a_bool(backend.get("use_lockfile")):
         value = backend.get("use_lockfile")
         found.append(
@@ -18,8 +19,19 @@ def evaluate(backend: BackendConfig) -> list[Finding]:
                 "locking-none",
                 f"use_lockfile = {value!r} is not a bool, which Terraform will refuse "
                 '(true/false, or the strings "true"/"false"/"1"/"0")',
-                f'set use_lockfile = true in the backend "s3" block in {home} and run '
-                "`terraform init -reconfigure`",
+                f"set use_lockfile = true in {_homes(backend, 'use_lockfile')} and run "
+                f"`terraform init -reconfigure{args}`",
+            )
+        )
+    elif backend.dynamodb_table and only_initialised and not _is_partial(backend):
+        # Only Terraform's initialised copy still has it: reinitialising is the whole fix (issue 11).
+        kind = "locking-dual" if backend.use_lockfile else "locking-dynamodb-only"
+        found.append(
+            make(
+                kind,
+                f"the initialised backend still locks with DynamoDB{where}, but the files no longer set "
+                "dynamodb_table",
+                f"run `terraform init -reconfigure{args}` so Terraform uses what the files say",
             )
         )
     elif backend.use_lockfile and backend.dynamodb_table:
@@ -27,8 +39,9 @@ def evaluate(backend: BackendConfig) -> list[Finding]:
             make(
                 "locking-dual",
                 f"dual locking: use_lockfile and dynamodb_table are both set{where}; finish the migration",
-                "once no pipeline runs the old configuration, remove dynamodb_table from "
-                f"{', '.join(leftovers)} and run `terraform init -reconfigure`",
+                "once no pipeline runs the old configuration, run "
+                f"`tfwrap migrate finalize{args}`: it removes dynamodb_table from "
+                f"{_homes(backend, 'dynamodb_table')}, reinitialises and verifies",
             )
         )
     elif backend.dynamodb_table:
@@ -36,8 +49,9 @@ def evaluate(backend: BackendConfig) -> list[Finding]:
             make(
                 "locking-dynamodb-only",
                 f"state is locked with DynamoDB only{where}, deprecated since Terraform 1.11",
-                f'add use_lockfile = true to the backend "s3" block in {home} (dual locking), run '
-                "`terraform init -reconfigure`, then remove dynamodb_table once every pipeline has it",
+                f"run `tfwrap migrate{args}`: it adds use_lockfile = true beside dynamodb_table in "
+                f"{_homes(backend, 'dynamodb_table')} (dual locking), reinitialises and verifies; "
+                "`tfwrap migrate finalize` removes dynamodb_table once every pipeline has it",
             )
         )
     elif not backend.use_lockfile:
@@ -45,8 +59,8 @@ def evaluate(backend: BackendConfig) -> list[Finding]:
             make(
                 "locking-none",
                 "the state is not locked at all: neither use_lockfile nor dynamodb_table is set",
-                f'add use_lockfile = true to the backend "s3" block in {home} and run '
-                "`terraform init -reconfigure`",
+                f"add use_lockfile = true to {_homes(backend, 'bucket')} and run "
+                f"`terraform init -reconfigure{args}`",
             )
         )
     found.extend(_disagreements(backend))
@@ -58,9 +72,60 @@ def _not_a_bool(value: object) -> bool:
     return value is not None and to_bool(value) is None
 
 
-def _block_file(backend: BackendConfig) -> str:
-    files = [s.where for s in backend.sources if s.backend_type == "s3" and not s.where.endswith("tfstate")]
-    return files[-1] if files else "your configuration"
+def partial(backend: BackendConfig) -> Finding:
+    """A ``backend "s3" {}`` whose bucket comes from -backend-config, and none was given."""
+    blocks = [s.where for s in backend.sources if s.backend_type == "s3" and not _initialised(s)]
+    block = f'the backend "s3" block in {blocks[-1]}' if blocks else 'the backend "s3" block'
+    return make(
+        "backend-config-missing",
+        f"{block} sets no bucket: the bucket comes from -backend-config, none given",
+        "pass the file your team initialises with: `terraform init -backend-config=FILE` "
+        "(`tfwrap check -backend-config=FILE` checks it)",
+    )
+
+
+def _setting(backend: BackendConfig, name: str) -> list[Source]:
+    return [s for s in backend.sources if s.settings.get(name)]
+
+
+def _initialised(source: Source) -> bool:
+    return source.where.endswith("terraform.tfstate")
+
+
+def _homes(backend: BackendConfig, name: str) -> str:
+    """Where a user edits ``name``: the files that set it; never Terraform's initialised copy
+    (issue 11). A partial backend's settings live in its -backend-config file."""
+    files = [s for s in backend.sources if not _initialised(s) and name in s.settings]
+    named = [_label(s) for s in files if not s.where.endswith("=...")]
+    if named:
+        return ", ".join(dict.fromkeys(named))
+    if _is_partial(backend):
+        return "the -backend-config file your `terraform init` uses"
+    blocks = [s.where for s in backend.sources if s.backend_type == "s3" and not _initialised(s)]
+    return f'the backend "s3" block in {blocks[-1]}' if blocks else 'the backend "s3" block'
+
+
+def _label(source: Source) -> str:
+    if source.where.startswith("-backend-config="):
+        return f"{source.where.split('=', 1)[1]} (-backend-config)"
+    if source.backend_type == "s3":
+        return f'the backend "s3" block in {source.where}'
+    return source.where
+
+
+def _is_partial(backend: BackendConfig) -> bool:
+    """The block in the files does not name the bucket: the rest comes from -backend-config."""
+    blocks = [s for s in backend.sources if s.backend_type == "s3" and not _initialised(s)]
+    return bool(blocks) and "bucket" not in blocks[-1].settings
+
+
+def _backend_config_args(backend: BackendConfig) -> str:
+    files = [
+        s.where for s in backend.sources if s.where.startswith("-backend-config=") and "..." not in s.where
+    ]
+    if files:
+        return "".join(f" {w}" for w in files)
+    return " -backend-config=FILE" if _is_partial(backend) else ""
 
 
 def _disagreements(backend: BackendConfig) -> list[Finding]:

@@ -47,7 +47,10 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.write("tfwrap: aborted\n")
         return exitcodes.from_signal(2)
     except click.ClickException as exc:
-        sys.stderr.write(f"tfwrap: {exc.format_message()}\n")
+        # Say where to look (issue 11): the help of the command that was called wrongly.
+        ctx = getattr(exc, "ctx", None)
+        where = ctx.command_path if ctx is not None else "tfwrap"
+        sys.stderr.write(f"tfwrap: {exc.format_message().rstrip('.')}; see {where} --help\n")
         return exitcodes.USAGE
     except Exception as exc:  # noqa: BLE001 - never a traceback for users
         from tfwrap import log

@@ -37,7 +37,11 @@ Endpoint: as Terraform reaches S3: ``--endpoint-url`` (Terraform's ``endpoints.s
 ``AWS_ENDPOINT_URL_S3``, ``AWS_S3_ENDPOINT``, ``AWS_ENDPOINT_URL``; credentials, profile and
 time-outs (2 s connect, 3 s read, no retries) are those of the checks (``tfwrap.aws.clients``).
 
-Output: one line per step or drift item on stderr; nothing on stdout.
+Output: one line per step or drift item on stderr; with ``--json`` also one document on stdout
+(``bucket``, ``region``, ``mode``, ``meets_standard``, ``created``, ``changed``, ``refused``,
+``drift``). ``--fix`` applies every fix it can: a refused one is reported (with the IAM action)
+and the others still run, then a summary. A finding set to "off" in ``.tfwrap.toml``
+(``bucket-object-lock = "off"``, ...) turns that aspect off: bootstrap does not try it.
 Exit codes: 0 the bucket meets the standard (after fixing) and FILE is written; 80 drift
 remains (``--check``, or an existing bucket without ``--fix``, or drift that is never fixed
 automatically), or AWS refused or could not be reached (the line names the IAM action, e.g.
@@ -86,6 +90,7 @@ class Options:
     keep_versions: int | None = None
     noncurrent_days: int | None = None
     no_version_bound: bool = False
+    as_json: bool = False
 
 
 @click.command()
@@ -106,6 +111,9 @@ class Options:
 @click.option("--profile", help="AWS profile (default: AWS_PROFILE).")
 @click.option("--check", "check_only", is_flag=True, help="Only report: create, change and write nothing.")
 @click.option("--fix", is_flag=True, help="Also fix the drift of an existing bucket.")
+@click.option(
+    "--json", "as_json", is_flag=True, help="Also print the outcome as one JSON document on stdout."
+)
 @click.option(
     "--write-backend",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -162,17 +170,46 @@ def run(opts: Options) -> None:
             ),
         )
     mode = standard.CHECK if opts.check_only else standard.FIX if opts.fix else standard.REPORT
-    result = standard.run(_bucket(wanted, opts), mode, _say)
-    drift = len(result.drift)
-    if change is not None:
-        drift += _write(change, opts.check_only)
+    bucket = _bucket(wanted, opts)
+    result = standard.run(bucket, mode, _say)
+    if result.created or result.changed:  # the shim must see it on its next run (issue 11)
+        from tfwrap.checks import cache
+
+        cache.forget_bucket(bucket.endpoint, wanted.region, wanted.bucket)
+    drift = list(result.drift)
+    if change is not None and _write(change, opts.check_only):
+        drift.append(f"{change.path} would change")
+    if opts.as_json:
+        _report(opts, result, drift)
+    if result.changed and (drift or result.refused):
+        _say(f"fixed: {', '.join(result.changed)}")
+    for refused in result.refused:
+        _say(f"not fixed: {refused}")
     if drift:
-        _say(f"bucket {opts.bucket}: {drift} drift item(s) remain")
+        _say(f"bucket {opts.bucket}: {len(drift)} drift item(s) remain")
         raise click.exceptions.Exit(exitcodes.BLOCKED)
     if result.created or result.changed:
         _say(f"bucket {opts.bucket} meets the standard")
     else:
         _say(f"bucket {opts.bucket} meets the standard; nothing changed")
+
+
+def _report(opts: Options, result: Any, drift: list[str]) -> None:
+    """The outcome on stdout (issue 11: reports go to stdout, with --json)."""
+    import json
+    import sys
+
+    document = {
+        "bucket": opts.bucket,
+        "region": opts.region,
+        "mode": "check" if opts.check_only else "fix" if opts.fix else "report",
+        "meets_standard": not drift,
+        "created": result.created,
+        "changed": result.changed,
+        "refused": result.refused,
+        "drift": drift,
+    }
+    sys.stdout.write(json.dumps(document, indent=2) + "\n")
 
 
 def _validate(opts: Options) -> None:
@@ -219,6 +256,7 @@ def _standard(opts: Options, found: dict[str, Any]) -> Standard:
             exitcodes.USAGE,
         )
     return standard.Standard(
+        skip=_skipped(),
         bucket=opts.bucket,
         region=opts.region,
         kms_key=opts.kms_key,
@@ -228,6 +266,22 @@ def _standard(opts: Options, found: dict[str, Any]) -> Standard:
         keep_versions=None if opts.no_version_bound else opts.keep_versions or standard.KEEP_VERSIONS,
         noncurrent_days=opts.noncurrent_days or standard.NONCURRENT_DAYS,
     )
+
+
+# The bucket aspects a finding severity of "off" turns off (issue 11: bootstrap honours the policy).
+_ASPECTS = {
+    "bucket-versioning": "versioning",
+    "bucket-object-lock": "Object Lock",
+    "bucket-encryption": "default encryption",
+    "public-access-block": "public access block",
+}
+
+
+def _skipped() -> tuple[str, ...]:
+    from tfwrap.checks import policy
+
+    pol = policy.load(".")
+    return tuple(aspect for fid, aspect in _ASPECTS.items() if pol.severity.get(fid) == "off")
 
 
 def _write(change: Edit, check_only: bool) -> int:

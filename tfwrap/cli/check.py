@@ -23,6 +23,13 @@ from tfwrap.errors import TfwrapError
     is_flag=True,
     help="Check the configuration files as `init` would read them.",
 )
+@click.option(
+    "-backend-config",
+    "--backend-config",
+    "backend_config",
+    multiple=True,
+    help="As terraform init -backend-config (a file or key=value); implies --init.",
+)
 @click.option("--list", "list_ids", is_flag=True, help="List every finding id and its default severity.")
 @click.option(
     "--probe",
@@ -31,7 +38,14 @@ from tfwrap.errors import TfwrapError
     help="Run the conditional-write probe against the store now (any endpoint, AWS's too).",
 )
 def check(  # click passes options by name
-    *, chdir: str, as_json: bool, no_cache: bool, as_init: bool, list_ids: bool, probe_now: bool
+    *,
+    chdir: str,
+    as_json: bool,
+    no_cache: bool,
+    as_init: bool,
+    backend_config: tuple[str, ...],
+    list_ids: bool,
+    probe_now: bool,
 ) -> None:
     """Run every check for a directory; exit 0 when nothing is an error, 80 otherwise.
 
@@ -50,8 +64,19 @@ def check(  # click passes options by name
         raise TfwrapError(f"{chdir} is not a directory; pass -chdir DIR", exitcodes.USAGE)
     pol = policy.load(str(workdir))
     real = realbin.find()
-    command = commands.parse([f"-chdir={chdir}", "init" if as_init else "plan"])
+    as_init = as_init or bool(backend_config)  # only init reads -backend-config, as in Terraform
+    extra = [f"-backend-config={v}" for v in backend_config]
+    command = commands.parse([f"-chdir={chdir}", "init" if as_init else "plan", *extra])
     outcome = guard.run(command, real, pol, use_cache=not no_cache, probe_now=probe_now)
+    if outcome.cacheable:  # what the shim reads next: --no-cache refreshes it too (issue 11)
+        from tfwrap import shim
+        from tfwrap.checks import cache
+
+        cache.put(
+            "verdict",
+            cache.verdict_key(command, real, pol.min_terraform_version),
+            shim.verdict_value(outcome),
+        )
     outcome.blocked = bool(outcome.errors)
     if as_json:
         sys.stdout.write(json.dumps(report.to_json(outcome, pol), indent=2) + "\n")
@@ -59,6 +84,8 @@ def check(  # click passes options by name
         backend = outcome.backend
         if not backend.is_s3:
             click.echo(f"backend: {backend.backend_type or 'none (local state)'}: nothing to check")
+        elif not backend.bucket:
+            click.echo("backend: s3, bucket not given (partial configuration)")
         else:
             click.echo(f"backend: s3://{backend.bucket}/{backend.state_key} (workspace {backend.workspace})")
         for f in outcome.findings:

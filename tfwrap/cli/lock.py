@@ -192,8 +192,11 @@ def _document(found: _Lock) -> dict[str, Any]:
 
 
 def _field_lines(fields: dict[str, Any]) -> list[str]:
+    from tfwrap.timestamps import to_second
+
+    shown = {**fields, "Created": to_second(str(fields.get("Created") or ""))}  # one format (issue 11)
     return [
-        f"  {name + ':':<11} {fields.get(name) or '-'}"
+        f"  {name + ':':<11} {shown.get(name) or '-'}"
         for name in ("ID", "Who", "Operation", "Created", "Path")
     ]
 

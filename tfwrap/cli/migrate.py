@@ -4,12 +4,13 @@
     tfwrap migrate finalize [--soak 24h]             phase 2: dynamodb_table and the digest removed
     tfwrap migrate cleanup-table [--table NAME]      delete the lock table once nothing uses it
     tfwrap migrate rollback [--table NAME]           back to DynamoDB locking from either phase
-    tfwrap migrate status                            what the journal says
+    tfwrap migrate status [--json]                   what the journal says, and the next command
 
-Options common to every subcommand may also be given before it (``tfwrap migrate
---dry-run``). Each step is printed on stderr before it is done and recorded in
-``<data dir>/tfwrap-migrate.json`` after it is verified; run the same command again to
-resume an interrupted migration. Exit codes: see ``tfwrap.migrate.steps``.
+Options may also be given before the subcommand (``tfwrap migrate --dry-run finalize``);
+each subcommand lists only the options it uses. Each step is printed on stderr before it is
+done and recorded after it is verified in the journal next to the state
+(``s3://<bucket>/<state key>.tfwrap-migrate.json``); run the same command again to
+resume an interrupted migration. Exit codes: see ``tfwrap.migrate.step``.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from typing import Any
 
 import click
 
-from tfwrap.migrate.steps import Options, parse_duration
+from tfwrap.migrate.durations import parse_duration
+from tfwrap.migrate.migration import Options
 
 _DEFAULTS: dict[str, Any] = {
     "chdir": ".",
@@ -30,41 +32,49 @@ _DEFAULTS: dict[str, Any] = {
 }
 
 
-def _common(fn: Callable[..., Any]) -> Callable[..., Any]:
-    options = [
-        click.option(
-            "-chdir",
-            "--chdir",
-            "chdir",
-            default=None,
-            help="The root module to migrate (as terraform -chdir).",
-        ),
-        click.option(
-            "--dry-run", "dry_run", is_flag=True, default=None, help="Show the whole plan; change nothing."
-        ),
-        click.option(
-            "-backend-config",
-            "--backend-config",
-            "backend_config",
-            multiple=True,
-            help="As terraform init -backend-config (a file or key=value): the ones your init uses.",
-        ),
-        click.option(
-            "--plan-arg",
-            "plan_args",
-            multiple=True,
-            help="An extra argument for the verification plans, e.g. --plan-arg=-var-file=prod.tfvars.",
-        ),
-        click.option(
-            "--lock-timeout",
-            "lock_timeout",
-            default=None,
-            help="-lock-timeout for the verification plans (default 60s).",
-        ),
-    ]
-    for option in reversed(options):
-        fn = option(fn)
-    return fn
+def _options_of(*names: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Decorate a command with these options only: each subcommand's help lists what it uses
+    (issue 11: ``status --help`` offered ``--dry-run`` and took it silently)."""
+
+    def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
+        for name in reversed(names):
+            fn = _OPTIONS[name](fn)
+        return fn
+
+    return decorate
+
+
+_OPTIONS: dict[str, Callable[[Callable[..., Any]], Callable[..., Any]]] = {
+    "chdir": click.option(
+        "-chdir", "--chdir", "chdir", default=None, help="The root module to migrate (as terraform -chdir)."
+    ),
+    "dry_run": click.option(
+        "--dry-run", "dry_run", is_flag=True, default=None, help="Show the whole plan; change nothing."
+    ),
+    "backend_config": click.option(
+        "-backend-config",
+        "--backend-config",
+        "backend_config",
+        multiple=True,
+        help="As terraform init -backend-config (a file or key=value): the ones your init uses "
+        "(recorded in the journal; finalize and rollback reuse them).",
+    ),
+    "plan_args": click.option(
+        "--plan-arg",
+        "plan_args",
+        multiple=True,
+        help="An extra argument for the verification plans, e.g. --plan-arg=-var-file=prod.tfvars.",
+    ),
+    "lock_timeout": click.option(
+        "--lock-timeout",
+        "lock_timeout",
+        default=None,
+        help="-lock-timeout for the verification plans (default 60s).",
+    ),
+}
+_ALL = ("chdir", "dry_run", "backend_config", "plan_args", "lock_timeout")
+_PHASE = _ALL  # the phases that run verification plans
+_WHERE = ("chdir", "dry_run", "backend_config")  # cleanup-table: no plan
 
 
 def _options(ctx: click.Context, /, given: dict[str, Any], **extra: Any) -> Options:
@@ -86,7 +96,7 @@ def _options(ctx: click.Context, /, given: dict[str, Any], **extra: Any) -> Opti
 
 
 @click.group(invoke_without_command=True)
-@_common
+@_options_of(*_ALL)
 @click.pass_context
 def migrate(ctx: click.Context, /, **given: Any) -> None:
     """Move a DynamoDB-locked backend to S3 native locking, safely and resumably.
@@ -101,7 +111,7 @@ def migrate(ctx: click.Context, /, **given: Any) -> None:
 
 
 @migrate.command("dual")
-@_common
+@_options_of(*_PHASE)
 @click.pass_context
 def dual(ctx: click.Context, /, **given: Any) -> None:
     """Phase 1: add use_lockfile = true beside dynamodb_table, reinit, verify both locks."""
@@ -111,7 +121,7 @@ def dual(ctx: click.Context, /, **given: Any) -> None:
 
 
 @migrate.command("finalize")
-@_common
+@_options_of(*_PHASE)
 @click.option("--soak", default="24h", show_default=True, help="Minimum age of the dual phase (0s: none).")
 @click.pass_context
 def finalize(ctx: click.Context, /, soak: str, **given: Any) -> None:
@@ -122,7 +132,7 @@ def finalize(ctx: click.Context, /, soak: str, **given: Any) -> None:
 
 
 @migrate.command("rollback")
-@_common
+@_options_of(*_PHASE)
 @click.option("--table", default=None, help="The DynamoDB lock table (when the journal does not know it).")
 @click.pass_context
 def rollback(ctx: click.Context, /, table: str | None, **given: Any) -> None:
@@ -133,7 +143,7 @@ def rollback(ctx: click.Context, /, table: str | None, **given: Any) -> None:
 
 
 @migrate.command("cleanup-table")
-@_common
+@_options_of(*_WHERE)
 @click.option("--table", default=None, help="The DynamoDB lock table (when the journal does not know it).")
 @click.pass_context
 def cleanup_table(ctx: click.Context, /, table: str | None, **given: Any) -> None:
@@ -144,11 +154,13 @@ def cleanup_table(ctx: click.Context, /, table: str | None, **given: Any) -> Non
 
 
 @migrate.command("status")
-@_common
+@_options_of("chdir", "backend_config")
 @click.option("--soak", default="24h", show_default=True, help="The soak to count down from.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout.")
 @click.pass_context
-def status(ctx: click.Context, /, soak: str, **given: Any) -> None:
-    """What the journal records, and the locking the files and .terraform give (no AWS call)."""
+def status(ctx: click.Context, /, soak: str, as_json: bool, **given: Any) -> None:
+    """The journal next to the state, the locking the files and .terraform give, and the next
+    command to run (stdout; --json for one document)."""
     from tfwrap.migrate import run
 
-    raise click.exceptions.Exit(run.status(_options(ctx, given, soak=parse_duration(soak))))
+    raise click.exceptions.Exit(run.status(_options(ctx, given, soak=parse_duration(soak)), as_json))

@@ -50,7 +50,9 @@ class Verdict:
         """When the holder started: tfwrap's ``started``, else Terraform's ``Created``."""
         if self.holder is not None and self.holder.started is not None:
             return lockinfo.stamp(self.holder.started)
-        return self.created or "an unknown time"
+        from tfwrap.timestamps import to_second
+
+        return to_second(self.created) if self.created else "an unknown time"
 
     def holder_line(self) -> str:
         """``root@vm (ID 1234..., OperationTypeApply) since 2026-...``: for refusals."""

@@ -10,7 +10,9 @@ The migration is the S3 native locking guide's Part 2 done without stopping the 
 - ``cleanup-table`` deletes the lock table once nothing else uses it;
 - ``rollback`` goes back to DynamoDB locking from either phase, digest refreshed.
 
-Each step is printed before it is done, verified after, and recorded in a journal in the
-data dir (``steps``), so an interrupted run resumes where it stopped and a step recorded
-as done is never repeated.
+Each step is printed before it is done, verified after, and recorded in a journal next to
+the state in the bucket (``journal.py``), so an interrupted run resumes where it stopped, from
+any checkout, and a step recorded as done is never repeated. Where each part lives:
+``run`` (entry points), ``migration`` (the context), ``step`` (running a phase), ``common``,
+``dual``, ``finalize``, ``rollback``, ``cleanup`` (the phases' steps), ``status``.
 """

@@ -1,8 +1,13 @@
-"""The migration journal: ``<data dir>/tfwrap-migrate.json``, one record per completed step.
+"""The migration journal: ``s3://<bucket>/<state key>.tfwrap-migrate.json``, one record per step.
 
-Written atomically (temporary file, then rename) after each step, never before the step's
-effect is verified; a refusal before the first step leaves no journal behind. It holds no
-secret: names, timestamps, the lock table, file hashes and the lines tfwrap changed.
+It lives next to the state it migrates, in the state bucket, so every checkout of that state
+sees the same migration: CI can finalize what a laptop started, and a colleague does not
+restart the soak (issue 7 §9; it used to live in ``.terraform/``, one checkout's alone, and
+such a journal is moved to the bucket the first time it is read). Each write is conditional
+on the ETag last read (``If-Match``; ``If-None-Match: *`` for the first), so two migrations
+of one state cannot overwrite each other's records. Written after each step, never before
+the step's effect is verified; a refusal before the first step leaves no journal behind. It
+holds no secret: names, timestamps, the lock table, file hashes and the lines tfwrap changed.
 
     {
       "version": 1,
@@ -18,15 +23,27 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from tfwrap import exitcodes
 from tfwrap.errors import TfwrapError
 
 NAME = "tfwrap-migrate.json"
+SUFFIX = ".tfwrap-migrate.json"  # appended to the state key (tfwrap.iam grants exactly this)
 VERSION = 1
+
+
+class Store(Protocol):
+    """Where a journal is kept: the state bucket (``tfwrap.migrate.remote``)."""
+
+    where: str
+
+    def read(self) -> tuple[str, str] | None:
+        """The journal's text and ETag, or None when there is none."""
+
+    def write(self, text: str, etag: str | None) -> str:
+        """Write over ``etag`` (None: only if absent); the new ETag. Refuses a lost race."""
 
 
 def now() -> dt.datetime:
@@ -44,34 +61,35 @@ def parse_stamp(text: str) -> dt.datetime:
 class Journal:
     """The journal of one working directory's migration."""
 
-    def __init__(self, path: Path, data: dict[str, Any]) -> None:
-        self.path = path
+    def __init__(self, store: Store, data: dict[str, Any], etag: str | None = None) -> None:
+        self.store = store
+        self.path = store.where  # what messages name
         self.data = data
+        self.etag = etag
+        self.moved_from: Path | None = None
 
     @classmethod
-    def load(cls, data_dir: Path) -> Journal:
-        path = data_dir / NAME
-        try:
-            text = path.read_text()
-        except FileNotFoundError:
-            return cls(path, {"version": VERSION, "steps": {}, "edits": [], "history": []})
-        except OSError as exc:
-            raise TfwrapError(
-                f"cannot read the migration journal {path}: {exc.strerror}", exitcodes.BACKEND_CONFIG
-            ) from exc
-        try:
-            data = json.loads(text)
-        except ValueError as exc:
-            data, problem = None, str(exc)
-        else:
-            problem = _problem(data)
-        if problem:
-            raise TfwrapError(
-                f"the migration journal {path} is damaged ({problem}); restore it from a backup, "
-                "or remove it to start the migration over",
-                exitcodes.BACKEND_CONFIG,
-            )
-        return cls(path, data)
+    def load(cls, store: Store, data_dir: Path | None = None) -> Journal:
+        """The journal in the bucket; a journal left in ``data_dir`` by an older tfwrap is moved there."""
+        found = store.read()
+        if found is None:
+            journal = cls(store, {"version": VERSION, "steps": {}, "edits": [], "history": []})
+            legacy = data_dir / NAME if data_dir is not None else None
+            if legacy is not None and legacy.is_file():
+                data = _parse(legacy.read_text(), str(legacy))
+                if f"s3://{data.get('bucket')}/{data.get('state_key')}{SUFFIX}" != store.where:
+                    return journal  # another state's (the backend changed): not ours to move
+                journal.data = data
+                journal.save()
+                legacy.unlink()
+                journal.moved_from = legacy
+            return journal
+        text, etag = found
+        return cls(store, _parse(text, store.where), etag)
+
+    @property
+    def exists(self) -> bool:
+        return self.etag is not None
 
     @property
     def steps(self) -> dict[str, dict[str, Any]]:
@@ -114,10 +132,24 @@ class Journal:
         self.save()
 
     def save(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(f".{NAME}.{os.getpid()}")
-        tmp.write_text(json.dumps(self.data, indent=2) + "\n")
-        os.replace(tmp, self.path)
+        self.etag = self.store.write(json.dumps(self.data, indent=2) + "\n", self.etag)
+
+
+def _parse(text: str, where: str) -> dict[str, Any]:
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        data, problem = None, str(exc)
+    else:
+        problem = _problem(data)
+    if problem:
+        raise TfwrapError(
+            f"the migration journal {where} is damaged ({problem}); restore an earlier version of it "
+            "(the bucket is versioned), or remove it to start the migration over",
+            exitcodes.BACKEND_CONFIG,
+        )
+    parsed: dict[str, Any] = data
+    return parsed
 
 
 def _problem(data: Any) -> str:

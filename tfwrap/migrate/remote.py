@@ -171,6 +171,13 @@ class Remote:
             keys.append(backend.state_key)
         return sorted(set(keys), key=keys.index)
 
+    # --- the migration journal, next to the state --------------------------------------------
+
+    def journal(self) -> JournalObject:
+        from tfwrap.migrate.journal import SUFFIX
+
+        return JournalObject(self, self.backend.state_key + SUFFIX)
+
     # --- the bucket --------------------------------------------------------------------------
 
     def versioning(self) -> str:
@@ -180,6 +187,7 @@ class Remote:
     def enable_versioning(self) -> None:
         with self._s3_call(f"enable versioning on bucket {self.bucket}", "s3:PutBucketVersioning"):
             self.s3.put_bucket_versioning(Bucket=self.bucket, VersioningConfiguration={"Status": "Enabled"})
+        self.forget_cached_facts()
 
     def object_lock(self) -> dict[str, Any]:
         with self._s3_call(f"read bucket {self.bucket}'s Object Lock", "s3:GetBucketObjectLockConfiguration"):
@@ -194,6 +202,13 @@ class Remote:
             self.s3.put_object_lock_configuration(
                 Bucket=self.bucket, ObjectLockConfiguration={"ObjectLockEnabled": "Enabled"}
             )
+        self.forget_cached_facts()
+
+    def forget_cached_facts(self) -> None:
+        """The shim must see the change on its next run, not after the cache's TTL (issue 11)."""
+        from tfwrap.checks import cache
+
+        cache.forget_bucket(self.backend.s3_endpoint, self.backend.region, self.bucket)
 
     # --- locks -------------------------------------------------------------------------------
 
@@ -286,3 +301,49 @@ def _holder(fields: dict[str, Any]) -> str:
     who = fields.get("Who") or "unknown"
     operation = str(fields.get("Operation") or "").removeprefix("OperationType") or "?"
     return f"{who} ({operation}, since {fields.get('Created') or '?'}, ID {fields.get('ID') or '?'})"
+
+
+class JournalObject:
+    """The migration journal's object: read with its ETag, written only over that ETag."""
+
+    def __init__(self, remote: Remote, key: str) -> None:
+        self.remote = remote
+        self.key = key
+        self.where = f"s3://{remote.bucket}/{key}"
+
+    def read(self) -> tuple[str, str] | None:
+        remote = self.remote
+        with remote._s3_call(f"read the migration journal {self.where}", "s3:GetObject", self.key):
+            try:
+                got = remote.s3.get_object(Bucket=remote.bucket, Key=self.key, **remote._sse_c())
+            except Exception as exc:
+                if code_of(exc) in ("NoSuchKey", "404"):
+                    return None
+                raise
+            return got["Body"].read().decode(), str(got.get("ETag", ""))
+
+    def write(self, text: str, etag: str | None) -> str:
+        remote = self.remote
+        params: dict[str, Any] = {"IfMatch": etag} if etag else {"IfNoneMatch": "*"}
+        kms = remote.backend.get("kms_key_id")
+        if kms:
+            params.update(ServerSideEncryption="aws:kms", SSEKMSKeyId=str(kms))
+        with remote._s3_call(f"write the migration journal {self.where}", "s3:PutObject", self.key):
+            try:
+                put = remote.s3.put_object(
+                    Bucket=remote.bucket,
+                    Key=self.key,
+                    Body=text.encode(),
+                    ContentType="application/json",
+                    **params,
+                    **remote._sse_c(),
+                )
+            except Exception as exc:
+                if code_of(exc) in ("PreconditionFailed", "412", "ConditionalRequestConflict"):
+                    raise TfwrapError(
+                        f"the migration journal {self.where} was changed by another tfwrap migrate while "
+                        "this one ran: let that one finish, then run this command again",
+                        exitcodes.LOCK_HELD,
+                    ) from exc
+                raise
+        return str(put.get("ETag", ""))

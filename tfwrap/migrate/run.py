@@ -6,16 +6,14 @@ from collections.abc import Callable
 
 from tfwrap import exitcodes
 from tfwrap.errors import TfwrapError
+from tfwrap.migrate.cleanup import cleanup_steps
+from tfwrap.migrate.dual import dual_steps
+from tfwrap.migrate.durations import human
+from tfwrap.migrate.finalize import finalize_steps
 from tfwrap.migrate.journal import now, parse_stamp
-from tfwrap.migrate.steps import (
-    Migration,
-    Options,
-    cleanup_steps,
-    dual_steps,
-    finalize_steps,
-    human,
-    rollback_steps,
-)
+from tfwrap.migrate.migration import Migration, Options, describe_mode
+from tfwrap.migrate.rollback import rollback_steps
+from tfwrap.migrate.step import execute
 
 
 def _session(opts: Options, body: Callable[[Migration], int]) -> int:
@@ -66,7 +64,7 @@ def dual(opts: Options) -> int:
             m.out.line(f"nothing to do: dual locking was verified at {at}; {_soak_left(m, at)}")
             return exitcodes.OK
         _header(m, "dual")
-        m.execute("dual", dual_steps(m))
+        execute(m, "dual", dual_steps(m))
         if not opts.dry_run:
             m.out.line(
                 "dual locking is in place: Terraform takes the .tflock object and the DynamoDB item, so runs "
@@ -102,11 +100,11 @@ def finalize(opts: Options) -> int:
             return exitcodes.OK
         if m.mode in ("dynamodb", "none"):
             raise TfwrapError(
-                f"{opts.chdir} is not in the dual phase ({m.mode} locking): run tfwrap migrate first",
+                f"{opts.chdir} is not in the dual phase ({describe_mode(m.mode)}): run tfwrap migrate first",
                 exitcodes.USAGE,
             )
         _header(m, "finalize")
-        m.execute("finalize", finalize_steps(m))
+        execute(m, "finalize", finalize_steps(m))
         if not opts.dry_run:
             m.out.line(
                 "finalized: S3 native locking only. Pipelines must use this configuration now; "
@@ -136,7 +134,7 @@ def rollback(opts: Options) -> int:
                 "which DynamoDB table? the journal does not know it: pass --table NAME", exitcodes.USAGE
             )
         _header(m, "rollback")
-        m.execute("rollback", rollback_steps(m, table))
+        execute(m, "rollback", rollback_steps(m, table))
         if not opts.dry_run:
             journal.close("rolled back")
             m.out.line(
@@ -156,28 +154,21 @@ def cleanup_table(opts: Options) -> int:
         if not table:
             raise TfwrapError("which DynamoDB table? pass --table NAME", exitcodes.USAGE)
         deleted = journal.step("cleanup-table/delete-table")
-        if deleted is not None and m.remote.describe_table(table) is None:
-            m.out.line(f"nothing to do: table {table} was deleted at {deleted['at']}")
+        still_set = m.backend.dynamodb_table or (m.initialised.dynamodb_table if m.initialised else "")
+        if not still_set and m.remote.describe_table(table) is None:  # issue 11: gone is done
+            when = f" (deleted at {deleted['at']})" if deleted is not None else ""
+            m.out.line(f"nothing to do: table {table} does not exist{when}")
             return exitcodes.OK
         _header(m, "cleanup-table")
-        m.execute("cleanup-table", cleanup_steps(m, table))
+        execute(m, "cleanup-table", cleanup_steps(m, table))
         return exitcodes.OK
 
     return _session(opts, body)
 
 
-def status(opts: Options) -> int:
-    """What the journal says, and the locking the files and ``.terraform`` give (no AWS call)."""
-    m = Migration(opts)
-    journal = m.journal
-    m.out.line(f"{m.where}: files give {m.mode} locking, .terraform gives {m.init_mode} locking")
-    if not journal.steps:
-        m.out.line(f"no migration in progress ({journal.path})")
-        return exitcodes.OK
-    m.out.line(f"lock table: {journal.get('table') or '?'}")
-    for key, step in journal.steps.items():
-        m.out.note(f"{step['at']}  {key}")
-    verified = journal.step("dual/verify")
-    if verified and not journal.phase_started("finalize"):
-        m.out.line(_soak_left(m, verified["at"]))
+def status(opts: Options, as_json: bool = False) -> int:
+    """The report of ``tfwrap.migrate.status``, on stdout."""
+    from tfwrap.migrate import status as report
+
+    report.status(Migration(opts), as_json)
     return exitcodes.OK
