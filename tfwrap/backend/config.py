@@ -224,6 +224,11 @@ def _workspace(data_dir: Path, env: dict[str, str]) -> str:
         return "default"
 
 
+def normalise(settings: dict[str, Any]) -> dict[str, Any]:
+    """Settings as Terraform's schema types them (bool strings converted, nulls dropped)."""
+    return _normalise(settings)
+
+
 def _normalise(settings: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name, raw in settings.items():

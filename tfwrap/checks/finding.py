@@ -34,6 +34,13 @@ CATALOG: dict[str, str] = {
     "bucket-missing": ERROR,
     "endpoint-unreachable": ERROR,
     "check-failed": WARNING,  # any other AWS error while checking
+    # tfwrap audit (issue 10): what the files alone say, for every stack at once
+    "required-version-pre-lockfile": WARNING,  # required_version admits < 1.10 (no use_lockfile)
+    "required-version-experimental": INFO,  # admits 1.10.x (use_lockfile experimental)
+    "encrypt-missing": WARNING,  # the backend does not set encrypt = true
+    "skip-s3-checksum-object-lock": ERROR,  # breaks every write to an Object Lock bucket
+    "backend-dynamic-value": INFO,  # a value built by an expression: shown, not guessed
+    "backend-unreadable": ERROR,  # the stack's backend configuration cannot be read
 }
 
 

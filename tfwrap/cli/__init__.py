@@ -17,7 +17,7 @@ def group() -> None:
 
 
 def _register() -> None:
-    from tfwrap.cli import bootstrap, check, demo, iam_policy, lock, migrate
+    from tfwrap.cli import audit, bootstrap, check, demo, iam_policy, lock, migrate
 
     for command in (
         check.check,
@@ -26,6 +26,7 @@ def _register() -> None:
         migrate.migrate,
         iam_policy.iam_policy,
         demo.demo,
+        audit.audit,
     ):
         group.add_command(command)
 
