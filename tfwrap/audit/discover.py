@@ -68,9 +68,9 @@ def _tree(root: Path) -> list[Path]:
     if listed is None:
         return _walk(root)
     return [
-        root / rel
+        Path(root, rel)
         for rel in listed
-        if _wanted(os.path.basename(rel)) and not SKIPPED_DIRS.intersection(Path(rel).parts[:-1])
+        if _wanted(os.path.basename(rel)) and not SKIPPED_DIRS.intersection(rel.split("/")[:-1])
     ]
 
 
@@ -88,7 +88,7 @@ def _git_files(root: Path) -> list[str] | None:
     if done.returncode != 0:
         return None
     names = sorted({n for n in done.stdout.decode(errors="surrogateescape").split("\0") if n})
-    return [n for n in names if os.path.isfile(os.path.join(root, n))]  # not deleted ones
+    return [n for n in names if _wanted(os.path.basename(n)) and os.path.isfile(os.path.join(root, n))]
 
 
 def _walk(root: Path) -> list[Path]:
@@ -149,7 +149,7 @@ def _terraform_stack(directory: Path, files: list[Path]) -> Stack | None:
         if not text or "terraform" not in text:
             continue
         try:
-            blocks = scan.scan_json(text) if path.name.endswith(".json") else scan.scan(text)
+            blocks = scan.scan_json(text) if path.name.endswith(".json") else scan.scan(text, settings=False)
         except (scan.ScanError, ValueError):
             continue  # the backend file parsed; Terraform reports the rest
         for block in blocks:

@@ -6,6 +6,7 @@ resolve them against the repository root, where CI runs the audit).
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from pathlib import Path
@@ -82,10 +83,17 @@ _ORDER = {s: i for i, s in enumerate(SEVERITIES)}
 
 def relative(path: Path) -> str:
     """``path`` relative to the current directory when under it, else absolute."""
+    return _relative(str(path))
+
+
+@functools.cache
+def _relative(path: str) -> str:
     absolute = os.path.abspath(path)
     here = os.getcwd()
-    if absolute == here or absolute.startswith(here.rstrip(os.sep) + os.sep):
-        return os.path.relpath(absolute, here)
+    if absolute == here:
+        return "."
+    if absolute.startswith(here.rstrip(os.sep) + os.sep):
+        return absolute[len(here.rstrip(os.sep)) + 1 :]
     return absolute
 
 

@@ -40,6 +40,11 @@ _RUN = re.compile(
     rf"(?:[^\"#/<{{}}tbr]+|{_PLAIN_TEMPLATE}|#[^\n]*|//[^\n]*|/(?![/*])|<(?!<[-A-Za-z_])"
     r"|t(?!erraform(?![\w-]))|b(?!ackend(?![\w-]))|r(?!emote_state(?![\w-])))*"
 )
+# A block header anywhere (in code or not): the scan stops after the last one.
+_HEADERS = {
+    "terraform": re.compile(r"(?<![\w.-])terraform[ \t]*(?:\{|/\*)"),
+    "remote_state": re.compile(r"(?<![\w.-])remote_state[ \t]*(?:=|\{|/\*)"),
+}
 # Inside ``${...}`` (and for skipping an expression): brackets and newlines count too.
 _EXPR = re.compile(
     rf"(?P<s>{_SIMPLE_STRING})|(?P<t>\")|(?P<c>#[^\n]*|//[^\n]*)|(?P<b>/\*)|(?P<h>{_HEREDOC})"
@@ -194,15 +199,19 @@ def _template_end(text: str, pos: int) -> int:
         pos = _skip(text, m)
 
 
-def scan(text: str, keyword: str = "terraform") -> list[TerraformBlock]:  # noqa: PLR0912, PLR0915 - one token loop reads best whole
+def scan(text: str, keyword: str = "terraform", *, settings: bool = True) -> list[TerraformBlock]:  # noqa: PLR0912, PLR0915 - one token loop reads best whole
     """Every top-level ``terraform`` block of a ``.tf`` file, with its backend blocks.
 
     With ``keyword="remote_state"`` (Terragrunt), each top-level ``remote_state { ... }`` or
     ``remote_state = { ... }`` is returned as a one-backend block labelled ``remote_state``.
+    ``settings=False``: the backend blocks' places only, not their settings (cheaper).
     """
-    last = text.rfind(keyword)
+    headers = _HEADERS[keyword].finditer(text)
+    last = -1
+    for last_header in headers:
+        last = last_header.start()
     if last < 0:
-        return []  # most files: nothing to read
+        return []  # most files: no header at all, wherever it might be hidden
     found: list[TerraformBlock] = []
     lines = _Lines(text)
     depth = pos = 0
@@ -222,7 +231,12 @@ def scan(text: str, keyword: str = "terraform") -> list[TerraformBlock]:  # noqa
             depth -= 1
             pos = m.end()
             if inner is not None and depth == 1:
-                found[-1].backends.append(_read_block(text, lines, inner[0], (*inner[1:], m.start())))
+                span = (*inner[1:], m.start())
+                found[-1].backends.append(
+                    _read_block(text, lines, inner[0], span)
+                    if settings
+                    else Block(inner[0], *lines.place(inner[1]), text[inner[1] : m.start() + 1])
+                )
                 inner = None
             elif outer is not None and depth == 0:
                 outer.body = (outer_brace + 1, m.start())
