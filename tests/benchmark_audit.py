@@ -21,6 +21,7 @@ from tests.support.world import backend_block, make_bucket, write_config
 # A werkzeug access line; 4xx lines are coloured.
 _REQUEST = re.compile(r'"(?:\x1b\[[\d;]*m)?([A-Z]+) (\S+) HTTP/[\d.]+(?:\x1b\[[\d;]*m)?" (\d{3})')
 BUCKET_CALLS = 4  # the guard's reads per bucket: versioning, Object Lock, encryption, public access
+CPU_SECONDS: list[float] = []  # CPU (user + sys) of the last timed_run, its workers included
 
 
 def big_resources(size_mb: float = 5.0) -> str:
@@ -98,6 +99,7 @@ def timed_run(
     _, status, usage = os.wait4(proc.pid, 0)
     elapsed = time.perf_counter() - start
     code = os.waitstatus_to_exitcode(status)
+    CPU_SECONDS[:] = [usage.ru_utime + usage.ru_stime]
     proc.returncode = code
     if code not in ok:
         err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""

@@ -100,13 +100,26 @@ def _walk(root: Path) -> list[Path]:
 
 
 def stacks(files: list[Path]) -> list[Stack]:
-    """The stacks these files define, in path order."""
+    """The stacks these files define, in path order (large trees: read on every core)."""
     by_dir: dict[Path, list[Path]] = {}
     for f in files:
         by_dir.setdefault(f.parent, []).append(f)
+    groups = [(d, by_dir[d]) for d in sorted(by_dir)]
+    workers = min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1)
+    if workers < 2 or len(groups) < 400:
+        return _stacks(groups)
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    chunks = [groups[i::workers] for i in range(workers)]
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
+        found = [stack for part in pool.map(_stacks, chunks) for stack in part]
+    return sorted(found, key=lambda s: (s.path, str(s.block[0])))
+
+
+def _stacks(groups: list[tuple[Path, list[Path]]]) -> list[Stack]:
     found: list[Stack] = []
-    for directory in sorted(by_dir):
-        names = by_dir[directory]
+    for directory, names in groups:
         tf = [f for f in names if f.name.endswith((".tf", ".tf.json"))]
         if tf:
             stack = _terraform_stack(directory, tf)
@@ -127,9 +140,8 @@ def _terraform_stack(directory: Path, files: list[Path]) -> Stack | None:
     texts = {f: _read(f) for f in files}
     if not any(t and "backend" in t for t in texts.values()):
         return None  # most directories: modules, no backend at all
-    command_dir = str(directory)
     try:
-        backend = backend_config.load(_init(command_dir), {})
+        backend = backend_config.load_files(directory, {f: t for f, t in texts.items() if t is not None})
     except TfwrapError as exc:
         block_file = next(f for f, t in texts.items() if t and "backend" in t)
         empty = backend_config.BackendConfig(directory, directory / ".terraform", "default", "s3")
@@ -160,12 +172,6 @@ def _terraform_stack(directory: Path, files: list[Path]) -> Stack | None:
             if block.backends or stack.terraform_block is None:
                 stack.terraform_block = (path, block.line, block.column)
     return stack
-
-
-def _init(directory: str) -> Any:
-    from tfwrap import commands
-
-    return commands.parse([f"-chdir={directory}", "init"])
 
 
 def _terragrunt_stacks(path: Path) -> list[Stack]:

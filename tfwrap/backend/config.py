@@ -256,13 +256,15 @@ def _is_override(name: str) -> bool:
     return stem == "override" or stem.endswith("_override")
 
 
-def _from_files(workdir: Path) -> list[Source]:
+def _from_files(workdir: Path, texts: dict[Path, str] | None = None) -> list[Source]:
     sources: list[Source] = []
     for path in config_files(workdir):
-        try:
-            text = path.read_text()
-        except (OSError, UnicodeDecodeError) as exc:
-            raise BackendConfigError(f"cannot read {path.name}: {exc}") from exc
+        text = (texts or {}).get(path)
+        if text is None:
+            try:
+                text = path.read_text()
+            except (OSError, UnicodeDecodeError) as exc:
+                raise BackendConfigError(f"cannot read {path.name}: {exc}") from exc
         if "backend" not in text:  # cheap: most files cannot hold a backend block
             continue
         if path.name.endswith(".json"):
@@ -271,6 +273,19 @@ def _from_files(workdir: Path) -> list[Source]:
             blocks = _backend_blocks_hcl(path, text)
         sources.extend(Source(path.name, kind, settings, places) for kind, settings, places in blocks)
     return sources
+
+
+def load_files(workdir: Path, texts: dict[Path, str]) -> BackendConfig:
+    """What ``init`` reads from the files (already read: ``texts``), with the initialised copy
+    among the sources; no environment, no arguments. ``tfwrap audit`` reads each file once."""
+    data_dir = workdir / ".terraform"
+    config = BackendConfig(workdir=workdir, data_dir=data_dir, workspace="default")
+    from_files = _from_files(workdir, texts)
+    config.sources = [*from_files, *_from_initialised(data_dir)]
+    if from_files:
+        config.backend_type = from_files[-1].backend_type
+        config.settings = _normalise(from_files[-1].settings)
+    return config
 
 
 Blocks = list[tuple[str, dict[str, Any], dict[str, tuple[int, int]]]]
