@@ -323,3 +323,48 @@ def test_pre_commit_hook_fails_a_bad_backend_and_passes_a_good_one(
     assert re.search(r"tfwrap audit .*Failed", bad.stdout)
     assert "envs/dev/backend.tf:7:5  state is locked with DynamoDB only" in bad.stdout
     assert "envs/prod" not in bad.stdout.split("Failed", 1)[1]  # only the stack of the changed file
+
+
+def test_tf_json_stacks_and_terragrunt_attribute_form(tmp_path: Path) -> None:
+    doc = {
+        "terraform": {
+            "required_version": ">= 1.11",
+            "backend": {"s3": {"bucket": "jb", "key": "k", "region": "us-east-1", "encrypt": True}},
+        }
+    }
+    doc["terraform"]["backend"]["s3"]["dynamodb_table"] = "locks"
+    write(tmp_path / "json-stack" / "main.tf.json", json.dumps(doc, indent=2))
+    write(
+        tmp_path / "tg" / "terragrunt.hcl",
+        """\
+        remote_state = {
+          backend = "s3"
+          config = {
+            bucket = "tg-state"
+            key    = "tg/terraform.tfstate"
+            region = "us-east-1"
+          }
+        }
+        """,
+    )
+    code, doc_out = findings(tmp_path, "--offline")
+    assert code == 80
+    got = {(f["stack"], f["id"]): f for f in doc_out["findings"]}
+    assert set(got) == {
+        ("json-stack", "locking-dynamodb-only"),
+        ("tg", "locking-none"),
+        ("tg", "encrypt-missing"),
+    }
+    assert points_at(tmp_path, got["json-stack", "locking-dynamodb-only"], '"dynamodb_table"')
+    assert points_at(tmp_path, got["tg", "locking-none"], "remote_state")
+
+
+def test_an_unreadable_stack_is_a_finding_and_the_others_are_still_audited(tmp_path: Path) -> None:
+    stack(tmp_path / "good", use_lockfile=True, encrypt=True)
+    write(tmp_path / "broken" / "backend.tf", 'terraform {\n  backend "s3" {\n    bucket = "unterminated\n')
+    code, doc = findings(tmp_path, "--offline")
+    assert code == 80
+    (only,) = doc["findings"]
+    assert (only["stack"], only["id"], only["file"]) == ("broken", "backend-unreadable", "broken/backend.tf")
+    assert "unterminated string at line 3" in only["message"]
+    assert [s["path"] for s in doc["stacks"]] == ["broken", "good"]
