@@ -27,7 +27,7 @@ Place = tuple[int, int]  # (line, column), both from 1
 
 _SIMPLE_STRING = r'"(?:[^"\\\n$%]|\\.|\$\$\{|%%\{|\$(?!\{)|%(?!\{))*"'
 _HEREDOC = r"<<(-?)([A-Za-z_][\w-]*)[ \t]*\r?\n"
-# What matters in a whole file: everything that hides text, braces, and the two keywords.
+# What matters in a whole file: everything that hides text, braces, and the keywords.
 # Every alternative starts with a literal character, so the regex engine skips ahead fast.
 _FILE = re.compile(
     rf"(?P<s>{_SIMPLE_STRING})|(?P<t>\")|(?P<c>#[^\n]*|//[^\n]*)|(?P<b>/\*)|(?P<h>{_HEREDOC})"
@@ -118,9 +118,10 @@ class _Lines:
         self.line = 1
 
     def place(self, offset: int) -> Place:
-        if offset < self.offset:
-            self.offset, self.line = 0, 1
-        self.line += self.text.count("\n", self.offset, offset)
+        if offset < self.offset:  # a setting placed after its nested values: count back
+            self.line -= self.text.count("\n", offset, self.offset)
+        else:
+            self.line += self.text.count("\n", self.offset, offset)
         self.offset = offset
         return self.line, offset - self.text.rfind("\n", 0, offset)
 
