@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import json
 import re
+import sys
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,13 +38,17 @@ _FILE = re.compile(
 _PLAIN_TEMPLATE = r'"(?:[^"\\\n$%]|\\.|\$\$\{|%%\{|[$%](?!\{)|[$%]\{(?:[^{}"\n#/]|/(?![/*]))*\})*"'
 # Everything in between, consumed in one C-level match: the loop sees only what matters.
 _RUN = re.compile(
-    rf"(?:[^\"#/<{{}}tbr]+|{_PLAIN_TEMPLATE}|#[^\n]*|//[^\n]*|/(?![/*])|<(?!<[-A-Za-z_])"
-    r"|t(?!erraform(?![\w-]))|b(?!ackend(?![\w-]))|r(?!emote_state(?![\w-])))*"
+    r"(?:[^\"#/<{}\w]+|(?!(?:terraform|backend|remote_state)(?![\w-]))[\w-]+"
+    rf"|{_PLAIN_TEMPLATE}|#[^\n]*|//[^\n]*|/(?![/*])|<(?!<[-A-Za-z_]))*"
 )
+# Python >= 3.11: the run and a brace in one match, the common step outside a terraform block
+# (possessive: nothing to backtrack into when no brace follows).
+_RUN_TO_BRACE = re.compile(_RUN.pattern + "+([{}])") if sys.version_info >= (3, 11) else None
 # A block header anywhere (in code or not): the scan stops after the last one.
 _HEADERS = {
-    "terraform": re.compile(r"(?<![\w.-])terraform[ \t]*(?:\{|/\*)"),
-    "remote_state": re.compile(r"(?<![\w.-])remote_state[ \t]*(?:=|\{|/\*)"),
+    # the literal first, then the look-behind: the engine then searches for the literal fast
+    "terraform": re.compile(r"terraform(?<![\w.-]terraform)[ \t]*(?:\{|/\*)"),
+    "remote_state": re.compile(r"remote_state(?<![\w.-]remote_state)[ \t]*(?:=|\{|/\*)"),
 }
 # Inside ``${...}`` (and for skipping an expression): brackets and newlines count too.
 _EXPR = re.compile(
@@ -220,6 +225,12 @@ def scan(text: str, keyword: str = "terraform", *, settings: bool = True) -> lis
     outer_at = outer_brace = 0
     inner: tuple[str, int, int] | None = None  # label, keyword offset, "{" offset
     while outer is not None or pos <= last:
+        if _RUN_TO_BRACE is not None and outer is None:  # outside terraform: braces only count
+            step = _RUN_TO_BRACE.match(text, pos)
+            if step is not None:
+                depth = depth + 1 if step.group(1) == "{" else max(depth - 1, 0)
+                pos = step.end()
+                continue
         pos = _RUN.match(text, pos).end()  # type: ignore[union-attr]
         m = _FILE.match(text, pos)
         if m is None:
