@@ -296,7 +296,7 @@ def _backend_blocks_hcl(path: Path, text: str) -> Blocks:
     from tfwrap.backend import scan
 
     try:
-        found = scan.scan(text)
+        found = scan.scan(text, versions=False)
     except scan.ScanError as exc:
         raise BackendConfigError(
             f"cannot parse {path.name}: {exc}; run `terraform validate` to see the error"

@@ -205,12 +205,15 @@ def _template_end(text: str, pos: int) -> int:
         pos = _skip(text, m)
 
 
-def scan(text: str, keyword: str = "terraform", *, settings: bool = True) -> list[TerraformBlock]:  # noqa: PLR0912, PLR0915 - one token loop reads best whole
+def scan(  # noqa: PLR0912, PLR0915 - one token loop reads best whole
+    text: str, keyword: str = "terraform", *, settings: bool = True, versions: bool = True
+) -> list[TerraformBlock]:
     """Every top-level ``terraform`` block of a ``.tf`` file, with its backend blocks.
 
     With ``keyword="remote_state"`` (Terragrunt), each top-level ``remote_state { ... }`` or
     ``remote_state = { ... }`` is returned as a one-backend block labelled ``remote_state``.
-    ``settings=False``: the backend blocks' places only, not their settings (cheaper).
+    ``settings=False``: the backend blocks' places only, not their settings (cheaper);
+    ``versions=False``: no ``required_version`` (the guard does not need it).
     """
     headers = _HEADERS[keyword].finditer(text)
     last = -1
@@ -281,7 +284,7 @@ def scan(text: str, keyword: str = "terraform", *, settings: bool = True) -> lis
             pos = _skip(text, m)
     if outer is not None:
         raise ScanError(f"{keyword} block is never closed (opened", outer.line)
-    if keyword == "terraform":
+    if keyword == "terraform" and versions:
         for block in found:
             _required_version(text, lines, block)
     return found
