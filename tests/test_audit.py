@@ -368,3 +368,15 @@ def test_an_unreadable_stack_is_a_finding_and_the_others_are_still_audited(tmp_p
     assert (only["stack"], only["id"], only["file"]) == ("broken", "backend-unreadable", "broken/backend.tf")
     assert "unterminated string at line 3" in only["message"]
     assert [s["path"] for s in doc["stacks"]] == ["broken", "good"]
+
+
+def test_a_missing_path_or_unwritable_output_is_one_line_and_83(tmp_path: Path) -> None:
+    done = audit(tmp_path, "--offline", "no-such-dir")
+    assert done.returncode == 83 and done.stdout == ""
+    assert done.stderr == "tfwrap: no-such-dir does not exist; pass directories or files to audit\n"
+    done = audit(tmp_path, "--offline", "--output", str(tmp_path / "missing" / "report.txt"))
+    assert (
+        done.returncode == 83
+        and done.stderr.startswith("tfwrap: cannot write ")
+        and "Traceback" not in done.stderr
+    )

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tfwrap import exitcodes
 from tfwrap.backend import config as backend_config
 from tfwrap.backend import scan
 from tfwrap.errors import TfwrapError
@@ -55,7 +56,7 @@ def candidate_files(paths: list[Path]) -> list[Path]:
                 if one.is_file() and _wanted(one.name):
                     found[one] = None
         else:
-            raise TfwrapError(f"{path} does not exist; pass directories or files to audit", 83)
+            raise TfwrapError(f"{path} does not exist; pass directories or files to audit", exitcodes.USAGE)
     return list(found)
 
 

@@ -45,7 +45,9 @@ def audit(  # noqa: PLR0917 - click passes every option as an argument
         try:
             output.write_text(rendered)
         except OSError as exc:
-            raise TfwrapError(f"cannot write {output}: {exc.strerror}; pick a writable --output", 83) from exc
+            raise TfwrapError(
+                f"cannot write {output}: {exc.strerror}; pick a writable --output", exitcodes.USAGE
+            ) from exc
         sys.stderr.write(f"tfwrap: {report.summary()} (report in {output})\n")
     else:
         sys.stdout.write(rendered)
