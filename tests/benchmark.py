@@ -37,6 +37,7 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repo root
 
+from tests import benchmark_audit
 from tests.support.lockwatch import SLOW, read_lock
 from tests.support.world import make_bucket, make_table, s3_client, write_config
 from tfwrap.demo import engine
@@ -645,6 +646,13 @@ def main() -> int:
     parser.add_argument(
         "--probe-runs", type=int, default=20, help="conditional-write probes (default 20; 0 skips)"
     )
+    parser.add_argument(
+        "--audit-stacks", type=int, default=2000, help="audit monorepo size (default 2000; 0 skips)"
+    )
+    parser.add_argument("--audit-runs", type=int, default=3, help="audit --offline runs (default 3)")
+    parser.add_argument(
+        "--check-sample", type=int, default=20, help="directories `tfwrap check`ed (default 20)"
+    )
     opts = parser.parse_args()
     if min(opts.runs, opts.checked_runs, opts.compiled_runs) < 2 or opts.supervised_runs == 1:
         parser.error("need at least 2 runs for a p90 or p95")
@@ -703,6 +711,16 @@ def main() -> int:
                 empty_cache_and_probe,
             ),
         ]
+        # issue 7 §5: a 5 MB .tf of resources named backend beside the backend file, then with
+        # the backend block at its very end (the scanner must read the whole file)
+        for big, label in zip(
+            benchmark_audit.big_tf_dirs(server.url, real, env, tmp, check), ("beside", "at end"), strict=True
+        ):
+            results.append(
+                Bench(real, shim_dir / "terraform", big, env).measure(
+                    f"cold, 5 MB .tf ({label})", ["output", "-json"], opts.checked_runs, 400, empty_cache
+                )
+            )
         table(results)
         where = go or "no Go terraform on this machine's PATH"
         print(f"\ncompiled real binaries as direct (Go: {where}; C: a copy of /bin/true)")
@@ -723,7 +741,15 @@ def main() -> int:
             migration = migration_section(server, real, env, tmp, opts.migration_runs)
             rows_table([migration])
             rows.append(migration)
-        return 0 if all(r.passed for r in results) and all(r.passed for r in rows) else 1
+        audited = True
+        if opts.audit_stacks:
+            print(f"\ntfwrap audit (issue 10): generated monorepo of {opts.audit_stacks} root modules")
+            audit_rows = benchmark_audit.audit_section(
+                server.url, moto_log, env, tmp, opts.audit_stacks, opts.check_sample, opts.audit_runs
+            )
+            benchmark_audit.print_rows(audit_rows)
+            audited = all(passed for *_, passed in audit_rows)
+        return 0 if all(r.passed for r in results) and all(r.passed for r in rows) and audited else 1
     finally:
         if server is not None:
             server.stop()

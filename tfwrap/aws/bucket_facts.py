@@ -19,11 +19,14 @@ FATAL = frozenset({"no-credentials", "bad-credentials", "endpoint-unreachable", 
 _PAB_FLAGS = ("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets")
 
 
-def gather(backend: BackendConfig) -> Facts:
-    """Ask S3 about the bucket; never raises for AWS failures (they become facts)."""
+def gather(backend: BackendConfig, s3: Any = None) -> Facts:
+    """Ask S3 about the bucket; never raises for AWS failures (they become facts).
+
+    ``s3``: a client to reuse (``tfwrap audit`` asks many buckets through one, issue 10).
+    """
     facts: Facts = {}
     try:
-        s3 = clients.client(backend, "s3", retries=False)  # the fast check: one try, short time-outs
+        s3 = s3 or clients.client(backend, "s3", retries=False)  # the fast check: one try, short time-outs
     except Exception as exc:  # noqa: BLE001 - profile/role errors become a finding
         failure = classify(exc, backend.s3_endpoint)
         return {"fatal": {"kind": failure.kind, "detail": failure.detail, "action": "sts:AssumeRole"}}

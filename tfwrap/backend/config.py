@@ -46,6 +46,8 @@ class Source:
     where: str
     backend_type: str
     settings: dict[str, Any]
+    # Line and column of each setting ("endpoints.s3"), "" for the block itself (issue 10).
+    places: dict[str, tuple[int, int]] = field(default_factory=dict, compare=False)
 
 
 @dataclass
@@ -222,6 +224,11 @@ def _workspace(data_dir: Path, env: dict[str, str]) -> str:
         return "default"
 
 
+def normalise(settings: dict[str, Any]) -> dict[str, Any]:
+    """Settings as Terraform's schema types them (bool strings converted, nulls dropped)."""
+    return _normalise(settings)
+
+
 def _normalise(settings: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name, raw in settings.items():
@@ -249,55 +256,90 @@ def _is_override(name: str) -> bool:
     return stem == "override" or stem.endswith("_override")
 
 
-def _from_files(workdir: Path) -> list[Source]:
+def _from_files(workdir: Path, texts: dict[Path, str] | None = None) -> list[Source]:
     sources: list[Source] = []
     for path in config_files(workdir):
-        try:
-            text = path.read_text()
-        except (OSError, UnicodeDecodeError) as exc:
-            raise BackendConfigError(f"cannot read {path.name}: {exc}") from exc
+        text = (texts or {}).get(path)
+        if text is None:
+            try:
+                text = path.read_text()
+            except (OSError, UnicodeDecodeError) as exc:
+                raise BackendConfigError(f"cannot read {path.name}: {exc}") from exc
         if "backend" not in text:  # cheap: most files cannot hold a backend block
             continue
         if path.name.endswith(".json"):
             blocks = _backend_blocks_json(path, text)
         else:
             blocks = _backend_blocks_hcl(path, text)
-        sources.extend(Source(path.name, kind, settings) for kind, settings in blocks)
+        sources.extend(Source(path.name, kind, settings, places) for kind, settings, places in blocks)
     return sources
 
 
-def _backend_blocks_hcl(path: Path, text: str) -> list[tuple[str, dict[str, Any]]]:
-    import hcl2  # deferred: +120 ms, only on a cold check
+def load_files(workdir: Path, texts: dict[Path, str]) -> BackendConfig:
+    """What ``init`` reads from the files (already read: ``texts``), with the initialised copy
+    among the sources; no environment, no arguments. ``tfwrap audit`` reads each file once."""
+    data_dir = workdir / ".terraform"
+    config = BackendConfig(workdir=workdir, data_dir=data_dir, workspace="default")
+    from_files = _from_files(workdir, texts)
+    config.sources = [*from_files, *_from_initialised(data_dir)]
+    if from_files:
+        config.backend_type = from_files[-1].backend_type
+        config.settings = _normalise(from_files[-1].settings)
+    return config
+
+
+Blocks = list[tuple[str, dict[str, Any], dict[str, tuple[int, int]]]]
+
+
+def _backend_blocks_hcl(path: Path, text: str) -> Blocks:
+    """Only the backend blocks are parsed (issue 7 §5: python-hcl2 took 8 s on a 284 KB file)."""
+    from tfwrap.backend import scan
 
     try:
-        doc = hcl2.loads(text)
+        found = scan.scan(text, versions=False)
+    except scan.ScanError as exc:
+        raise BackendConfigError(
+            f"cannot parse {path.name}: {exc}; run `terraform validate` to see the error"
+        ) from exc
+    blocks: Blocks = []
+    for terraform_block in found:
+        for block in terraform_block.backends:
+            settings = block.settings if block.literal else _backend_block_hcl(path, block.text)
+            blocks.append((block.label, settings, {"": (block.line, block.column), **block.places}))
+    return blocks
+
+
+def _backend_block_hcl(path: Path, text: str) -> dict[str, Any]:
+    """A backend block holding more than literals, read by python-hcl2 as before."""
+    import hcl2  # deferred: +120 ms, only for a block that is not plain literals
+
+    try:
+        doc = hcl2.loads(text + "\n")
     except Exception as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise BackendConfigError(
             f"cannot parse {path.name}: {first}; run `terraform validate` to see the error"
         ) from exc
-    found: list[tuple[str, dict[str, Any]]] = []
-    for terraform_block in _as_list(doc.get("terraform")):
-        for backend in _as_list(terraform_block.get("backend")):
-            for label, body in backend.items():
-                found.append((_unquote(label), _hcl_values(body)))
-    return found
+    for backend in _as_list(doc.get("backend")):
+        for body in backend.values():
+            return _hcl_values(body)
+    return {}
 
 
-def _backend_blocks_json(path: Path, text: str) -> list[tuple[str, dict[str, Any]]]:
+def _backend_blocks_json(path: Path, text: str) -> Blocks:
+    from tfwrap.backend import scan
+
     try:
-        doc = json.loads(text)
+        found = scan.scan_json(text)
     except json.JSONDecodeError as exc:
         raise BackendConfigError(
             f"cannot parse {path.name}: {exc.msg} at line {exc.lineno}; fix the JSON"
         ) from exc
-    found: list[tuple[str, dict[str, Any]]] = []
-    for terraform_block in _as_list(doc.get("terraform") if isinstance(doc, dict) else None):
-        for backend in _as_list(terraform_block.get("backend")):
-            for label, body in backend.items():
-                for one in _as_list(body):
-                    found.append((label, dict(one)))
-    return found
+    return [
+        (block.label, block.settings, {"": (block.line, block.column), **block.places})
+        for terraform_block in found
+        for block in terraform_block.backends
+    ]
 
 
 def _as_list(value: Any) -> list[dict[str, Any]]:
@@ -391,7 +433,7 @@ def file_settings(path: Path) -> dict[str, Any] | None:
         blocks = _backend_blocks_hcl(path, text)
     else:
         return _backend_file(path, text)
-    return next((settings for kind, settings in blocks if kind == "s3"), None)
+    return next((settings for kind, settings, _ in blocks if kind == "s3"), None)
 
 
 def _from_initialised(data_dir: Path) -> list[Source]:

@@ -43,6 +43,12 @@ CATALOG: dict[str, str] = {
     "checksum-unsupported": WARNING,  # the SDK's default checksums are rejected
     "probe-denied": WARNING,  # the probe could not run: not a verdict on the store
     "skip-s3-checksum-object-lock": ERROR,  # warning without a default retention
+    # tfwrap audit (issue 10): what the files alone say, for every stack at once
+    "required-version-pre-lockfile": WARNING,  # required_version admits < 1.10 (no use_lockfile)
+    "required-version-experimental": INFO,  # admits 1.10.x (use_lockfile experimental)
+    "encrypt-missing": WARNING,  # the backend does not set encrypt = true
+    "backend-dynamic-value": INFO,  # a value built by an expression: shown, not guessed
+    "backend-unreadable": ERROR,  # the stack's backend configuration cannot be read
 }
 
 

@@ -17,7 +17,7 @@ def group() -> None:
 
 
 def _register() -> None:
-    from tfwrap.cli import bootstrap, check, demo, doctor, iam_policy, lock, migrate, shim
+    from tfwrap.cli import audit, bootstrap, check, demo, doctor, iam_policy, lock, migrate, shim
 
     for command in (
         check.check,
@@ -28,6 +28,7 @@ def _register() -> None:
         demo.demo,
         shim.shim,
         doctor.doctor,
+        audit.audit,
     ):
         group.add_command(command)
 
