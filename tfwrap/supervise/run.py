@@ -12,6 +12,7 @@ import time
 from tfwrap import exitcodes
 from tfwrap.commands import Command
 from tfwrap.supervise.child import Child, pending_stop_signal
+from tfwrap.supervise.keeper import STATUS_UNKNOWN, Keeper, Report
 from tfwrap.supervise.lockevents import LogPlan, LogWatcher
 
 TYPE_CHECKING = False  # only what starting Terraform needs is imported before it starts
@@ -94,13 +95,16 @@ def _attempts(real: str, command: Command, policy: Policy, private: str) -> int:
 
 def _one_run(
     real: str, argv: list[str], command: Command, policy: Policy, private: str
-) -> tuple[int, int | None, Heartbeat | None]:
+) -> tuple[int, int | None, Report | None]:
     """One Terraform run. Once Terraform has started, its status is what tfwrap returns:
-    a failure in tfwrap's own bookkeeping is reported, never turned into another code."""
+    a failure in tfwrap's own bookkeeping is reported, never turned into another code.
+
+    The heartbeat runs in the keeper, a process outside the shell's job (keeper.py): it
+    renews the lock while Terraform is stopped with the job, and outlives a killed tfwrap.
+    """
     plan = LogPlan(dict(os.environ), private)
-    child = Child(real, argv, plan.child_env)
-    heartbeat: Heartbeat | None = None
-    try:
+
+    def start(terraform_pid: int) -> Heartbeat:  # in the keeper
         from tfwrap.lock.heartbeat import Heartbeat  # after the start: Terraform does not wait
 
         heartbeat = Heartbeat(
@@ -108,14 +112,14 @@ def _one_run(
             lambda: _connect(command),
             interval=policy.heartbeat_seconds,
             lease_seconds=policy.lease_seconds,
-            terraform_pid=child.pid,
+            terraform_pid=terraform_pid,
         )
         heartbeat.start()
-    except Exception as exc:  # noqa: BLE001 - Terraform runs on; the lock is Terraform's alone
-        _say(f"heartbeat disabled ({type(exc).__name__}: {exc})")
-        heartbeat = None
-    status = child.wait(grace=policy.grace_seconds)
-    if heartbeat is not None:
+        return heartbeat
+
+    def finish(heartbeat: Heartbeat | None, status: int) -> None:  # in the keeper
+        if heartbeat is None:
+            return
         try:
             heartbeat.stop()
             if heartbeat.needs_cleanup:
@@ -123,7 +127,16 @@ def _one_run(
                 _clean_up(heartbeat, status)
         except Exception as exc:  # noqa: BLE001 - same: report, keep Terraform's status
             _say(f"lock bookkeeping failed after Terraform exited ({type(exc).__name__}: {exc})")
-            heartbeat = None
+
+    keeper = Keeper.spawn(start, finish, grace=policy.grace_seconds)
+    try:
+        child = Child(real, argv, plan.child_env, before_exec=keeper.before_exec if keeper else None)
+    except BaseException:
+        if keeper is not None:
+            keeper.abandon()
+        raise
+    status = child.wait(grace=policy.grace_seconds)
+    heartbeat = keeper.finish(status, lambda: _connect(command)) if keeper is not None else None
     return status, child.relayed, heartbeat
 
 
@@ -188,6 +201,8 @@ def _wait_until_free(locks: Locks, deadline: float) -> int | None:
 
 
 def _describe(status: int) -> str:
+    if status == STATUS_UNKNOWN:
+        return "status unknown: tfwrap was killed"
     return f"killed by signal {status - 128}" if status > 128 else f"exit {status}"
 
 
