@@ -80,10 +80,15 @@ def child_setup(parent: int, libc: ctypes.CDLL) -> None:
 class Child:
     """A running Terraform; ``wait()`` returns its exit status the way a shell reports it.
 
+    ``Child.latest`` is the last Terraform this process started: once there is one, no
+    failure of tfwrap may start it again or replace its status (``final_status``).
+
     ``terminal``: hand it the terminal when tfwrap has it (interactive runs); captured runs
     pass their own ``stdin``/``stdout``/``stderr`` fds and ``cwd``. ``before_exec`` runs in
     the child just before exec (the heartbeat process learns which process to watch).
     """
+
+    latest: Child | None = None
 
     def __init__(
         self,
@@ -122,6 +127,8 @@ class Child:
             finally:
                 os._exit(127)
         self.pid = pid
+        self.status: int | None = None
+        Child.latest = self
         with contextlib.suppress(OSError):
             os.setpgid(pid, pid)  # also here: whichever runs first wins the race
         if hand_over and self.tty is not None:
@@ -139,6 +146,7 @@ class Child:
             while True:
                 status = self._reap()
                 if status is not None:
+                    self.status = status
                     if self.relayed is not None or status > 128:
                         self._kill_leftovers()
                     return status
@@ -163,6 +171,19 @@ class Child:
             # Job-control signals are ours to take again (Ctrl-Z between migration steps);
             # stop signals stay blocked (see __init__).
             signal.pthread_sigmask(signal.SIG_UNBLOCK, _JOB_CONTROL)
+
+    def final_status(self) -> int:
+        """Terraform's status, waiting for it if it still runs (after a failure of tfwrap)."""
+        while self.status is None:
+            try:
+                _, status = os.waitpid(self.pid, 0)
+            except ChildProcessError:
+                return 0 if self.status is None else self.status
+            if not os.WIFSTOPPED(status):
+                self.status = os.waitstatus_to_exitcode(status)
+                if self.status < 0:
+                    self.status = 128 - self.status
+        return self.status
 
     def _reap(self) -> int | None:
         try:

@@ -9,8 +9,9 @@ import os
 import sys
 import time
 
-from tfwrap import exitcodes
+from tfwrap import exitcodes, handoff
 from tfwrap.commands import Command
+from tfwrap.supervise import private as private_dir
 from tfwrap.supervise.child import Child, pending_stop_signal
 from tfwrap.supervise.keeper import STATUS_UNKNOWN, Keeper, Report
 from tfwrap.supervise.lockevents import LogPlan, LogWatcher
@@ -49,16 +50,25 @@ def _with_lock_timeout(argv: list[str], seconds: float) -> list[str]:
 
 def supervise(real: str, command: Command, policy: Policy) -> int:
     """Run Terraform under supervision; returns the exit status for tfwrap to exit with."""
-    # A private directory for Terraform's log: mkdir fails on an existing name (no races).
-    base = os.environ.get("XDG_RUNTIME_DIR") or os.environ.get("TMPDIR") or "/tmp"  # noqa: S108
-    private = os.path.join(base, f"tfwrap-{os.getpid()}-{time.time_ns()}")
-    os.mkdir(private, 0o700)
+    private = private_dir.make()
+    if private is None:  # never a reason to block a run (issue 7 §6)
+        _say(
+            "no private directory for Terraform's log (XDG_RUNTIME_DIR, TMPDIR and /tmp refused one): "
+            "running Terraform without a heartbeat; set TMPDIR to a writable directory"
+        )
+        return handoff.exec_terraform(real, command)
     try:
         return _attempts(real, command, policy, private)
+    except Exception as exc:
+        # Once Terraform has started, its status is tfwrap's: a failure of tfwrap after
+        # that is reported, and Terraform is never run again because of it (issue 7 §6).
+        child = Child.latest
+        if child is None:
+            raise
+        _say(f"internal error after Terraform started ({type(exc).__name__}: {exc}); its exit status stands")
+        return child.final_status()
     finally:
-        for name in os.listdir(private):
-            os.remove(os.path.join(private, name))
-        os.rmdir(private)
+        private_dir.remove(private)
 
 
 def _attempts(real: str, command: Command, policy: Policy, private: str) -> int:
