@@ -240,3 +240,32 @@ def test_sigkill_of_tfwrap_gives_terraform_one_interrupt_and_leaves_nothing(
     assert read_lock(client, bucket_name) is None
     if holder is not None:
         assert "Interrupt received" in out
+
+
+def test_a_killed_keeper_is_replaced_and_the_heartbeat_goes_on(
+    slow_work: Path, fast_env: dict[str, str], s3: S3Server, bucket_name: str
+) -> None:
+    """The heartbeat must not lapse while Terraform lives (the ground of stale-lock takeover)."""
+    client = s3_client(s3.url)
+    proc = subprocess.Popen(
+        APPLY.split(), cwd=slow_work, env=fast_env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    lock, first = wait_annotated(client, bucket_name)
+    os.kill(first.tfwrap_pid, signal.SIGKILL)
+
+    def renewed_by_another() -> lockinfo.Holder | None:
+        holder = wait_annotated(client, bucket_name)[1]
+        return holder if holder.tfwrap_pid != first.tfwrap_pid else None
+
+    second = wait_for(renewed_by_another, 10, what="a new keeper renewing the lock")
+    assert (
+        second.terraform_pid == first.terraform_pid and psutil.Process(second.tfwrap_pid).ppid() == proc.pid
+    )
+    wait_for(
+        lambda: wait_annotated(client, bucket_name)[1].heartbeat > second.heartbeat, 5, what="renewed again"
+    )
+    assert (read_lock(client, bucket_name) or ({},))[0].get("ID") == lock["ID"]
+    out, err = proc.communicate(timeout=90)
+    assert proc.returncode == 0, err
+    assert "Apply complete!" in out and "starting another" in err
+    assert read_lock(client, bucket_name) is None and state_written(client, bucket_name)

@@ -139,8 +139,9 @@ class Child:
         self.stopped_by: int | None = None  # the job-control signal Terraform is stopped by
         self.killed_tree = False
 
-    def wait(self, grace: float, tick: float = 0.5) -> int:
-        """Wait for Terraform, relaying the first stop signal; returns the child's status."""
+    def wait(self, grace: float, tick: float = 0.5, on_sigchld: Callable[[], None] | None = None) -> int:
+        """Wait for Terraform, relaying the first stop signal; returns the child's status.
+        ``on_sigchld`` runs when any child of tfwrap changed state (the keeper may have died)."""
         deadline: float | None = None
         try:
             while True:
@@ -163,6 +164,8 @@ class Child:
                     self._signal_group(signo)
                 elif signo == signal.SIGCONT:
                     self._resume()
+                elif signo == signal.SIGCHLD and on_sigchld is not None:
+                    on_sigchld()
                 if deadline is not None and time.monotonic() >= deadline:
                     self.kill_tree()
                     deadline = None

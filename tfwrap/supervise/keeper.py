@@ -42,6 +42,7 @@ if TYPE_CHECKING:
 
 REPORT_TIMEOUT = 120.0  # the keeper's cleanup is bounded by its clients' timeouts
 STATUS_UNKNOWN = -1  # Terraform was not tfwrap's child any more when it ended
+MAX_REPLACEMENTS = 3  # a keeper that keeps dying is a bug, not bad luck: stop replacing it
 _IGNORED = (
     signal.SIGINT,
     signal.SIGTERM,
@@ -81,9 +82,12 @@ class Report:
 class Keeper:
     """tfwrap's end of the keeper: ``spawn`` before Terraform, ``finish`` after it."""
 
-    def __init__(self, sock: socket.socket, pid: int) -> None:
+    def __init__(self, sock: socket.socket, pid: int, spawned: Callable[[], Keeper | None]) -> None:
         self._sock = sock
         self.pid = pid
+        self._spawn_again = spawned
+        self.replaced = 0
+        self.lost = False  # no keeper any more: nothing to report
 
     @classmethod
     def spawn(
@@ -110,7 +114,33 @@ class Keeper:
             finally:
                 os._exit(0)
         theirs.close()
-        return cls(ours, pid)
+        return cls(ours, pid, lambda: cls.spawn(start, finish, grace))
+
+    def replace_if_dead(self, terraform_pid: int) -> None:
+        """While Terraform runs (on SIGCHLD): a keeper that died (killed, or a bug) is
+        replaced at once, so the heartbeat does not lapse while Terraform lives (the
+        foundation of stale-lock takeover, issue 8). The new keeper reads Terraform's log
+        from the start, so it knows the lock as the first did."""
+        try:
+            pid, _ = os.waitpid(self.pid, os.WNOHANG)
+        except ChildProcessError:
+            pid = self.pid
+        if pid == 0 or self.replaced >= MAX_REPLACEMENTS:
+            return
+        self.replaced += 1
+        self._sock.close()
+        _say("the heartbeat process ended while Terraform runs; starting another")
+        new = self._spawn_again()
+        if new is None:
+            self.lost = True
+            return
+        self._sock, self.pid = new._sock, new.pid
+        try:
+            pidfd = os.pidfd_open(terraform_pid)  # our unreaped child: it cannot be another process
+            socket.send_fds(self._sock, [str(terraform_pid).encode()], [pidfd])
+            os.close(pidfd)
+        except OSError as exc:
+            _say(f"heartbeat disabled: cannot hand Terraform to the new heartbeat process ({exc.strerror})")
 
     def before_exec(self) -> None:
         """In the forked Terraform, just before exec: give the keeper a pidfd of itself."""
@@ -129,6 +159,8 @@ class Keeper:
 
     def finish(self, status: int, connect: Callable[[], Locks | None]) -> Report | None:
         """Tell the keeper Terraform's status; wait for its cleanup and its report."""
+        if self.lost:
+            return None
         raw = b""
         try:
             self._sock.send(f"exit {status}".encode())

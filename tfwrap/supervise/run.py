@@ -145,7 +145,8 @@ def _one_run(
         if keeper is not None:
             keeper.abandon()
         raise
-    status = child.wait(grace=policy.grace_seconds)
+    replace = (lambda: keeper.replace_if_dead(child.pid)) if keeper is not None else None
+    status = child.wait(grace=policy.grace_seconds, on_sigchld=replace)
     heartbeat = keeper.finish(status, lambda: _connect(command)) if keeper is not None else None
     return status, child.relayed, heartbeat
 
