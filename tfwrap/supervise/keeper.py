@@ -25,12 +25,10 @@ The keeper ignores stop and job-control signals: it ends when Terraform does.
 
 from __future__ import annotations
 
+import _socket  # not `socket`: its enum set-up costs ~3 ms before Terraform starts
 import contextlib
-import json
 import os
-import select
 import signal
-import socket
 import sys
 from collections.abc import Callable
 
@@ -82,7 +80,7 @@ class Report:
 class Keeper:
     """tfwrap's end of the keeper: ``spawn`` before Terraform, ``finish`` after it."""
 
-    def __init__(self, sock: socket.socket, pid: int, spawned: Callable[[], Keeper | None]) -> None:
+    def __init__(self, sock: _socket.socket, pid: int, spawned: Callable[[], Keeper | None]) -> None:
         self._sock = sock
         self.pid = pid
         self._spawn_again = spawned
@@ -99,7 +97,7 @@ class Keeper:
         """Fork the keeper. ``start(terraform_pid)`` returns a started heartbeat (or None),
         ``finish(heartbeat, status)`` stops it and cleans up; both run in the keeper."""
         try:
-            ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+            ours, theirs = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_SEQPACKET)
             sys.stderr.flush()
             pid = os.fork()
         except OSError as exc:
@@ -137,7 +135,7 @@ class Keeper:
         self._sock, self.pid = new._sock, new.pid
         try:
             pidfd = os.pidfd_open(terraform_pid)  # our unreaped child: it cannot be another process
-            socket.send_fds(self._sock, [str(terraform_pid).encode()], [pidfd])
+            _send_pidfd(self._sock, terraform_pid, pidfd)
             os.close(pidfd)
         except OSError as exc:
             _say(f"heartbeat disabled: cannot hand Terraform to the new heartbeat process ({exc.strerror})")
@@ -146,7 +144,7 @@ class Keeper:
         """In the forked Terraform, just before exec: give the keeper a pidfd of itself."""
         try:
             pidfd = os.pidfd_open(os.getpid())
-            socket.send_fds(self._sock, [str(os.getpid()).encode()], [pidfd], socket.MSG_NOSIGNAL)
+            _send_pidfd(self._sock, os.getpid(), pidfd)
             os.close(pidfd)
         except OSError:
             pass  # no keeper: Terraform runs on, its lock is Terraform's alone
@@ -159,6 +157,8 @@ class Keeper:
 
     def finish(self, status: int, connect: Callable[[], Locks | None]) -> Report | None:
         """Tell the keeper Terraform's status; wait for its cleanup and its report."""
+        import json  # after Terraform: nothing before it starts but what starting it needs
+
         if self.lost:
             return None
         raw = b""
@@ -183,7 +183,7 @@ class Keeper:
 
 
 def _keep(
-    sock: socket.socket, start: Callable[[int], Any], finish: Callable[[Any, int], None], grace: float
+    sock: _socket.socket, start: Callable[[int], Any], finish: Callable[[Any, int], None], grace: float
 ) -> None:
     """The keeper's life (in the forked process)."""
     os.setsid()  # out of the job: Ctrl-Z, kill of the job's group, the terminal's SIGHUP
@@ -203,7 +203,7 @@ def _keep(
     orphaned = False
     while True:
         try:
-            data, fds, _, _ = socket.recv_fds(sock, 256, 1)
+            data, fds = _receive(sock)
         except OSError:
             data, fds = b"", []
         if fds:
@@ -224,6 +224,8 @@ def _keep(
     finish(heartbeat, status)
     if orphaned:
         return
+    import json
+
     fields = {}
     if heartbeat is not None:
         fields = {
@@ -238,6 +240,25 @@ def _keep(
     }
     with contextlib.suppress(OSError):
         sock.send(json.dumps(report).encode())
+
+
+def _send_pidfd(sock: _socket.socket, pid: int, pidfd: int) -> None:
+    import array
+
+    rights = [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, array.array("i", [pidfd]))]
+    sock.sendmsg([str(pid).encode()], rights, _socket.MSG_NOSIGNAL)
+
+
+def _receive(sock: _socket.socket) -> tuple[bytes, list[int]]:
+    """One message and the fds it carries."""
+    import array
+
+    data, ancillary, _, _ = sock.recvmsg(256, _socket.CMSG_LEN(array.array("i").itemsize))
+    fds = array.array("i")
+    for level, kind, payload in ancillary:
+        if level == _socket.SOL_SOCKET and kind == _socket.SCM_RIGHTS:
+            fds.frombytes(payload[: len(payload) - len(payload) % fds.itemsize])
+    return data, list(fds)
 
 
 def _outlive(pid: int, pidfd: int, grace: float) -> int:
@@ -257,6 +278,8 @@ def _outlive(pid: int, pidfd: int, grace: float) -> int:
 
 
 def _exits_within(pidfd: int, timeout: float) -> bool:
+    import select
+
     poller = select.poll()
     poller.register(pidfd, select.POLLIN)
     return bool(poller.poll(timeout * 1000))
