@@ -489,6 +489,14 @@ def test_stopped_during_the_verification_plan_releases_the_lock_and_resumes(
         assert "interrupted by SIGINT during terraform plan; run the same command again to resume" in err
         assert no_lock() and "dual/verify" not in journal(work)["steps"]
 
+        # SIGQUIT is a stop signal here as in the shim: one Child, one relay (issue 7 §7).
+        proc = start()
+        proc.send_signal(signal.SIGQUIT)
+        out, err = proc.communicate(timeout=60)
+        assert proc.returncode == 128 + signal.SIGQUIT, err
+        assert "interrupted by SIGQUIT during terraform plan" in err and "Two interrupts" not in out + err
+        assert no_lock() and "dual/verify" not in journal(work)["steps"]
+
         # tfwrap killed: Terraform gets SIGTERM (parent-death signal), stops and releases.
         proc = start()
         proc.kill()

@@ -69,7 +69,10 @@ def test_heartbeat_annotates_within_a_second_and_renews(
     # README: usually well under a second; on a loaded 2-core box the heartbeat's AWS imports
     # alone take ~0.5 s (issue 7 §8: measured 1.7 s at load 4.5). The target is in benchmark.py.
     assert time.monotonic() - seen_at < 3.0
-    assert holder.lease_seconds == 3 and holder.terraform_pid > 0 and holder.tfwrap_pid == proc.pid
+    assert holder.lease_seconds == 3 and holder.terraform_pid > 0
+    # tfwrap_pid is the heartbeat's keeper: tfwrap's child, in a session of its own (issue 7 §6)
+    keeper = psutil.Process(holder.tfwrap_pid)
+    assert keeper.ppid() == proc.pid and os.getsid(keeper.pid) == keeper.pid
     for field in ("ID", "Operation", "Who", "Version", "Created", "Path"):
         assert lock[field] == first[0][field]
     renewed = wait_for(

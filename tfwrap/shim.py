@@ -26,6 +26,20 @@ if TYPE_CHECKING:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The checked path; whatever fails, even in its own error handling, is one line on
+    stderr and an exit code, never a traceback (issue 7 §6)."""
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:
+        return _refuse("interrupted before Terraform started", exitcodes.from_signal(2))
+    except Exception as exc:  # noqa: BLE001 - the last line of defence
+        return _refuse(
+            f"internal error ({type(exc).__name__}); TFWRAP_MODE=off runs Terraform untouched",
+            exitcodes.INTERNAL,
+        )
+
+
+def _main(argv: list[str] | None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if not argv:
         sys.stderr.write("tfwrap: the shim runs as `python -m tfwrap.shim REAL_TERRAFORM ARGS...`\n")
@@ -60,16 +74,16 @@ def main(argv: list[str] | None = None) -> int:
     except TfwrapError as exc:
         no_terraform = (exitcodes.NOT_EXECUTABLE, exitcodes.NOT_FOUND, exitcodes.RECURSION)
         if mode == "warn" and exc.code not in no_terraform:
-            sys.stderr.write(f"tfwrap: warning: {exc.message} (TFWRAP_MODE=warn: running Terraform anyway)\n")
-            return handoff.exec_terraform(real, command)
+            _say(f"warning: {exc.message} (TFWRAP_MODE=warn: running Terraform anyway)")
+            return _run_anyway(real, command)
         return _refuse(exc.message, exc.code)
     except Exception as exc:  # noqa: BLE001 - never a traceback; enforce fails closed
         from tfwrap import log
 
         log.debug("internal error", exc_info=True)
         if mode == "warn":
-            sys.stderr.write(f"tfwrap: warning: internal error ({type(exc).__name__}); running Terraform\n")
-            return handoff.exec_terraform(real, command)
+            _say(f"warning: internal error ({type(exc).__name__}); running Terraform")
+            return _run_anyway(real, command)
         return _refuse(
             f"internal error ({type(exc).__name__}: {exc}); TFWRAP_LOG_LEVEL=debug shows the trace, "
             "TFWRAP_MODE=warn runs Terraform despite it",
@@ -132,10 +146,25 @@ def verdict_value(outcome: guard.Outcome) -> dict[str, object]:
     }
 
 
+def _run_anyway(real: str, command: commands.Command) -> int:
+    """Warn mode after a failure of tfwrap: Terraform runs, or its own failure is one line."""
+    try:
+        return handoff.exec_terraform(real, command)
+    except TfwrapError as exc:
+        return _refuse(exc.message, exc.code)
+
+
 def _refuse(message: str, code: int) -> int:
-    sys.stderr.write(f"tfwrap: {message}\n")
-    sys.stderr.flush()
+    _say(message)
     return code
+
+
+def _say(message: str) -> None:
+    try:
+        sys.stderr.write(f"tfwrap: {message}\n")
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        pass  # stderr closed: the exit code still says it
 
 
 if __name__ == "__main__":

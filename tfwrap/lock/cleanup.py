@@ -62,4 +62,8 @@ def remove_ours(store: Any, ours: str) -> str:
 
 
 def describe(status: int) -> str:
+    from tfwrap.supervise.keeper import STATUS_UNKNOWN
+
+    if status == STATUS_UNKNOWN:
+        return "status unknown: tfwrap was killed"
     return f"killed by signal {status - 128}" if status > 128 else f"exit {status}"

@@ -88,6 +88,7 @@ class Heartbeat(threading.Thread):
         self._failing = ""  # the cause of the renewals failing now, said once
         self._beating = False
         self.connect_error = ""  # why the backend could not be reached or read, if it could not
+        self.cleaned = ""  # what own-lock cleanup did (lock/cleanup.py), reported by the keeper
         self._connect_failures = 0
         self._next_connect = 0.0
         self._said_connect = False

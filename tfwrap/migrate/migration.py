@@ -9,7 +9,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
-import shutil
 import sys
 import time
 from dataclasses import dataclass
@@ -258,10 +257,15 @@ class Migration:
     def tf(self) -> Terraform:
         if self._tf is None:
             from tfwrap.checks import policy
+            from tfwrap.supervise import private as private_dir
 
-            base = os.environ.get("XDG_RUNTIME_DIR") or os.environ.get("TMPDIR") or "/tmp"  # noqa: S108
-            self.private = os.path.join(base, f"tfwrap-migrate-{os.getpid()}-{time.time_ns()}")
-            os.mkdir(self.private, 0o700)
+            self.private = private_dir.make("tfwrap-migrate")
+            if self.private is None:
+                raise TfwrapError(
+                    "no private directory for Terraform's plans (XDG_RUNTIME_DIR, TMPDIR and /tmp "
+                    "refused one): set TMPDIR to a writable directory",
+                    exitcodes.BLOCKED,
+                )
             grace = policy.load(str(self.workdir), self.environ).grace_seconds
             self._tf = Terraform(
                 self.real,
@@ -275,7 +279,9 @@ class Migration:
 
     def close(self) -> None:
         if self.private:
-            shutil.rmtree(self.private, ignore_errors=True)
+            from tfwrap.supervise import private as private_dir
+
+            private_dir.remove(self.private)
 
     def terraform_version(self) -> str:
         from tfwrap.checks import version

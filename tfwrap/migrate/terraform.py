@@ -1,9 +1,10 @@
 """Running the real Terraform (never the shim) for the migration, and reading what it did.
 
 - Output is captured (shown only when Terraform fails); stdin is closed (``-input=false``).
-- Terraform runs in a process group of its own with a parent-death SIGTERM: a Ctrl-C or a
-  signal to tfwrap is relayed to it exactly once (Terraform then releases its lock), and
-  if tfwrap is killed Terraform still stops gracefully (DOMAIN.md "Signals").
+- Terraform runs as the shim runs it (``supervise/child.py``): a process group of its own,
+  a parent-death SIGTERM, a Ctrl-C or a signal to tfwrap relayed to it exactly once
+  (Terraform then releases its lock), the tree killed after the grace period, and
+  Ctrl-Z/``fg`` stopping and continuing it with tfwrap (DOMAIN.md "Signals").
 - ``TF_LOG_CORE=INFO`` with ``TF_LOG_PATH`` to a private file gives Terraform's own lock
   lines ("Locked remote state (S3 Native and DynamoDB)"), which is how the migration knows
   which locks a plan took.
@@ -11,19 +12,15 @@
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
 import json
 import os
 import signal
-import subprocess
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from tfwrap import exitcodes
 from tfwrap.errors import TfwrapError
-from tfwrap.supervise.child import child_setup
+from tfwrap.supervise.child import STOP_SIGNALS, Child, pending_stop_signal
 from tfwrap.supervise.lockevents import LockEvent, parse_line
 
 DUAL = "S3 Native and DynamoDB"
@@ -70,34 +67,33 @@ class Interrupted(TfwrapError):
 
 
 class Stopper:
-    """Stop signals while the migration runs: remembered, relayed once to a running Terraform."""
-
-    SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    """Stop signals while the migration runs, read in one place: blocked for its whole
+    length, taken by the running Terraform's relay (``Child.wait``: exactly one interrupt)
+    or by ``check`` between steps. A signal is never lost between a spawn and its relay,
+    and SIGQUIT is a stop signal here as in the shim (issue 7 §7: one way to run Terraform).
+    """
 
     def __init__(self) -> None:
         self.signum: int | None = None
-        self.child: subprocess.Popen[bytes] | None = None
-        self.relayed_at: float | None = None
-        self._previous: dict[int, Any] = {}
+        self._mask: set[int | signal.Signals] | None = None
 
     def __enter__(self) -> Stopper:
-        for sig in self.SIGNALS:
-            self._previous[sig] = signal.signal(sig, self._handle)
+        self._mask = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
         return self
 
     def __exit__(self, *_: object) -> None:
-        for sig, handler in self._previous.items():
-            signal.signal(sig, handler)
+        self.poll()  # taken here, not delivered as the mask lifts
+        if self._mask is not None:
+            signal.pthread_sigmask(signal.SIG_SETMASK, self._mask)
 
-    def _handle(self, signum: int, _frame: Any) -> None:
-        if self.signum is None:
-            self.signum = signum
-        if self.child is not None and self.relayed_at is None and self.child.poll() is None:
-            self.relayed_at = time.monotonic()
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(self.child.pid, signal.SIGINT)  # exactly one interrupt
+    def poll(self) -> None:
+        """Remember the first stop signal that arrived while no Terraform ran."""
+        while (signum := pending_stop_signal(0)) is not None:
+            if self.signum is None:
+                self.signum = signum
 
     def check(self, where: str) -> None:
+        self.poll()
         if self.signum is not None:
             raise Interrupted(self.signum, where)
 
@@ -132,39 +128,26 @@ class Terraform:
         if log:
             env["TF_LOG_CORE"] = "INFO"
             env["TF_LOG_PATH"] = log_path
-        libc = ctypes.CDLL(None, use_errno=True)
-        parent = os.getpid()
-
-        with open(base + ".out", "wb") as out, open(base + ".err", "wb") as err:
-            proc = subprocess.Popen(
-                [self.real, *args],
+        with (
+            open(base + ".out", "wb") as out,
+            open(base + ".err", "wb") as err,
+            open(os.devnull, "rb") as null,
+        ):
+            child = Child(
+                self.real,
+                args,
+                env,
                 cwd=self.workdir,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=err,
-                preexec_fn=lambda: child_setup(parent, libc),  # noqa: PLW1509 - single-threaded; prctl needs it
+                stdio=(null.fileno(), out.fileno(), err.fileno()),
+                terminal=False,
             )
-            self.stopper.child = proc
-            self.stopper.relayed_at = None
-            try:
-                code = self._wait(proc)
-            finally:
-                self.stopper.child = None
+            code = child.wait(grace=self.grace)
+        if child.relayed is not None and self.stopper.signum is None:
+            self.stopper.signum = child.relayed
         result = Result(code, _read(base + ".out"), _read(base + ".err"))
         if log:
             result.events = [e for e in map(parse_line, _read(log_path).splitlines()) if e is not None]
         return result
-
-    def _wait(self, proc: subprocess.Popen[bytes]) -> int:
-        while True:
-            try:
-                return exitcodes.from_returncode(proc.wait(timeout=0.1))
-            except subprocess.TimeoutExpired:
-                relayed = self.stopper.relayed_at
-                if relayed is not None and time.monotonic() - relayed > self.grace:
-                    with contextlib.suppress(ProcessLookupError, PermissionError):
-                        os.killpg(proc.pid, signal.SIGKILL)
 
     def must(self, args: list[str], what: str, log: bool = False) -> Result:
         """Run; a failure (after a stop signal: the interruption) is a refusal naming ``what``."""

@@ -9,9 +9,11 @@ import os
 import sys
 import time
 
-from tfwrap import exitcodes
+from tfwrap import exitcodes, handoff
 from tfwrap.commands import Command
+from tfwrap.supervise import private as private_dir
 from tfwrap.supervise.child import Child, pending_stop_signal
+from tfwrap.supervise.keeper import Keeper, Report
 from tfwrap.supervise.lockevents import LogPlan, LogWatcher
 
 TYPE_CHECKING = False  # only what starting Terraform needs is imported before it starts
@@ -27,16 +29,25 @@ MAX_LOCK_RETRIES = 5  # a lock failure retrying cannot fix (AccessDenied, KMS) s
 
 def supervise(real: str, command: Command, policy: Policy) -> int:
     """Run Terraform under supervision; returns the exit status for tfwrap to exit with."""
-    # A private directory for Terraform's log: mkdir fails on an existing name (no races).
-    base = os.environ.get("XDG_RUNTIME_DIR") or os.environ.get("TMPDIR") or "/tmp"  # noqa: S108
-    private = os.path.join(base, f"tfwrap-{os.getpid()}-{time.time_ns()}")
-    os.mkdir(private, 0o700)
+    private = private_dir.make()
+    if private is None:  # never a reason to block a run (issue 7 §6)
+        _say(
+            "no private directory for Terraform's log (XDG_RUNTIME_DIR, TMPDIR and /tmp refused one): "
+            "running Terraform without a heartbeat; set TMPDIR to a writable directory"
+        )
+        return handoff.exec_terraform(real, command)
     try:
         return _attempts(real, command, policy, private)
+    except Exception as exc:
+        # Once Terraform has started, its status is tfwrap's: a failure of tfwrap after
+        # that is reported, and Terraform is never run again because of it (issue 7 §6).
+        child = Child.latest
+        if child is None:
+            raise
+        _say(f"internal error after Terraform started ({type(exc).__name__}: {exc}); its exit status stands")
+        return child.final_status()
     finally:
-        for name in os.listdir(private):
-            os.remove(os.path.join(private, name))
-        os.rmdir(private)
+        private_dir.remove(private)
 
 
 def _attempts(real: str, command: Command, policy: Policy, private: str) -> int:
@@ -48,7 +59,7 @@ def _attempts(real: str, command: Command, policy: Policy, private: str) -> int:
     attempt = 0
     while True:
         attempt += 1
-        status, relayed, heartbeat, cleaned = _one_run(real, argv, command, policy, private, attempt)
+        status, relayed, heartbeat = _one_run(real, argv, command, policy, private, attempt)
         if relayed is not None:
             return exitcodes.from_signal(relayed)
         if heartbeat is None:
@@ -64,7 +75,7 @@ def _attempts(real: str, command: Command, policy: Policy, private: str) -> int:
         if budget < 0:
             budget = lock_timeout(command.effective_args())
         left = budget - (time.monotonic() - started)
-        if cleaned == SELF_ORPHAN and not orphan_retried:
+        if getattr(heartbeat, "cleaned", "") == SELF_ORPHAN and not orphan_retried:
             # Issue 7 §3 (OpenTofu #4405): the SDK retried a lock write whose first try had
             # succeeded, and the retry was refused by that very lock. Once, even without
             # -lock-timeout: that run changed nothing.
@@ -97,32 +108,31 @@ def _attempts(real: str, command: Command, policy: Policy, private: str) -> int:
 
 def _one_run(  # noqa: PLR0917 - private, one caller
     real: str, argv: list[str], command: Command, policy: Policy, private: str, attempt: int
-) -> tuple[int, int | None, Heartbeat | None, str]:
+) -> tuple[int, int | None, Report | None]:
     """One Terraform run. Once Terraform has started, its status is what tfwrap returns:
-    a failure in tfwrap's own bookkeeping is reported, never turned into another code."""
+    a failure in tfwrap's own bookkeeping is reported, never turned into another code.
+
+    The heartbeat runs in the keeper, a process outside the shell's job (keeper.py): it
+    renews the lock while Terraform is stopped with the job, and outlives a killed tfwrap.
+    """
     plan = LogPlan(dict(os.environ), private, attempt)  # each attempt its own log (issue 7 §6)
-    child = Child(real, argv, plan.child_env)
-    watcher = LogWatcher(plan)
-    heartbeat: Heartbeat | None = None
-    cleaned = ""
-    try:
+
+    def start(terraform_pid: int) -> Heartbeat:  # in the keeper
         from tfwrap.lock.heartbeat import Heartbeat  # after the start: Terraform does not wait
 
         heartbeat = Heartbeat(
-            watcher,
+            LogWatcher(plan),
             lambda: _connect(command),
             interval=policy.heartbeat_seconds,
             lease_seconds=policy.lease_seconds,
-            terraform_pid=child.pid,
+            terraform_pid=terraform_pid,
         )
         heartbeat.start()
-    except Exception as exc:  # noqa: BLE001 - Terraform runs on; the lock is Terraform's alone
-        _say(f"heartbeat disabled ({type(exc).__name__}: {exc})")
-        heartbeat = None
-    status = child.wait(grace=policy.grace_seconds)
-    if heartbeat is None:
-        watcher.poll()  # the user's log lines still reach their file or stderr
-    else:
+        return heartbeat
+
+    def finish(heartbeat: Heartbeat | None, status: int) -> None:  # in the keeper
+        if heartbeat is None:
+            return
         try:
             heartbeat.stop()
             if heartbeat.needs_cleanup:
@@ -131,11 +141,24 @@ def _one_run(  # noqa: PLR0917 - private, one caller
                     _connect_again(heartbeat, command)  # what failed at start may work now
                 from tfwrap.lock.cleanup import clean_up
 
-                cleaned = clean_up(heartbeat, status)
+                # A public field: the keeper reports it to tfwrap (the retry orphan, issue 7 §3)
+                heartbeat.cleaned = clean_up(heartbeat, status)
         except Exception as exc:  # noqa: BLE001 - same: report, keep Terraform's status
             _say(f"lock bookkeeping failed after Terraform exited ({type(exc).__name__}: {exc})")
-            heartbeat = None
-    return status, child.relayed, heartbeat, cleaned
+
+    keeper = Keeper.spawn(start, finish, grace=policy.grace_seconds)
+    try:
+        child = Child(real, argv, plan.child_env, before_exec=keeper.before_exec if keeper else None)
+    except BaseException:
+        if keeper is not None:
+            keeper.abandon()
+        raise
+    replace = (lambda: keeper.replace_if_dead(child.pid)) if keeper is not None else None
+    status = child.wait(grace=policy.grace_seconds, on_sigchld=replace)
+    if keeper is None:
+        LogWatcher(plan).poll()  # the user's log lines still reach their file or stderr
+        return status, child.relayed, None
+    return status, child.relayed, keeper.finish(status, lambda: _connect(command))
 
 
 def _connect(command: Command) -> Locks | None:

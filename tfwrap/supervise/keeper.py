@@ -1,0 +1,314 @@
+"""The heartbeat's own process, the keeper: it renews the lock for as long as Terraform's
+process exists, stopped or not, and outlives tfwrap if tfwrap is killed (issue 7 §6, §8).
+
+Why a process of its own: the shell stops a job (Ctrl-Z, ``kill -TSTP``, a background read)
+by stopping every process in it, and a stopped apply still holds its lock. A heartbeat
+thread inside tfwrap stopped with it, and after the lease the live lock looked stale. The
+keeper is forked by tfwrap before Terraform starts and leaves the job at once (``setsid``:
+a session of its own, no terminal), so nothing aimed at the job reaches it.
+
+How it learns which process to watch: the forked Terraform itself, just before exec, sends
+the keeper a pidfd of its own process (``Keeper.before_exec``): a handle that cannot name
+another process after a pid is reused, and that the keeper holds before Terraform runs a
+single instruction. Any Terraform therefore has a keeper.
+
+Two endings:
+- tfwrap reaps Terraform and sends its status: the keeper stops the heartbeat, removes a
+  lock Terraform left behind (``finish``), reports what the heartbeat saw and exits;
+- tfwrap dies (SIGKILL): the socket reads EOF. Terraform got its one parent-death SIGTERM
+  (``child.py``); the keeper wakes it if it was stopped, keeps the heartbeat until it
+  exits, kills the tree after the grace period as tfwrap would have, kills provisioners
+  left in Terraform's process group, then cleans up the lock.
+
+The keeper ignores stop and job-control signals: it ends when Terraform does.
+"""
+
+from __future__ import annotations
+
+import _socket  # not `socket`: its enum set-up costs ~3 ms before Terraform starts
+import contextlib
+import os
+import signal
+import sys
+from collections.abc import Callable
+
+TYPE_CHECKING = False  # imported before Terraform starts: nothing heavy
+if TYPE_CHECKING:
+    from typing import Any
+
+    from tfwrap.lock.heartbeat import Locks
+
+REPORT_TIMEOUT = 120.0  # the keeper's cleanup is bounded by its clients' timeouts
+STATUS_UNKNOWN = -1  # Terraform was not tfwrap's child any more when it ended
+MAX_REPLACEMENTS = 3  # a keeper that keeps dying is a bug, not bad luck: stop replacing it
+_IGNORED = (
+    signal.SIGINT,
+    signal.SIGTERM,
+    signal.SIGHUP,
+    signal.SIGQUIT,
+    signal.SIGTSTP,
+    signal.SIGTTIN,
+    signal.SIGTTOU,
+)
+
+
+class Report:
+    """What the heartbeat saw, as the keeper reported it: the heartbeat's public fields
+    (``attempted``, ``locked``, ...) as attributes, and its ``locks`` reconnected here only
+    when asked (a retry waits for the holder's lock to go)."""
+
+    def __init__(self, fields: dict[str, Any], has_locks: bool, connect: Callable[[], Locks | None]) -> None:
+        self._fields = fields
+        self._has_locks = has_locks
+        self._connect = connect
+        self._locks: Locks | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self.__dict__["_fields"][name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    @property
+    def locks(self) -> Locks | None:
+        if self._has_locks and self._locks is None:
+            self._locks = self._connect()
+            self._has_locks = self._locks is not None
+        return self._locks
+
+
+class Keeper:
+    """tfwrap's end of the keeper: ``spawn`` before Terraform, ``finish`` after it."""
+
+    def __init__(self, sock: _socket.socket, pid: int, spawned: Callable[[], Keeper | None]) -> None:
+        self._sock = sock
+        self.pid = pid
+        self._spawn_again = spawned
+        self.replaced = 0
+        self.lost = False  # no keeper any more: nothing to report
+
+    @classmethod
+    def spawn(
+        cls,
+        start: Callable[[int], Any],
+        finish: Callable[[Any, int], None],
+        grace: float,
+    ) -> Keeper | None:
+        """Fork the keeper. ``start(terraform_pid)`` returns a started heartbeat (or None),
+        ``finish(heartbeat, status)`` stops it and cleans up; both run in the keeper."""
+        try:
+            ours, theirs = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_SEQPACKET)
+            sys.stderr.flush()
+            pid = os.fork()
+        except OSError as exc:
+            _say(f"heartbeat disabled: cannot start its process ({exc.strerror})")
+            return None
+        if pid == 0:  # pragma: no cover - the keeper; tests observe it from outside
+            try:
+                ours.close()
+                _keep(theirs, start, finish, grace)
+            except BaseException as exc:  # noqa: BLE001 - one line, never a traceback
+                _say(f"heartbeat process failed ({type(exc).__name__}: {exc})")
+            finally:
+                os._exit(0)
+        theirs.close()
+        return cls(ours, pid, lambda: cls.spawn(start, finish, grace))
+
+    def replace_if_dead(self, terraform_pid: int) -> None:
+        """While Terraform runs (on SIGCHLD): a keeper that died (killed, or a bug) is
+        replaced at once, so the heartbeat does not lapse while Terraform lives (the
+        foundation of stale-lock takeover, issue 8). The new keeper reads Terraform's log
+        from the start, so it knows the lock as the first did."""
+        try:
+            pid, _ = os.waitpid(self.pid, os.WNOHANG)
+        except ChildProcessError:
+            pid = self.pid
+        if pid == 0 or self.replaced >= MAX_REPLACEMENTS:
+            return
+        self.replaced += 1
+        self._sock.close()
+        _say("the heartbeat process ended while Terraform runs; starting another")
+        new = self._spawn_again()
+        if new is None:
+            self.lost = True
+            return
+        self._sock, self.pid = new._sock, new.pid
+        try:
+            pidfd = os.pidfd_open(terraform_pid)  # our unreaped child: it cannot be another process
+            _send_pidfd(self._sock, terraform_pid, pidfd)
+            os.close(pidfd)
+        except OSError as exc:
+            _say(f"heartbeat disabled: cannot hand Terraform to the new heartbeat process ({exc.strerror})")
+
+    def before_exec(self) -> None:
+        """In the forked Terraform, just before exec: give the keeper a pidfd of itself."""
+        try:
+            pidfd = os.pidfd_open(os.getpid())
+            _send_pidfd(self._sock, os.getpid(), pidfd)
+            os.close(pidfd)
+        except OSError:
+            pass  # no keeper: Terraform runs on, its lock is Terraform's alone
+
+    def abandon(self) -> None:
+        """Terraform never started: the keeper reads EOF with nothing to watch and exits."""
+        self._sock.close()
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(self.pid, 0)
+
+    def finish(self, status: int, connect: Callable[[], Locks | None]) -> Report | None:
+        """Tell the keeper Terraform's status; wait for its cleanup and its report."""
+        import json  # after Terraform: nothing before it starts but what starting it needs
+
+        if self.lost:
+            return None
+        raw = b""
+        try:
+            self._sock.send(f"exit {status}".encode())
+            self._sock.settimeout(REPORT_TIMEOUT)
+            raw = self._sock.recv(1 << 16)
+        except OSError as exc:
+            _say(f"the heartbeat process did not report ({type(exc).__name__})")
+        finally:
+            self._sock.close()
+        with contextlib.suppress(ChildProcessError):
+            if raw:
+                os.waitpid(self.pid, 0)
+        try:
+            report = json.loads(raw) if raw else {}
+        except ValueError:
+            report = {}
+        if not report.get("heartbeat"):
+            return None
+        return Report(report["fields"], bool(report["has_locks"]), connect)
+
+
+def _keep(
+    sock: _socket.socket, start: Callable[[int], Any], finish: Callable[[Any, int], None], grace: float
+) -> None:
+    """The keeper's life (in the forked process)."""
+    os.setsid()  # out of the job: Ctrl-Z, kill of the job's group, the terminal's SIGHUP
+    for sig in _IGNORED:
+        signal.signal(sig, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_SETMASK, set())
+    null = os.open(os.devnull, os.O_RDWR)
+    os.dup2(null, 0)
+    os.dup2(null, 1)  # stdout is Terraform's: `$(terraform output)` must not wait for us
+    os.close(null)
+    sys.stderr = _Quiet(sys.stderr)  # a closed terminal must not stop the heartbeat
+    from tfwrap import log
+
+    log._logger = None  # rebuilt on the quiet stderr if used
+    heartbeat: Any = None
+    terraform: tuple[int, int] | None = None
+    orphaned = False
+    while True:
+        try:
+            data, fds = _receive(sock)
+        except OSError:
+            data, fds = b"", []
+        if fds:
+            terraform = (int(data), fds[0])
+            try:
+                heartbeat = start(terraform[0])
+            except Exception as exc:  # noqa: BLE001 - Terraform runs on without it
+                _say(f"heartbeat disabled ({type(exc).__name__}: {exc})")
+            continue
+        if data.startswith(b"exit "):
+            status = int(data[5:])
+            break
+        if terraform is None:
+            return  # tfwrap ended before any Terraform started
+        orphaned = True
+        status = _outlive(*terraform, grace)
+        break
+    finish(heartbeat, status)
+    if orphaned:
+        return
+    import json
+
+    fields = {}
+    if heartbeat is not None:
+        fields = {
+            k: v
+            for k, v in vars(heartbeat).items()
+            if not k.startswith("_") and (v is None or isinstance(v, (str, int, float, bool)))
+        }
+    report = {
+        "heartbeat": heartbeat is not None,
+        "fields": fields,
+        "has_locks": getattr(heartbeat, "locks", None) is not None,
+    }
+    with contextlib.suppress(OSError):
+        sock.send(json.dumps(report).encode())
+
+
+def _send_pidfd(sock: _socket.socket, pid: int, pidfd: int) -> None:
+    import array
+
+    rights = [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, array.array("i", [pidfd]))]
+    sock.sendmsg([str(pid).encode()], rights, _socket.MSG_NOSIGNAL)
+
+
+def _receive(sock: _socket.socket) -> tuple[bytes, list[int]]:
+    """One message and the fds it carries."""
+    import array
+
+    data, ancillary, _, _ = sock.recvmsg(256, _socket.CMSG_LEN(array.array("i").itemsize))
+    fds = array.array("i")
+    for level, kind, payload in ancillary:
+        if level == _socket.SOL_SOCKET and kind == _socket.SCM_RIGHTS:
+            fds.frombytes(payload[: len(payload) - len(payload) % fds.itemsize])
+    return data, list(fds)
+
+
+def _outlive(pid: int, pidfd: int, grace: float) -> int:
+    """tfwrap was killed: see Terraform to its end as tfwrap would have; its status."""
+    from tfwrap.supervise.child import kill_tree
+
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGCONT)  # a stopped Terraform must wake to act on its SIGTERM
+    status = STATUS_UNKNOWN
+    if not _exits_within(pidfd, grace):
+        kill_tree(pid)
+        _exits_within(pidfd, 10)
+        status = 128 + signal.SIGKILL
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGKILL)  # provisioners left in its process group
+    return status
+
+
+def _exits_within(pidfd: int, timeout: float) -> bool:
+    import select
+
+    poller = select.poll()
+    poller.register(pidfd, select.POLLIN)
+    return bool(poller.poll(timeout * 1000))
+
+
+class _Quiet:
+    """stderr that never raises: the keeper may outlive the terminal it writes to."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            return int(self._stream.write(text))
+        except (OSError, ValueError):
+            return len(text)
+
+    def flush(self) -> None:
+        with contextlib.suppress(OSError, ValueError):
+            self._stream.flush()
+
+    def isatty(self) -> bool:
+        try:
+            return bool(self._stream.isatty())
+        except (OSError, ValueError):
+            return False
+
+
+def _say(message: str) -> None:
+    with contextlib.suppress(OSError, ValueError):
+        sys.stderr.write(f"tfwrap: {message}\n")
+        sys.stderr.flush()
