@@ -18,6 +18,8 @@ TYPE_CHECKING = False  # only what starting Terraform needs is imported before i
 if TYPE_CHECKING:
     from tfwrap.checks.policy import Policy
     from tfwrap.lock.heartbeat import Heartbeat, Locks
+    from tfwrap.lock.takeover import TookOver
+    from tfwrap.supervise.stale import Watch
 
 MAX_LOCK_RETRIES = 5  # a lock failure retrying cannot fix (AccessDenied, KMS) stops here
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
@@ -65,8 +67,11 @@ def _attempts(real: str, command: Command, policy: Policy, private: str) -> int:
     budget = -1.0  # read from the arguments only if a run fails at the lock
     started = time.monotonic()
     retries = 0
+    took_over: TookOver | None = None
     while True:
-        status, relayed, heartbeat = _one_run(real, argv, command, policy, private)
+        status, relayed, heartbeat, watch = _one_run(
+            real, argv, command, policy, private, took_over=took_over
+        )
         if relayed is not None:
             return exitcodes.from_signal(relayed)
         if heartbeat is None:
@@ -77,7 +82,27 @@ def _attempts(real: str, command: Command, policy: Policy, private: str) -> int:
         # Retry only a run that failed at lock acquisition: Terraform tried, never held it,
         # so it changed nothing (issue 3: the 412-then-404 race in statemgr.LockWithContext).
         failed_at_lock = status == 1 and heartbeat.attempted and not heartbeat.locked
-        if not failed_at_lock or left < 1 or heartbeat.locks is None or retries >= MAX_LOCK_RETRIES:
+        if not failed_at_lock or heartbeat.locks is None or retries >= MAX_LOCK_RETRIES:
+            return status
+        # Issue 8: say who holds the lock; take a stale one over when the policy allows
+        # (without -lock-timeout, one attempt after a takeover: never a second takeover).
+        from tfwrap.supervise import stale
+
+        after = stale.after_failed_lock(
+            heartbeat.locks,
+            policy.stale_locks,
+            watch,
+            command.chdir or ".",
+            out_of_time=left < 1,
+            may_take=took_over is None or left >= 1,
+        )
+        if after == stale.GIVE_UP:
+            return status
+        if not isinstance(after, str):
+            took_over, retries = after, retries + 1
+            argv = _with_lock_timeout(argv, left) if left >= 1 else argv
+            continue
+        if left < 1:
             return status
         retries += 1
         _say(
@@ -93,13 +118,20 @@ def _attempts(real: str, command: Command, policy: Policy, private: str) -> int:
 
 
 def _one_run(
-    real: str, argv: list[str], command: Command, policy: Policy, private: str
-) -> tuple[int, int | None, Heartbeat | None]:
+    real: str,
+    argv: list[str],
+    command: Command,
+    policy: Policy,
+    private: str,
+    *,
+    took_over: TookOver | None,
+) -> tuple[int, int | None, Heartbeat | None, Watch | None]:
     """One Terraform run. Once Terraform has started, its status is what tfwrap returns:
     a failure in tfwrap's own bookkeeping is reported, never turned into another code."""
     plan = LogPlan(dict(os.environ), private)
     child = Child(real, argv, plan.child_env)
     heartbeat: Heartbeat | None = None
+    watch: Watch | None = None
     try:
         from tfwrap.lock.heartbeat import Heartbeat  # after the start: Terraform does not wait
 
@@ -110,11 +142,16 @@ def _one_run(
             lease_seconds=policy.lease_seconds,
             terraform_pid=child.pid,
         )
+        heartbeat.took_over = took_over
         heartbeat.start()
+        if policy.stale_locks == "take-over":
+            from tfwrap.supervise.stale import Watch
+
+            watch = Watch(heartbeat, child.pid)
     except Exception as exc:  # noqa: BLE001 - Terraform runs on; the lock is Terraform's alone
         _say(f"heartbeat disabled ({type(exc).__name__}: {exc})")
         heartbeat = None
-    status = child.wait(grace=policy.grace_seconds)
+    status = child.wait(grace=policy.grace_seconds, on_tick=watch, tick=0.2 if watch else 0.5)
     if heartbeat is not None:
         try:
             heartbeat.stop()
@@ -124,7 +161,7 @@ def _one_run(
         except Exception as exc:  # noqa: BLE001 - same: report, keep Terraform's status
             _say(f"lock bookkeeping failed after Terraform exited ({type(exc).__name__}: {exc})")
             heartbeat = None
-    return status, child.relayed, heartbeat
+    return status, child.relayed, heartbeat, watch
 
 
 def _connect(command: Command) -> Locks | None:

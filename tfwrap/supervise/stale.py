@@ -1,0 +1,109 @@
+"""What a supervised run does when another holder has the state lock (issue 8).
+
+- After Terraform gave up on the lock: one line saying whether the holder is alive, stale
+  or unknown (one GetObject, plus one GetItem with dual locking), and with
+  ``stale_locks = "take-over"`` the stale lock is taken over and Terraform runs once more.
+- While Terraform waits out ``-lock-timeout`` (take-over only): ``Watch`` judges the holder
+  when its lease can have run out; a stale holder's lock is taken over at once rather than
+  after Terraform's next back-off (up to 16 s).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import sys
+
+from tfwrap import log
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from tfwrap.lock.heartbeat import Heartbeat, Locks
+    from tfwrap.lock.takeover import TookOver, WaitWatch
+
+GIVE_UP = "give-up"  # Terraform's status stands
+RETRY = "retry"  # the lock may be free: the ordinary lock retry
+
+
+class Watch:
+    """``Child.wait``'s tick while Terraform runs: judges a holder Terraform is waiting for."""
+
+    def __init__(self, heartbeat: Heartbeat, terraform_pid: int) -> None:
+        self.heartbeat = heartbeat
+        self.terraform_pid = terraform_pid
+        self.waiting: WaitWatch | None = None
+        self.interrupted = False
+
+    def __call__(self) -> None:
+        beat = self.heartbeat
+        if self.interrupted or not beat.attempted or beat.locked or not beat.ready.is_set():
+            return
+        if beat.locks is None:
+            return
+        if self.waiting is None:
+            from tfwrap.lock.takeover import WaitWatch
+
+            self.waiting = WaitWatch(beat.locks.s3, beat.locks.dynamo)
+        if not self.waiting.due():
+            return
+        try:
+            found = self.waiting.look()
+        except Exception as exc:  # noqa: BLE001 - Terraform waits on; the next look may work
+            log.info("could not judge the lock holder", error=type(exc).__name__)
+            return
+        if found is None or beat.locked:
+            return
+        # Terraform holds nothing yet: an interrupt ends its wait and changes nothing.
+        self.interrupted = True
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.terraform_pid, signal.SIGINT)
+
+
+def after_failed_lock(
+    locks: Locks,
+    policy_stale_locks: str,
+    watch: Watch | None,
+    chdir: str,
+    *,
+    out_of_time: bool,
+    may_take: bool,
+) -> str | TookOver:
+    """Say who holds the lock; take a stale one over when allowed. GIVE_UP, RETRY or what was taken."""
+    from tfwrap.lock import current, report, takeover
+
+    found = watch.waiting.judged if watch is not None and watch.waiting is not None else None
+    if found is None and not out_of_time:
+        return RETRY  # Terraform gave up early (the 412-then-404 race): the lock may be free
+    try:
+        if found is None:
+            found = current.read(locks.s3, locks.dynamo)
+        if policy_stale_locks != "take-over" or not may_take or takeover.refusal(found) is not None:
+            _say(report.verdict_line(found, chdir))
+            return GIVE_UP
+        took, done = takeover.take_over(found)
+    except Exception as exc:  # noqa: BLE001 - Terraform's status stands; say why nothing more
+        _say(f"could not judge the holder of the state lock ({_reason(exc)}); `tfwrap lock status` shows it")
+        return GIVE_UP
+    if took is None:
+        _say(
+            f"stale lock not taken over: {'; '.join(done.kept)}"
+            + (" (run `tfwrap lock status`)" if out_of_time else "; waiting for the lock again")
+        )
+        return GIVE_UP if out_of_time else RETRY
+    run = f", run {took.ci}" if took.ci else ""
+    _say(
+        f"took over the stale lock {took.lock_id} (host {took.host or '?'}{run}): {took.reason}; "
+        f"{' and '.join(done.removed)}; running Terraform again to take the lock"
+    )
+    return took
+
+
+def _reason(exc: BaseException) -> str:
+    response = getattr(exc, "response", None) or {}
+    return str(response.get("Error", {}).get("Code") or type(exc).__name__)
+
+
+def _say(message: str) -> None:
+    sys.stderr.write(f"tfwrap: {message}\n")
+    sys.stderr.flush()
