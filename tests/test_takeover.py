@@ -22,6 +22,7 @@ from tests.support.runners import (
     LOCK_KEY,
     PAUSED,
     STATE_KEY,
+    CutProxy,
     Runner,
     heartbeat,
     lock_versions,
@@ -95,7 +96,7 @@ def dead_pid() -> int:
 # --- 1. A dead runner ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("skew", [0, 600])
+@pytest.mark.parametrize("skew", [0, 600, -600])
 def test_a_dead_runner_is_taken_over_once_its_lease_runs_out(
     s3: S3Server, bucket_name: str, tmp_path: Path, fast: dict[str, str], skew: int
 ) -> None:
@@ -165,24 +166,66 @@ def test_a_dead_runner_is_reported_stale_with_the_command_and_left_alone(
     assert run([*APPLY], work, fast).returncode == 0
 
 
+# --- Self-fencing on the holder's side ----------------------------------------------------------
+
+
+def test_a_holder_cut_off_from_s3_says_it_may_be_taken_over_then_that_it_was(
+    s3: S3Server, bucket_name: str, tmp_path: Path, fast: dict[str, str]
+) -> None:
+    """The holder reaches S3 through a link that is cut for longer than its lease; another
+    run takes its lock over. Each warning is said once."""
+    make_bucket(s3.url, bucket_name)
+    with CutProxy(s3.port) as link:
+        held = write_config(tmp_path / "held", link.url, bucket_name, resource=PAUSED)
+        other = write_config(tmp_path / "other", s3.url, bucket_name, resource=PAUSED)
+        for work in (held, other):
+            assert run(["terraform", "init", "-no-color", "-input=false"], work, fast).returncode == 0
+        client = s3_client(s3.url)
+        runner = Runner(held, fast, "-var", "pause=20")
+        wait_beating(client, bucket_name, runner)
+        old_id = heartbeat(client, bucket_name)[0]["ID"]  # type: ignore[index]
+        link.cut()
+        wait_for(lambda: "may judge it stale" in runner.run.err, 20, 0.1, "the holder's first warning")
+        taker = start(
+            [*APPLY, "-lock-timeout=60s", "-var", "pause=8"],
+            other,
+            {**fast, "TFWRAP_STALE_LOCKS": "take-over"},
+        )
+        wait_for(
+            lambda: (h := heartbeat(client, bucket_name)) is not None and h[2].took_over == old_id,
+            60,
+            0.1,
+            "the taker's heartbeat",
+        )
+        link.restore()
+        wait_for(lambda: "no longer protected" in runner.run.err, 20, 0.1, "the holder's second warning")
+        assert taker.wait(120) == 0, taker.err
+        runner.run.wait(120)
+    err = runner.run.err
+    print(err)
+    assert err.count("may judge it stale and take it over") == 1
+    assert err.count(f"WARNING: lock {old_id} was taken over as stale by lock") == 1
+    assert "state writes from this run are no" in err
+
+
 # --- 2. A paused runner -------------------------------------------------------------------------
 
 
 def test_a_paused_runner_is_never_taken_over_and_both_applies_count(
     s3: S3Server, bucket_name: str, tmp_path: Path, fast: dict[str, str]
 ) -> None:
-    """SIGSTOP every process of the holder for less than its lease, then SIGCONT. The holder
-    runs 10 minutes ahead and the waiter 10 minutes behind (issue 8, test 5): a verdict read
-    from either clock would call the live holder 20 minutes stale."""
+    """SIGSTOP every process of the holder for less than its lease, then SIGCONT. The holder's
+    clock is 10 minutes behind and the waiter's 10 minutes ahead (issue 8, test 5): a verdict
+    comparing the two would call the live holder 20 minutes stale and take it over."""
     lease_env = {**fast, "TFWRAP_LEASE_INTERVALS": "8"}  # 8 s lease, paused 3 s: a wide margin
     work = setup(s3, bucket_name, tmp_path, lease_env)
     client = s3_client(s3.url)
     before = state_serial(client, bucket_name)
-    holder_env = {**lease_env, "TFWRAP_CLOCK_OFFSET_SECONDS": "600"}
+    holder_env = {**lease_env, "TFWRAP_CLOCK_OFFSET_SECONDS": "-600"}
     runner = Runner(work, holder_env, "-var", "pause=6", "-var", "message=first")
     held = wait_beating(client, bucket_name, runner)
     first_id = heartbeat(client, bucket_name)[0]["ID"]  # type: ignore[index]
-    waiter_env = {**lease_env, "TFWRAP_STALE_LOCKS": "take-over", "TFWRAP_CLOCK_OFFSET_SECONDS": "-600"}
+    waiter_env = {**lease_env, "TFWRAP_STALE_LOCKS": "take-over", "TFWRAP_CLOCK_OFFSET_SECONDS": "600"}
     waiter = start([*APPLY, "-lock-timeout=120s", "-var", "message=second"], work, waiter_env)
     wait_for(lambda: "Acquiring state lock" in waiter.out, 30, 0.05, "the waiter waiting for the lock")
     runner.pause()
