@@ -23,7 +23,7 @@ from tfwrap.lock.current import CurrentLock
 from tfwrap.lock.lockfile import DynamoLock, S3LockFile
 from tfwrap.lock.removal import Removal, remove_judged
 
-MIN_WAIT = 0.25  # never judge the holder more often than this while Terraform waits
+MIN_WAIT = 0.2  # never judge the holder more often than this while Terraform waits
 MAX_WAIT = 5.0  # nor less often (a fresh heartbeat can still stop)
 UNKNOWN_WAIT = 15.0  # an unknown lock is never taken over; look again now and then only
 
@@ -103,8 +103,9 @@ def _wait_after(found: CurrentLock) -> float:
         return UNKNOWN_WAIT
     if v.heartbeat_age is None:
         return MAX_WAIT
-    # Last-Modified and Date have whole seconds: "age > lease" shows one second after it is.
-    left = v.holder.lease_seconds - v.heartbeat_age + 1
-    if left <= 0:
+    # Last-Modified and Date have whole seconds: the age read is up to a second short, so
+    # "age > lease" can show from ``lease - age`` seconds on; from then on, look often.
+    left = v.holder.lease_seconds - v.heartbeat_age
+    if left < 0:
         return 1.0  # alive past its lease: its processes exist on this machine (stopped?)
     return min(MAX_WAIT, max(MIN_WAIT, float(left)))

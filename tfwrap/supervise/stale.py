@@ -55,6 +55,10 @@ class Watch:
         if found is None or beat.locked:
             return
         # Terraform holds nothing yet: an interrupt ends its wait and changes nothing.
+        log.info(
+            "stale holder found while Terraform waits: interrupting its wait",
+            lock_id=found.verdict and found.verdict.lock_id,
+        )
         self.interrupted = True
         with contextlib.suppress(ProcessLookupError):
             os.kill(self.terraform_pid, signal.SIGINT)
@@ -82,6 +86,7 @@ def after_failed_lock(
             _say(report.verdict_line(found, chdir))
             return GIVE_UP
         took, done = takeover.take_over(found)
+        log.info("takeover", removed=len(done.removed), kept=len(done.kept))
     except Exception as exc:  # noqa: BLE001 - Terraform's status stands; say why nothing more
         _say(f"could not judge the holder of the state lock ({_reason(exc)}); `tfwrap lock status` shows it")
         return GIVE_UP
