@@ -288,6 +288,60 @@ def test_a_dynamodb_only_lock_is_never_taken_over(
     assert read_object(s3_client(s3.url), bucket_name, LOCK_KEY) is None
 
 
+def test_dual_locking_is_taken_over_only_when_both_parts_are_stale(
+    s3: S3Server, bucket_name: str, tmp_path: Path, fast: dict[str, str]
+) -> None:
+    import os
+
+    table = make_table(s3.url, f"{bucket_name}-locks")
+    work = setup(s3, bucket_name, tmp_path, fast, dynamodb_table=table)
+    client, ddb = s3_client(s3.url), ddb_client(s3.url)
+    key = {"LockID": {"S": f"{bucket_name}/{STATE_KEY}"}}
+    taker = {**fast, "TFWRAP_STALE_LOCKS": "take-over"}
+
+    def hold(object_info: str, item_info: str) -> tuple[str, str]:
+        lock_id, etag = put_foreign_lock(client, bucket_name, object_info)
+        body = json.loads(read_object(client, bucket_name, LOCK_KEY)[0])  # type: ignore[index]
+        body["Info"] = item_info
+        ddb.put_item(TableName=table, Item={**key, "Info": {"S": json.dumps(body, separators=(",", ":"))}})
+        return lock_id, etag
+
+    # The object is stale (its holder's processes are gone), the item alive (this process).
+    me = os.getpid()
+    alive = gone_local_holder(me, start=lockinfo.process_start(me) or 1)
+    _, etag = hold(gone_local_holder(dead_pid()), alive)
+    blocked = run(APPLY, work, taker)
+    assert blocked.returncode == 1 and "tfwrap: lock alive:" in blocked.stderr, blocked.stderr
+    assert client.head_object(Bucket=bucket_name, Key=LOCK_KEY)["ETag"] == etag
+    assert "Item" in ddb.get_item(TableName=table, Key=key, ConsistentRead=True)
+    client.delete_object(Bucket=bucket_name, Key=LOCK_KEY)
+    ddb.delete_item(TableName=table, Key=key)
+
+    # Both parts stale: both removed, then Terraform takes both.
+    stale = gone_local_holder(dead_pid())
+    lock_id, _ = hold(stale, stale)
+    done = run(APPLY, work, taker)
+    assert done.returncode == 0, done.stderr
+    assert f"took over the stale lock {lock_id}" in done.stderr
+    assert "removed the stale lock s3://" in done.stderr and "removed the stale DynamoDB item" in done.stderr
+    assert read_object(client, bucket_name, LOCK_KEY) is None
+    assert "Item" not in ddb.get_item(TableName=table, Key=key, ConsistentRead=True)
+
+
+@pytest.mark.parametrize("where", ["environment", "file"])
+def test_a_bad_stale_locks_setting_is_refused(tmp_path: Path, env: dict[str, str], where: str) -> None:
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "main.tf").write_text('terraform {\n  backend "s3" {}\n}\n')
+    if where == "file":
+        (work / ".tfwrap.toml").write_text('stale_locks = "always"\n')
+    else:
+        env = {**env, "TFWRAP_STALE_LOCKS": "yes"}
+    refused = run(["terraform", "plan"], work, env)
+    assert refused.returncode == 81, refused.stderr
+    assert len(refused.stderr.splitlines()) == 1 and '"report", "take-over"' in refused.stderr
+
+
 # --- 4. A race: the holder renews between the verdict and the delete ---------------------------
 
 
