@@ -566,7 +566,9 @@ def takeover_section(
         m: counts["shim"].get(m, 0) - counts["direct"].get(m, 0) for m in {*counts["shim"], *counts["direct"]}
     }
     added = float(sum(extra.values()))
-    rows.append(Row("extra .tflock requests, failed run", [added], "req", "count", added, 3))
+    # Target: the own-lock check every supervised run makes (issue 3) plus at most one GET
+    # and one HEAD for the verdict line (issue 8).
+    rows.append(Row("failed run: .tflock requests over direct", [added], "req", "count", added, 3))
     print(
         "\nstale locks (dead runner in its own PID namespace, SIGKILLed right after a renewal;"
         " heartbeat 1 s, lease 3 s)"
