@@ -637,6 +637,85 @@ def probe_section(server: S3Server, runs: int) -> list[Row]:
     ]
 
 
+def takeover_section(
+    server: S3Server, moto_log: Path, real: Path, shim_dir: Path, env: dict[str, str], tmp: Path, runs: int
+) -> list[Row]:
+    """Issue 8: how soon a dead runner's lock is taken over once its lease runs out, and the
+    S3 requests the verdict line adds to a run that fails on a held lock."""
+    from tests.support.runners import PAUSED, Runner, renewal_then_kill, wait_beating
+    from tests.support.slow import terraform_lock_body
+
+    lease = 3.0
+    fast = {**env, "TFWRAP_HEARTBEAT_SECONDS": "1", "TFWRAP_LEASE_INTERVALS": "3"}
+    bucket = make_bucket(server.url, f"tfstate-takeover-{uuid.uuid4().hex[:10]}")
+    work = write_config(tmp / "takeover", server.url, bucket, resource=PAUSED)
+    check([str(shim_dir / "terraform"), "init", "-input=false", "-no-color"], work, fast)
+    s3 = s3_client(server.url)
+    watch = LockWatch(s3, bucket)
+    samples = []
+    for _ in range(runs):
+        runner = Runner(work, fast, "-var", "pause=60")  # its own PID namespace: judged by its lease
+        wait_beating(s3, bucket, runner)
+        old_id, last_write = renewal_then_kill(s3, bucket, runner)
+        taker = subprocess.Popen(
+            [str(shim_dir / "terraform"), *APPLY, "-lock-timeout=60s"],
+            cwd=work,
+            env={**fast, "TFWRAP_STALE_LOCKS": "take-over"},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        with running(taker):
+            _, taken = watch.until(lambda lock, old=old_id: lock is not None and lock.get("ID") != old)
+            err = finish(taker)
+        if f"took over the stale lock {old_id}" not in err:
+            sys.exit(f"benchmark: the run did not take the dead runner's lock over:\n{err}")
+        samples.append((taken - (last_write + lease)) * 1000)
+    rows = [Row("takeover after the lease ran out (dead runner)", samples, "ms", "p95", p95(samples), 2000)]
+
+    # The verdict line's requests: a failed run through the shim against one direct, on a
+    # lock held by plain Terraform, counted at the server (werkzeug access lines).
+    s3.put_object(
+        Bucket=bucket,
+        Key="app/terraform.tfstate.tflock",
+        Body=terraform_lock_body(str(uuid.uuid4()), f"{bucket}/app/terraform.tfstate"),
+        IfNoneMatch="*",
+    )
+    counts: dict[str, dict[str, int]] = {}
+    for name, program in (("direct", real), ("shim", shim_dir / "terraform")):
+        for _ in range(2):  # the first shim run warms the check cache; the second is counted
+            before = moto_log.stat().st_size
+            subprocess.run([str(program), *APPLY], cwd=work, env=fast, capture_output=True, check=False)
+        time.sleep(0.2)  # the server's last access lines
+        with moto_log.open("rb") as f:
+            f.seek(before)
+            lines = f.read().decode(errors="replace").splitlines()
+        methods: dict[str, int] = {}
+        for line in lines:
+            request = _REQUEST.search(line)
+            if request is not None and ".tflock" in request.group(2):
+                methods[request.group(1)] = methods.get(request.group(1), 0) + 1
+        counts[name] = methods
+    extra = {
+        m: counts["shim"].get(m, 0) - counts["direct"].get(m, 0) for m in {*counts["shim"], *counts["direct"]}
+    }
+    added = float(sum(extra.values()))
+    # Target: the own-lock check every supervised run makes (issue 3) plus at most one GET
+    # and one HEAD for the verdict line (issue 8).
+    rows.append(Row("failed run: .tflock requests over direct", [added], "req", "count", added, 3))
+    print(
+        "\nstale locks (dead runner in its own PID namespace, SIGKILLed right after a renewal;"
+        " heartbeat 1 s, lease 3 s)"
+    )
+    rows_table(rows)
+    print(
+        "(takeover: first read showing the taker's lock - (the dead runner's last renewal seen + lease);"
+        f" .tflock requests of a failed run: direct {counts['direct']}, shim {counts['shim']}: the shim's"
+        " extra GETs are its own-lock check (since issue 3) and the verdict line's one GET)"
+    )
+    return rows
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=50, help="pass-through runs (default 50)")
@@ -657,6 +736,9 @@ def main() -> int:
     parser.add_argument("--audit-runs", type=int, default=3, help="audit --offline runs (default 3)")
     parser.add_argument(
         "--check-sample", type=int, default=20, help="directories `tfwrap check`ed (default 20)"
+    )
+    parser.add_argument(
+        "--takeover-runs", type=int, default=10, help="dead-runner takeovers (default 10; 0 skips)"
     )
     opts = parser.parse_args()
     if min(opts.runs, opts.checked_runs, opts.compiled_runs) < 2 or opts.supervised_runs == 1:
@@ -746,6 +828,8 @@ def main() -> int:
             migration = migration_section(server, real, env, tmp, opts.migration_runs)
             rows_table([migration])
             rows.append(migration)
+        if opts.takeover_runs:
+            rows += takeover_section(server, moto_log, real, shim_dir, env, tmp, opts.takeover_runs)
         audited = True
         if opts.audit_stacks:
             print(f"\ntfwrap audit (issue 10): generated monorepo of {opts.audit_stacks} root modules")

@@ -61,14 +61,28 @@ def fields(info: str, lock_id: str = "id-1") -> dict[str, Any]:
 
 
 def never_asked(pid: int) -> bool:
-    raise AssertionError(f"pid {pid} of another host must not be looked up")
+    raise AssertionError(f"pid {pid} of another machine must not be looked up")
+
+
+BOOT, PIDNS = "b0f1e2d3-0000-4000-8000-000000000001", "4026531836"
+ELSEWHERE = verdict.Here("another-boot", PIDNS, never_asked)
+
+
+def here(**starts: int) -> verdict.Here:
+    """This machine, where the processes ``pid<N>=start`` exist."""
+    table = {int(name[3:]): start for name, start in starts.items()}
+    return verdict.Here(BOOT, PIDNS, table.get)
+
+
+def local(**kw: Any) -> Holder:
+    return holder(boot_id=BOOT, pidns=PIDNS, tfwrap_start=700, terraform_start=710, **kw)
 
 
 # --- the verdict, pure -----------------------------------------------------------------------
 
 
-def test_fresh_heartbeat_is_alive_and_other_hosts_pids_are_not_looked_up() -> None:
-    v = verdict.judge(fields(holder().line()), NOW, pid_exists=never_asked, host="laptop")
+def test_fresh_heartbeat_is_alive_and_other_machines_pids_are_not_looked_up() -> None:
+    v = verdict.judge(fields(holder().line()), 10, here=ELSEWHERE)
     assert v.verdict == verdict.ALIVE
     assert v.heartbeat_age == 10 and "10 s ago" in v.reason and "90 s lease" in v.reason
     assert (v.lock_id, v.who, v.operation) == ("id-1", "alice@ci-7", "OperationTypeApply")
@@ -76,58 +90,106 @@ def test_fresh_heartbeat_is_alive_and_other_hosts_pids_are_not_looked_up() -> No
     assert v.since == "2026-11-26T15:47:06Z"  # tfwrap's started, not Terraform's Created
 
 
-def test_heartbeat_older_than_lease_is_stale() -> None:
-    at_lease = holder(heartbeat=NOW - dt.timedelta(seconds=90))
-    assert verdict.judge(fields(at_lease.line()), NOW, pid_exists=never_asked, host="x").verdict == "alive"
-    late = holder(heartbeat=NOW - dt.timedelta(seconds=91))
-    v = verdict.judge(fields(late.line()), NOW, pid_exists=never_asked, host="x")
-    assert v.verdict == verdict.STALE and v.heartbeat_age == 91 and "91 s ago" in v.reason
+def test_a_write_older_than_the_lease_is_stale_by_how_much() -> None:
+    assert verdict.judge(fields(holder().line()), 90, here=ELSEWHERE).verdict == "alive"
+    v = verdict.judge(fields(holder().line()), 95, here=ELSEWHERE)
+    assert v.verdict == verdict.STALE and v.heartbeat_age == 95
+    assert "95 s ago, 5 s past its 90 s lease" in v.reason
 
 
-def test_local_holder_with_both_pids_gone_is_stale_even_with_a_fresh_heartbeat() -> None:
-    asked: list[int] = []
+def test_the_age_is_the_stores_never_the_holders_stamp() -> None:
+    """A holder whose clock is 10 minutes off either way: its stamp does not change the verdict."""
+    for skew in (-600, 0, 600):
+        line = holder(heartbeat=NOW + dt.timedelta(seconds=skew)).line()
+        assert verdict.judge(fields(line), 5, here=ELSEWHERE).verdict == "alive"
+        assert verdict.judge(fields(line), 200, here=ELSEWHERE).verdict == "stale"
 
-    def gone(pid: int) -> bool:
-        asked.append(pid)
-        return False
 
-    v = verdict.judge(fields(holder().line()), NOW, pid_exists=gone, host="ci-7")
+def test_ages_come_from_last_modified_and_date_and_the_item_from_the_same_holders_clock() -> None:
+    written = NOW - dt.timedelta(seconds=40)
+    beat = holder(heartbeat=NOW + dt.timedelta(minutes=10))  # the holder's clock is 10 min ahead
+    obj = fields(beat.line())
+    item = fields(holder(heartbeat=beat.heartbeat + dt.timedelta(seconds=25)).line())
+    assert verdict.ages(obj, written, None, NOW) == (40, None)
+    # The item was renewed 25 s (holder's clock) after the object: 15 s old by the store's.
+    assert verdict.ages(obj, written, item, NOW) == (40, 15)
+    # An item alone (DynamoDB only): its stamp against the store's Date.
+    alone = fields(holder(heartbeat=NOW - dt.timedelta(seconds=300)).line())
+    assert verdict.ages(None, None, alone, NOW) == (None, 300)
+    assert verdict.ages(obj, None, None, None) == (None, None)
+
+
+def test_a_local_holder_whose_processes_are_gone_is_stale_at_once() -> None:
+    v = verdict.judge(fields(local().line()), 0, here=here())
     assert v.verdict == verdict.STALE
-    assert sorted(asked) == [4240, 4242] and "4240" in v.reason and "4242" in v.reason
+    assert "4240" in v.reason and "4242" in v.reason and "both gone" in v.reason
 
 
-@pytest.mark.parametrize("alive_pid", [4240, 4242])
-def test_local_holder_with_one_pid_left_is_alive(alive_pid: int) -> None:
-    v = verdict.judge(fields(holder().line()), NOW, pid_exists=lambda p: p == alive_pid, host="ci-7")
-    assert v.verdict == verdict.ALIVE
+@pytest.mark.parametrize("alive", [{"pid4240": 700}, {"pid4242": 710}])
+def test_a_local_holder_with_a_process_left_is_alive_whatever_its_age(alive: dict[str, int]) -> None:
+    """Liveness before age: a paused (SIGSTOPped, Ctrl-Z) run is not stale."""
+    v = verdict.judge(fields(local().line()), 5000, here=here(**alive))
+    assert v.verdict == verdict.ALIVE and "still exists" in v.reason
 
 
-def test_local_holder_with_unknown_pids_is_judged_by_heartbeat_alone() -> None:
-    line = holder(terraform_pid=0).line()
-    v = verdict.judge(fields(line), NOW, pid_exists=never_asked, host="ci-7")
-    assert v.verdict == verdict.ALIVE
+def test_a_reused_pid_is_not_the_holder() -> None:
+    """Both PIDs now belong to processes started later (other ticks): the holder is gone."""
+    v = verdict.judge(fields(local().line()), 0, here=here(pid4240=9000, pid4242=9001))
+    assert v.verdict == verdict.STALE
+
+
+def test_same_hostname_or_same_kernel_without_the_pid_namespace_is_not_this_machine() -> None:
+    """Issue 7: containers share a hostname (and a kernel) without sharing PIDs."""
+    other_ns = verdict.Here(BOOT, "4026532179", never_asked)
+    assert verdict.judge(fields(local().line()), 3, here=other_ns).verdict == "alive"
+    assert verdict.judge(fields(local().line()), 300, here=other_ns).verdict == "stale"
+    old_format = holder(host="ci-7")  # no boot id: never "this machine", whatever the name
+    assert verdict.judge(fields(old_format.line()), 3, here=here()).verdict == "alive"
+
+
+def test_a_local_holder_with_unknown_pids_is_judged_by_age() -> None:
+    line = local(terraform_pid=0).line()
+    assert verdict.judge(fields(line), 3, here=here()).verdict == verdict.ALIVE
+    assert verdict.judge(fields(line), 300, here=here()).verdict == verdict.STALE
 
 
 @pytest.mark.parametrize("info", ["", "deploy from laptop", "tfwrap heartbeat=garbage lease=90s"])
 def test_no_tfwrap_heartbeat_is_unknown(info: str) -> None:
-    v = verdict.judge(fields(info), NOW, pid_exists=never_asked, host="ci-7")
+    v = verdict.judge(fields(info), 5000, here=ELSEWHERE)
     assert v.verdict == verdict.UNKNOWN and v.holder is None and v.heartbeat_age is None
     assert "not under tfwrap" in v.reason
     assert v.since == "2026-11-26T15:47:06Z"  # Terraform's Created, in tfwrap's one format (issue 11)
 
 
+def test_garbled_numbers_in_the_heartbeat_are_unknown_pids_not_a_crash() -> None:
+    """Issue 7: non-numeric pids made ``lock status`` and ``lock clear`` exit 85."""
+    line = "tfwrap heartbeat=2026-11-26T15:52:00Z lease=90s host=x terraform_pid=abc tfwrap_pid=-1 boot=q"
+    parsed = lockinfo.parse(line)
+    assert parsed is not None and (parsed.terraform_pid, parsed.tfwrap_pid) == (0, 0)
+    assert verdict.judge(fields(line), 95, here=here()).verdict == verdict.STALE
+    assert lockinfo.parse("tfwrap heartbeat=2026-11-26T15:52:00Z lease=99999999999999999999s") is None
+
+
+def test_the_heartbeat_line_round_trips_identity_and_takeover() -> None:
+    h = local(took_over="old-id", took_over_host="ci-3", took_over_ci="https://ci.example/runs/0")
+    assert lockinfo.parse(h.line()) == h
+    assert " boot=" in h.line() and " took_over=old-id " in h.line()
+
+
 def test_judge_lock_combines_object_and_item() -> None:
-    assert verdict.judge_lock(None, None, NOW) is None
-    old = fields(holder(heartbeat=NOW - dt.timedelta(seconds=500)).line())
-    fresh = fields(holder(heartbeat=NOW - dt.timedelta(seconds=3)).line())
-    # Same lock, the item renewed later than the object: the freshest heartbeat counts.
-    both = verdict.judge_lock(old, fresh, NOW, pid_exists=never_asked, host="x")
+    assert verdict.judge_lock(None, None, here=ELSEWHERE) is None
+    obj = fields(holder().line())
+    # Same lock, the item renewed later than the object: the freshest write counts.
+    both = verdict.judge_lock(obj, obj, s3_age=500, dynamodb_age=3, here=ELSEWHERE)
     assert both is not None and both.verdict == "alive" and both.where == "dynamodb"
     assert both.heartbeat_age == 3
-    only_item = verdict.judge_lock(None, old, NOW, pid_exists=never_asked, host="x")
+    # Dual locking: stale only when both parts are.
+    stale = verdict.judge_lock(obj, obj, s3_age=500, dynamodb_age=400, here=ELSEWHERE)
+    assert stale is not None and stale.verdict == "stale"
+    only_item = verdict.judge_lock(None, obj, dynamodb_age=500, here=ELSEWHERE)
     assert only_item is not None and only_item.verdict == "stale"
     # Different holders: the most careful verdict wins and the reason says they differ.
-    mixed = verdict.judge_lock(old, fields("", "id-2"), NOW, pid_exists=never_asked, host="x")
+    mixed = verdict.judge_lock(obj, fields("", "id-2"), s3_age=500, here=ELSEWHERE)
     assert mixed is not None and mixed.verdict == "unknown" and "id-2" in mixed.reason
     assert "id-1" in mixed.reason
 
@@ -194,22 +256,43 @@ def lock_etag(url: str, bucket: str) -> str | None:
         raise
 
 
+def this_machine(pid: int, start: int | None = None) -> dict[str, Any]:
+    """The identity fields a heartbeat written by process ``pid`` on this machine carries."""
+    start = lockinfo.process_start(pid) if start is None else start
+    return {"boot_id": lockinfo.boot_id(), "pidns": lockinfo.pid_namespace(), "tfwrap_start": start or 1}
+
+
 def live_info() -> str:
-    """A fresh heartbeat from this host, held by this (living) test process."""
+    """A fresh heartbeat from this machine, held by this (living) test process."""
     now = lockinfo.now()
     pid = os.getpid()
-    return Holder(now, 90, lockinfo.hostname(), pid, pid, now, "https://ci.example/runs/7").line()
-
-
-def stale_info() -> str:
-    old = lockinfo.now() - dt.timedelta(minutes=10)
-    return Holder(old, 90, "gone-runner", 4242, 4240, old - dt.timedelta(minutes=1)).line()
+    me = this_machine(pid)
+    return Holder(
+        now,
+        90,
+        lockinfo.hostname(),
+        pid,
+        pid,
+        now,
+        "https://ci.example/runs/7",
+        **me,
+        terraform_start=me["tfwrap_start"],
+    ).line()
 
 
 def dead_pid() -> int:
     done = subprocess.Popen(["true"])
     done.wait()
     return done.pid
+
+
+def stale_info() -> str:
+    """A heartbeat from this machine whose processes are gone: stale at once, whatever its age."""
+    old = lockinfo.now() - dt.timedelta(minutes=10)
+    pid = dead_pid()
+    return Holder(
+        old, 90, "gone-runner", pid, pid, old - dt.timedelta(minutes=1), **this_machine(pid, 1)
+    ).line()
 
 
 @pytest.mark.engine
@@ -235,17 +318,47 @@ def test_status_reports_no_lock_alive_stale_and_unknown(
         "tfwrap_pid": os.getpid(),
         "ci": "https://ci.example/runs/7",
         "started": doc["heartbeat"],
+        "boot_id": lockinfo.boot_id(),
+        "pid_namespace": lockinfo.pid_namespace(),
+        "took_over": None,
     }
+    assert doc["server_time"] and doc["s3"]["last_modified"]
     human = tfwrap(tools, ["lock", "status", "-chdir", str(work)], tmp_path, env)
     assert human.returncode == 0, human.stderr
     for text in (lock_id, "alice@ci-7", "OperationTypeApply", "lease:     90 s", "ci.example/runs/7"):
         assert text in human.stdout
-    assert "verdict:   alive: last heartbeat" in human.stdout
+    assert "verdict:   alive: the holder runs on this machine and its tfwrap process" in human.stdout
+    assert "; last heartbeat " in human.stdout
 
     s3_client(s3.url).delete_object(Bucket=bucket_name, Key=LOCK_KEY)
     put_lock(s3.url, bucket_name, stale_info())
     doc = status(tools, work, env)
-    assert doc["verdict"] == "stale" and "lease" in doc["reason"] and doc["holder"]["host"] == "gone-runner"
+    assert (
+        doc["verdict"] == "stale" and "both gone" in doc["reason"] and doc["holder"]["host"] == "gone-runner"
+    )
+
+    # Another machine's holder whose clock is 10 minutes behind: its write is seconds old by
+    # the store's clock (Last-Modified against Date), so it is alive, not stale.
+    s3_client(s3.url).delete_object(Bucket=bucket_name, Key=LOCK_KEY)
+    behind = lockinfo.now() - dt.timedelta(minutes=10)
+    put_lock(
+        s3.url, bucket_name, Holder(behind, 90, "ci-9", 4242, 4240, behind, boot_id="another-boot").line()
+    )
+    doc = status(tools, work, env)
+    assert doc["verdict"] == "alive" and doc["heartbeat_age_seconds"] <= 5, doc
+    assert doc["heartbeat"] == lockinfo.stamp(behind)
+
+    # A garbled heartbeat (issue 7: exit 85 before): unknown pids, judged by age.
+    s3_client(s3.url).delete_object(Bucket=bucket_name, Key=LOCK_KEY)
+    put_lock(
+        s3.url,
+        bucket_name,
+        f"tfwrap heartbeat={lockinfo.stamp(behind)} lease=90s terraform_pid=x tfwrap_pid=",
+    )
+    doc = status(tools, work, env)
+    assert doc["verdict"] == "alive" and doc["holder"]["terraform_pid"] == 0, doc
+    garbled = tfwrap(tools, ["lock", "clear", "--stale", "--yes", "-chdir", str(work)], tmp_path, env)
+    assert garbled.returncode == 86 and "it is alive" in garbled.stderr, garbled.stderr
 
     s3_client(s3.url).delete_object(Bucket=bucket_name, Key=LOCK_KEY)
     put_lock(s3.url, bucket_name, "")
@@ -295,7 +408,11 @@ def test_local_holder_whose_processes_are_gone_is_stale_and_cleared(
     work = setup(s3, bucket_name, tmp_path, tools, env)
     now = lockinfo.now()
     pid = dead_pid()
-    put_lock(s3.url, bucket_name, Holder(now, 90, lockinfo.hostname(), pid, pid, now).line())
+    put_lock(
+        s3.url,
+        bucket_name,
+        Holder(now, 90, lockinfo.hostname(), pid, pid, now, **this_machine(pid, 1)).line(),
+    )
     doc = status(tools, work, env)
     assert doc["verdict"] == "stale" and "both gone" in doc["reason"], doc
     removed = tfwrap(tools, ["lock", "clear", "--stale", "-y", "-chdir", str(work)], tmp_path, env)
@@ -394,7 +511,8 @@ def test_a_lock_renewed_while_the_user_confirms_survives(
         TableName=table,
         Item={"LockID": {"S": f"{bucket_name}/{STATE_KEY}"}, "Info": {"S": body(lock_id, stale_info())}},
     )
-    found = cli_lock._read(config.load(parse([f"-chdir={work}", "plan"])))
+    backend = config.load(parse([f"-chdir={work}", "plan"]))
+    found = cli_lock._read(backend)
     assert found.verdict is not None and found.verdict.verdict == "stale"
     assert found.s3 is not None and found.item is not None and found.dynamo is not None
     renewed: list[str] = []
@@ -407,7 +525,7 @@ def test_a_lock_renewed_while_the_user_confirms_survives(
 
     with pytest.MonkeyPatch.context() as patch, pytest.raises(TfwrapError) as refused:
         patch.setattr(cli_lock, "_confirm", holder_renews_during_the_prompt)
-        cli_lock._clear_stale(found, found.verdict, yes=False)
+        cli_lock._clear_stale(backend, found, found.verdict, yes=False)
     assert refused.value.code == 86 and "changed since it was read" in refused.value.message
     assert lock_etag(s3.url, bucket_name) == renewed[0]
     item = found.dynamo.read()

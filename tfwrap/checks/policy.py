@@ -8,6 +8,7 @@
     heartbeat_seconds = 30           # supervised runs: renew the lock's Info this often
     lease_intervals = 3              # a heartbeat older than this many intervals is stale
     grace_seconds = 7                # after relaying a stop signal, wait this long, then kill
+    stale_locks = "report"           # report | take-over (issue 8); TFWRAP_STALE_LOCKS wins
     [severity]                       # any finding id -> error | warning | info | off
     bucket-object-lock = "warning"
 
@@ -38,8 +39,10 @@ _KEYS = frozenset(
         "heartbeat_seconds",
         "lease_intervals",
         "grace_seconds",
+        "stale_locks",
     }
 )
+STALE_LOCKS = ("report", "take-over")
 # Supervision settings: name -> (environment override, minimum). The grace default fits
 # inside docker stop's 10 s and GitHub Actions' SIGINT-then-SIGTERM-7.5-s-later cancel.
 _NUMBERS = {
@@ -64,6 +67,7 @@ class Policy:
         "mode",
         "severity",
         "source",
+        "stale_locks",
     )
 
     def __init__(self, source: str = "defaults") -> None:
@@ -75,6 +79,7 @@ class Policy:
         self.heartbeat_seconds = 30.0
         self.lease_intervals = 3.0
         self.grace_seconds = 7.0
+        self.stale_locks = "report"  # a stale lock blocking a run is reported, not taken over
 
     @property
     def lease_seconds(self) -> int:
@@ -118,10 +123,19 @@ def load(workdir: str, environ: dict[str, str] | None = None) -> Policy:
         if mode not in MODES:
             raise PolicyError(f"TFWRAP_MODE={mode!r} is not one of enforce, warn, off; set one of those")
         policy.mode = mode
+    stale = env.get("TFWRAP_STALE_LOCKS", "")
+    if stale:
+        policy.stale_locks = _stale_locks("TFWRAP_STALE_LOCKS", stale)
     for name, (variable, minimum) in _NUMBERS.items():
         if env.get(variable):
             setattr(policy, name, _number(variable, env[variable], minimum))
     return policy
+
+
+def _stale_locks(where: str, value: object) -> str:
+    if value not in STALE_LOCKS:
+        raise PolicyError(f'{where} = {value!r} is not one of "report", "take-over"; set one of those')
+    return str(value)
 
 
 def _number(where: str, value: object, minimum: float) -> float:
@@ -167,6 +181,8 @@ def _from_file(path: str) -> Policy:  # noqa: PLR0912 - one branch per setting
         if not isinstance(ttl, int) or isinstance(ttl, bool) or ttl < 0:
             raise PolicyError(f"{path}: cache_ttl_seconds must be a whole number of seconds >= 0")
         policy.cache_ttl_seconds = ttl
+    if "stale_locks" in data:
+        policy.stale_locks = _stale_locks(f"{path}: stale_locks", data["stale_locks"])
     for name, (_, minimum) in _NUMBERS.items():
         if name in data:
             setattr(policy, name, _number(f"{path}: {name}", data[name], minimum))

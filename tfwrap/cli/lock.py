@@ -13,16 +13,20 @@ to stdout. ``--json`` prints one document instead; its fields are stable:
 - ``dynamodb_table``: the DynamoDB lock table, or null when not set.
 - ``locked``: true when the ``.tflock`` object or the DynamoDB item exists.
 - ``s3``: null, or the ``.tflock`` object: ``ID``, ``Operation``, ``Info``, ``Who``,
-  ``Version``, ``Created``, ``Path`` (as Terraform wrote them) and ``etag``.
+  ``Version``, ``Created``, ``Path`` (as Terraform wrote them), ``etag`` and
+  ``last_modified``.
 - ``dynamodb``: null, or the DynamoDB item: ``table``, ``item`` (its ``LockID``) and the
   same seven Terraform fields.
 - ``verdict``: ``"alive"``, ``"stale"``, ``"unknown"``, or null when no lock is held.
 - ``reason``: one sentence explaining the verdict (null when no lock is held).
-- ``heartbeat``: the last tfwrap heartbeat (``YYYY-MM-DDTHH:MM:SSZ``), or null.
-- ``heartbeat_age_seconds``: seconds since that heartbeat, or null.
+- ``server_time``: the store's clock (the ``Date`` of the answer that read the lock).
+- ``heartbeat``: the last tfwrap heartbeat as the holder stamped it, or null.
+- ``heartbeat_age_seconds``: seconds since the holder last wrote the lock, by the store's
+  clock (``server_time`` minus the object's ``Last-Modified``), or null.
 - ``lease_seconds``: the heartbeat's lease, or null.
 - ``holder``: null without a heartbeat, else ``host``, ``terraform_pid``, ``tfwrap_pid``,
-  ``ci`` (a CI run link, or null) and ``started`` (timestamp, or null).
+  ``ci`` (a CI run link, or null), ``started`` (timestamp, or null), ``boot_id``,
+  ``pid_namespace`` and ``took_over`` (the ID of the stale lock it replaced, or null).
 
 ``tfwrap lock clear --stale [--yes] [-chdir DIR]`` removes the lock only when its verdict is
 ``stale``. The delete is conditional on the exact object (``If-Match`` with the ETag that
@@ -48,7 +52,6 @@ import json
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -59,40 +62,14 @@ from tfwrap.errors import TfwrapError
 
 if TYPE_CHECKING:
     from tfwrap.backend.config import BackendConfig
-    from tfwrap.lock.lockfile import DynamoLock, LockObject, S3LockFile
+    from tfwrap.lock.current import CurrentLock
+    from tfwrap.lock.removal import Removal
     from tfwrap.lock.verdict import Verdict
-
-TERRAFORM_FIELDS = ("ID", "Operation", "Info", "Who", "Version", "Created", "Path")
 
 
 @click.group()
 def lock() -> None:
     """Who holds the state lock, and removing it safely."""
-
-
-@dataclass
-class _Lock:
-    """The lock of one state as read now: the object, the item, and the verdict on them."""
-
-    backend: BackendConfig
-    lockfile: S3LockFile
-    dynamo: DynamoLock | None
-    s3: LockObject | None
-    item: dict[str, Any] | None
-    verdict: Verdict | None
-
-    @property
-    def locked(self) -> bool:
-        return self.s3 is not None or self.item is not None
-
-    @property
-    def where(self) -> str:
-        return f"s3://{self.backend.bucket}/{self.backend.lock_key}"
-
-    @property
-    def item_where(self) -> str:
-        backend = self.backend
-        return f"DynamoDB item LockID={backend.bucket}/{backend.state_key} in {backend.dynamodb_table}"
 
 
 def _backend(chdir: str) -> BackendConfig:
@@ -130,9 +107,9 @@ def _aws(action: str, endpoint: str | None) -> Iterator[None]:
         raise TfwrapError(f"cannot {action}: {failure.detail} [{failure.kind}]", exitcodes.BLOCKED) from exc
 
 
-def _read(backend: BackendConfig) -> _Lock:
+def _read(backend: BackendConfig) -> CurrentLock:
     from tfwrap.aws import clients
-    from tfwrap.lock import info, verdict
+    from tfwrap.lock import current
     from tfwrap.lock.lockfile import DynamoLock, S3LockFile
 
     where = f"s3://{backend.bucket}/{backend.lock_key}"
@@ -147,99 +124,7 @@ def _read(backend: BackendConfig) -> _Lock:
         ):
             dynamo = DynamoLock(clients.client(backend, "dynamodb"), backend)
             item = dynamo.read()
-    judged = verdict.judge_lock(s3.fields if s3 else None, item, info.now())
-    return _Lock(backend, lockfile, dynamo, s3, item, judged)
-
-
-def _terraform_fields(fields: dict[str, Any]) -> dict[str, Any]:
-    return {name: fields.get(name, "") for name in TERRAFORM_FIELDS}
-
-
-def _document(found: _Lock) -> dict[str, Any]:
-    from tfwrap.lock import info
-
-    backend, v = found.backend, found.verdict
-    holder = v.holder if v else None
-    s3 = dict(_terraform_fields(found.s3.fields), etag=found.s3.etag) if found.s3 else None
-    item = None
-    if found.item is not None and found.dynamo is not None:
-        item = {"table": found.dynamo.table, "item": found.dynamo.lock_id, **_terraform_fields(found.item)}
-    return {
-        "bucket": backend.bucket,
-        "state_key": backend.state_key,
-        "lock_key": backend.lock_key,
-        "dynamodb_table": backend.dynamodb_table or None,
-        "locked": found.locked,
-        "s3": s3,
-        "dynamodb": item,
-        "verdict": v.verdict if v else None,
-        "reason": v.reason if v else None,
-        "heartbeat": info.stamp(holder.heartbeat) if holder else None,
-        "heartbeat_age_seconds": v.heartbeat_age if v else None,
-        "lease_seconds": holder.lease_seconds if holder else None,
-        "holder": (
-            {
-                "host": holder.host,
-                "terraform_pid": holder.terraform_pid,
-                "tfwrap_pid": holder.tfwrap_pid,
-                "ci": holder.ci or None,
-                "started": info.stamp(holder.started) if holder.started else None,
-            }
-            if holder
-            else None
-        ),
-    }
-
-
-def _field_lines(fields: dict[str, Any]) -> list[str]:
-    from tfwrap.timestamps import to_second
-
-    shown = {**fields, "Created": to_second(str(fields.get("Created") or ""))}  # one format (issue 11)
-    return [
-        f"  {name + ':':<11} {shown.get(name) or '-'}"
-        for name in ("ID", "Who", "Operation", "Created", "Path")
-    ]
-
-
-def _report(found: _Lock) -> list[str]:
-    from tfwrap.lock import info
-
-    backend, v = found.backend, found.verdict
-    lines = [
-        f"state:     s3://{backend.bucket}/{backend.state_key} (workspace {backend.workspace})",
-        f"lock file: {found.where}",
-    ]
-    if found.dynamo is not None:
-        lines.append(f"dynamodb:  item LockID={found.dynamo.lock_id} in table {found.dynamo.table}")
-    if v is None:
-        lines.append("no lock held")
-        return lines
-    if found.s3 is not None:
-        lines.append("the .tflock object is held:")
-        lines.extend(_field_lines(found.s3.fields))
-    if found.item is not None:
-        if found.s3 is not None and found.item.get("ID") == found.s3.id:
-            lines.append(f"the DynamoDB item is held by the same ID ({found.s3.id})")
-        else:
-            lines.append("the DynamoDB item is held:")
-            lines.extend(_field_lines(found.item))
-    holder = v.holder
-    if holder is None:
-        lines.append("heartbeat: none (the holder is not a tfwrap run)")
-    else:
-        age = f" ({v.heartbeat_age} s ago)" if v.heartbeat_age is not None else ""
-        lines.extend(
-            [
-                f"heartbeat: {info.stamp(holder.heartbeat)}{age}",
-                f"lease:     {holder.lease_seconds} s",
-                f"host:      {holder.host or '-'} (terraform pid {holder.terraform_pid}, "
-                f"tfwrap pid {holder.tfwrap_pid})",
-                f"started:   {info.stamp(holder.started) if holder.started else '-'}",
-                f"CI:        {holder.ci or '-'}",
-            ]
-        )
-    lines.append(f"verdict:   {v.verdict}: {v.reason}")
-    return lines
+    return current.judged(lockfile, dynamo, s3, item)
 
 
 _CHDIR = click.option(
@@ -255,11 +140,14 @@ def status(chdir: str, as_json: bool) -> None:
 
     Exit 0 whether or not a lock is held; 80 when AWS cannot be reached or refuses.
     """
-    found = _read(_backend(chdir))
+    from tfwrap.lock import report
+
+    backend = _backend(chdir)
+    found = _read(backend)
     if as_json:
-        sys.stdout.write(json.dumps(_document(found), indent=2) + "\n")
+        sys.stdout.write(json.dumps(report.document(backend, found), indent=2) + "\n")
         return
-    for line in _report(found):
+    for line in report.lines(backend, found):
         click.echo(line)
 
 
@@ -295,13 +183,13 @@ def clear(chdir: str, stale: bool, lock_id: str | None, yes: bool) -> None:
         _say(f"no lock held on {found.where}: nothing removed")
         return
     if stale:
-        _clear_stale(found, v, yes)
+        _clear_stale(backend, found, v, yes)
     else:
-        _clear_id(found, str(lock_id), yes)
+        _clear_id(backend, found, str(lock_id), yes)
 
 
-def _clear_stale(found: _Lock, v: Verdict, yes: bool) -> None:
-    from tfwrap.lock import verdict
+def _clear_stale(backend: BackendConfig, found: CurrentLock, v: Verdict, yes: bool) -> None:
+    from tfwrap.lock import removal, verdict
 
     if v.verdict != verdict.STALE:
         hint = (
@@ -315,27 +203,14 @@ def _clear_stale(found: _Lock, v: Verdict, yes: bool) -> None:
         )
     _say(f"the lock is stale: {v.reason}")
     _confirm(yes, f"Remove the stale lock held by {v.holder_line()}?")
-    endpoint = found.backend.s3_endpoint
-    kept: list[str] = []
-    if found.s3 is not None:
-        with _aws(f"remove the lock {found.where}", endpoint):
-            removed = found.lockfile.delete_exact(found.s3)
-        if removed:
-            _say(f"removed the stale lock {found.where} (ID {found.s3.id}, {found.s3.fields.get('Who', '')})")
-        else:
-            kept.append(f"{found.where} changed since it was read (renewed, released or retaken)")
-    if found.item is not None and found.dynamo is not None:
-        with _aws(f"remove the {found.item_where}", found.backend.dynamodb_endpoint):
-            removed = found.dynamo.delete_exact(found.item)
-        if removed:
-            _say(f"removed the stale {found.item_where} (ID {found.item.get('ID', '')})")
-        else:
-            kept.append(f"the {found.item_where} changed since it was read (renewed, released or retaken)")
-    if kept:
-        raise TfwrapError(f"left in place: {'; '.join(kept)}; see `tfwrap lock status`", exitcodes.LOCK_HELD)
+    with _aws(f"remove the lock {found.where}", backend.s3_endpoint):
+        done = removal.remove_judged(found)
+    _finish(done, "left in place: {kept}; see `tfwrap lock status`")
 
 
-def _clear_id(found: _Lock, lock_id: str, yes: bool) -> None:
+def _clear_id(backend: BackendConfig, found: CurrentLock, lock_id: str, yes: bool) -> None:
+    from tfwrap.lock import removal
+
     held = [
         (where, str(fields.get("ID", "")))
         for where, fields in (
@@ -357,39 +232,18 @@ def _clear_id(found: _Lock, lock_id: str, yes: bool) -> None:
     if v is not None:
         _say(f"the lock is {v.verdict}: {v.reason}")
     _confirm(yes, f"Remove the lock with ID {lock_id}?")
-    kept = [k for k in (_remove_object_by_id(found, lock_id), _remove_item_by_id(found, lock_id)) if k]
-    if kept:
-        raise TfwrapError(
-            f"not removed: {'; '.join(kept)} (released or retaken meanwhile); see `tfwrap lock status`",
-            exitcodes.LOCK_HELD,
-        )
+    with _aws(f"remove the lock {found.where}", backend.s3_endpoint):
+        done = removal.remove_object_by_id(found, lock_id)
+    with _aws(f"remove the {found.item_where}", backend.dynamodb_endpoint):
+        item = removal.remove_item_by_id(found, lock_id)
+    done.removed += item.removed
+    done.kept += item.kept
+    done.notes += item.notes
+    _finish(done, "not removed: {kept}; see `tfwrap lock status`")
 
 
-def _remove_object_by_id(found: _Lock, lock_id: str) -> str:
-    """Remove the ``.tflock`` object if ``lock_id`` holds it; what was left in place, if anything."""
-    if found.s3 is None:
-        return ""
-    if found.s3.id != lock_id:
-        _say(f"left in place: {found.where} is held by another ID ({found.s3.id})")
-        return ""
-    with _aws(f"remove the lock {found.where}", found.backend.s3_endpoint):
-        gone = found.lockfile.delete_if_held_by(lock_id)
-    if gone is None:
-        return f"{found.where} is no longer held by ID {lock_id}"
-    _say(f"removed the lock {found.where} (ID {lock_id}, {gone.fields.get('Who', '')})")
-    return ""
-
-
-def _remove_item_by_id(found: _Lock, lock_id: str) -> str:
-    """Remove the DynamoDB item if ``lock_id`` holds it; what was left in place, if anything."""
-    if found.item is None or found.dynamo is None:
-        return ""
-    if found.item.get("ID") != lock_id:
-        _say(f"left in place: the {found.item_where} is held by another ID ({found.item.get('ID', '')})")
-        return ""
-    with _aws(f"remove the {found.item_where}", found.backend.dynamodb_endpoint):
-        done = found.dynamo.delete_if_held_by(lock_id)
-    if not done:
-        return f"the {found.item_where} is no longer held by ID {lock_id}"
-    _say(f"removed the {found.item_where} (ID {lock_id})")
-    return ""
+def _finish(done: Removal, refusal: str) -> None:
+    for line in done.notes + done.removed:
+        _say(line)
+    if done.kept:
+        raise TfwrapError(refusal.format(kept="; ".join(done.kept)), exitcodes.LOCK_HELD)

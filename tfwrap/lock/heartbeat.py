@@ -92,6 +92,12 @@ class Heartbeat(threading.Thread):
         self._connect_failures = 0
         self._next_connect = 0.0
         self._said_connect = False
+        # Issue 8: who this holder is (boot id, PID namespace, process start ticks), the
+        # stale lock it replaced (set by the supervisor), and self-fencing state.
+        self.took_over: Any = None  # takeover.TookOver | None
+        self.machine: tuple[str, str, int, int] = ("", "", 0, 0)
+        self._renewed_at = 0.0
+        self._fence_said = False
 
     def stop(self) -> None:
         """Stop beating and read Terraform's last words; never waits for a slow connect.
@@ -125,6 +131,12 @@ class Heartbeat(threading.Thread):
             from tfwrap.lock import info as lockinfo
 
             self.ci, self.host = lockinfo.ci_run_url(), lockinfo.hostname()
+            self.machine = (
+                lockinfo.boot_id(),
+                lockinfo.pid_namespace(),
+                lockinfo.process_start(os.getpid()) or 0,
+                lockinfo.process_start(self.terraform_pid) or 0,
+            )
         except Exception as exc:  # noqa: BLE001 - a heartbeat problem never stops Terraform
             log.debug("holder details unavailable", error=repr(exc))
         self._try_connect()
@@ -180,6 +192,7 @@ class Heartbeat(threading.Thread):
                 self.locks is not None and not self.locks.heartbeat_off and not self._halt.is_set()
             )
             self._next_beat = 0.0
+            self._renewed_at = time.monotonic()
         elif event.kind == "unlocked" and event.lock_id == self.locked:
             self.unlocked, self._beating = True, False
 
@@ -188,6 +201,8 @@ class Heartbeat(threading.Thread):
 
         from tfwrap.lock import info as lockinfo
 
+        boot, pidns, tfwrap_start, terraform_start = self.machine
+        took = self.took_over
         return lockinfo.Holder(
             heartbeat=lockinfo.now(),
             lease_seconds=self.lease_seconds,
@@ -196,6 +211,13 @@ class Heartbeat(threading.Thread):
             tfwrap_pid=os.getpid(),
             started=dt.datetime.fromtimestamp(int(self.started_at), dt.timezone.utc),
             ci=self.ci,
+            boot_id=boot,
+            pidns=pidns,
+            tfwrap_start=tfwrap_start,
+            terraform_start=terraform_start,
+            took_over=took.lock_id if took else "",
+            took_over_host=took.host if took else "",
+            took_over_ci=took.ci if took else "",
         ).line()
 
     def _beat(self) -> None:
@@ -210,6 +232,7 @@ class Heartbeat(threading.Thread):
         except LockGone:
             self._beating = False  # a read confirmed it: released or taken over, never touch it again
             log.info("heartbeat stopped: the lock is gone or no longer ours", lock_id=self.locked)
+            self._say_if_taken_over()
             return
         except Exception as exc:  # noqa: BLE001 - 409, throttling, 5xx, timeouts, AccessDenied
             if _reason(exc) == "InvalidRequest" and not self.locks.s3.sse_customer_key:
@@ -230,14 +253,46 @@ class Heartbeat(threading.Thread):
                 say(f"heartbeat failed ({reason}); retrying in {self._backoff:.0f} s")
             self._failing = reason
             log.info("heartbeat failed", reason=reason, retry_in=self._backoff)
+            self._fence()
             return
         if self._failing:
             say("heartbeat renewed again")
         self._failing = ""
         self._backoff = 0.0
+        self._renewed_at = time.monotonic()
         self.annotations += 1
         log.info("heartbeat", lock_id=self.locked, mode=self.mode, beat=self.annotations)
         self._next_beat = time.monotonic() + self.interval
+
+    def _fence(self) -> None:
+        """Self-fencing (issue 8): say once, loudly, that the lock may be taken over."""
+        lapsed = time.monotonic() - self._renewed_at
+        if self._fence_said or lapsed <= self.lease_seconds - self.interval:
+            return
+        self._fence_said = True
+        say(
+            f"WARNING: the heartbeat of lock {self.locked} has not been renewed for {lapsed:.0f} s "
+            f"(lease {self.lease_seconds} s): another run may judge it stale and take it over, and "
+            "Terraform's state writes would then no longer be protected"
+        )
+
+    def _say_if_taken_over(self) -> None:
+        """The lock changed: if another run took it over, Terraform is writing unprotected."""
+        from tfwrap.lock import info as lockinfo
+
+        try:
+            current = self.locks.s3.read() if self.locks is not None else None
+        except Exception:  # noqa: BLE001 - only a message depends on it
+            return
+        holder = lockinfo.parse(current.info) if current is not None else None
+        if current is None or holder is None or holder.took_over != self.locked:
+            return
+        run = f", run {holder.ci}" if holder.ci else ""
+        say(
+            f"WARNING: lock {self.locked} was taken over as stale by lock {current.id} "
+            f"(host {holder.host or '?'}{run}): Terraform's state writes from this run are no "
+            "longer protected by the lock; stop it and check the state"
+        )
 
     def _beat_s3(self, lockfile: S3LockFile, line: str) -> LockObject | None:
         from tfwrap.lock.lockfile import LockChanged

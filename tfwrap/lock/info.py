@@ -4,7 +4,13 @@ One line a person can read in Terraform's "Error acquiring the state lock" box a
 program can parse (space-separated ``key=value``, values never contain spaces)::
 
     tfwrap heartbeat=2026-11-26T15:52:06Z lease=90s host=ci-7 terraform_pid=4242 tfwrap_pid=4240
-    started=2026-11-26T15:50:00Z ci=https://github.com/o/r/actions/runs/1
+    started=2026-11-26T15:50:00Z ci=https://github.com/o/r/actions/runs/1 boot=6f1c... pidns=4026531836
+    tfwrap_start=81234 terraform_start=81240 took_over=<old ID> took_over_host=ci-3 took_over_ci=...
+
+``host`` is for people only. Whether the holder runs on *this* machine is decided by the
+kernel's boot id and the PID namespace (issue 7: containers share a hostname without
+sharing PIDs, and ``web1.prod``/``web1.staging`` shorten alike); a PID is the holder's only
+if the process started at the same tick since boot (PIDs are reused).
 """
 
 from __future__ import annotations
@@ -17,10 +23,19 @@ from dataclasses import dataclass
 
 PREFIX = "tfwrap "
 _PAIR = re.compile(r"(\w+)=(\S+)")
+# Tests only: pretend this machine's clock is off by this many seconds (issue 8: a runner
+# whose clock is 10 minutes off must get the same verdicts; verdicts never read this clock).
+CLOCK_OFFSET_VARIABLE = "TFWRAP_CLOCK_OFFSET_SECONDS"
 
 
 def now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    """This machine's time (plus the test clock offset): for stamps people read, never verdicts."""
+    offset = os.environ.get(CLOCK_OFFSET_VARIABLE, "")
+    try:
+        skew = dt.timedelta(seconds=float(offset)) if offset else dt.timedelta(0)
+    except (ValueError, OverflowError):
+        skew = dt.timedelta(0)
+    return (dt.datetime.now(dt.timezone.utc) + skew).replace(microsecond=0)
 
 
 def stamp(moment: dt.datetime) -> str:
@@ -34,6 +49,11 @@ def parse_time(text: str) -> dt.datetime | None:
         return None
 
 
+def _number(text: str) -> int:
+    """A pid or tick count; 0 (unknown) for anything garbled (issue 7: never an exit 85)."""
+    return int(text) if text.isdigit() and len(text) < 20 else 0
+
+
 @dataclass(frozen=True)
 class Holder:
     """Who holds a lock according to its heartbeat."""
@@ -45,6 +65,13 @@ class Holder:
     tfwrap_pid: int
     started: dt.datetime | None
     ci: str = ""
+    boot_id: str = ""  # the holder machine's kernel boot id ("" unknown: never "this host")
+    pidns: str = ""  # its PID namespace (inode of /proc/self/ns/pid)
+    tfwrap_start: int = 0  # start time of each process, in clock ticks since boot (0 unknown)
+    terraform_start: int = 0
+    took_over: str = ""  # the ID of the stale lock this run replaced, if any
+    took_over_host: str = ""
+    took_over_ci: str = ""
 
     def line(self) -> str:
         parts = [
@@ -56,8 +83,17 @@ class Holder:
         ]
         if self.started:
             parts.append(f"started={stamp(self.started)}")
-        if self.ci:
-            parts.append(f"ci={self.ci}")
+        optional = (
+            ("ci", self.ci),
+            ("boot", self.boot_id),
+            ("pidns", self.pidns),
+            ("tfwrap_start", self.tfwrap_start or ""),
+            ("terraform_start", self.terraform_start or ""),
+            ("took_over", self.took_over),
+            ("took_over_host", self.took_over_host),
+            ("took_over_ci", self.took_over_ci),
+        )
+        parts.extend(f"{name}={value}" for name, value in optional if value)
         return PREFIX + " ".join(parts)
 
 
@@ -68,21 +104,64 @@ def parse(info: str) -> Holder | None:
     fields = dict(_PAIR.findall(info))
     beat = parse_time(fields.get("heartbeat", ""))
     lease = fields.get("lease", "").rstrip("s")
-    if beat is None or not lease.isdigit():
+    if beat is None or not lease.isdigit() or len(lease) > 9:
         return None
     return Holder(
         heartbeat=beat,
         lease_seconds=int(lease),
         host=fields.get("host", ""),
-        terraform_pid=int(fields.get("terraform_pid", "0") or 0),
-        tfwrap_pid=int(fields.get("tfwrap_pid", "0") or 0),
+        terraform_pid=_number(fields.get("terraform_pid", "")),
+        tfwrap_pid=_number(fields.get("tfwrap_pid", "")),
         started=parse_time(fields.get("started", "")),
         ci=fields.get("ci", ""),
+        boot_id=fields.get("boot", ""),
+        pidns=fields.get("pidns", ""),
+        tfwrap_start=_number(fields.get("tfwrap_start", "")),
+        terraform_start=_number(fields.get("terraform_start", "")),
+        took_over=fields.get("took_over", ""),
+        took_over_host=fields.get("took_over_host", ""),
+        took_over_ci=fields.get("took_over_ci", ""),
     )
 
 
 def hostname() -> str:
     return socket.gethostname().split(".")[0] or "unknown"
+
+
+def boot_id() -> str:
+    """The kernel's boot id: the same machine and the same boot ("" when not Linux)."""
+    try:
+        with open("/proc/sys/kernel/random/boot_id", encoding="ascii") as f:
+            return f.read().strip()
+    except OSError:
+        return ""
+
+
+def pid_namespace() -> str:
+    """This process's PID namespace (its inode): PIDs mean the same thing only within it."""
+    try:
+        link = os.readlink("/proc/self/ns/pid")  # "pid:[4026531836]"
+    except OSError:
+        return ""
+    return link.partition("[")[2].rstrip("]")
+
+
+def process_start(pid: int) -> int | None:
+    """When process ``pid`` started (clock ticks since boot), or None when it is gone.
+
+    A stopped process (Ctrl-Z, SIGSTOP) exists; a zombie does not: it will never renew.
+    """
+    if pid <= 0:
+        return None
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read()
+    except OSError:
+        return None
+    fields = stat[stat.rfind(b")") + 2 :].split()  # after "pid (comm) ": state is field 3
+    if len(fields) < 20 or fields[0] in (b"Z", b"X"):
+        return None
+    return int(fields[19])  # field 22, starttime
 
 
 def ci_run_url(env: dict[str, str] | None = None) -> str:

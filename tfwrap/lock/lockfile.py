@@ -9,6 +9,7 @@ lock taken a moment later by someone else).
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import re
@@ -34,6 +35,8 @@ class LockObject:
     content_type: str
     encryption: str | None
     kms_key: str | None
+    written: dt.datetime | None = None  # Last-Modified: the store's clock
+    server_time: dt.datetime | None = None  # the Date of the response that read it
 
     @property
     def id(self) -> str:
@@ -51,6 +54,17 @@ def splice_info(body: bytes, info: str) -> bytes:
     if count != 1:
         raise ValueError("lock body has no Info field")
     return new
+
+
+def server_date(response: Any) -> dt.datetime | None:
+    """The ``Date`` header of an S3 answer (or of the error it raised): the store's clock."""
+    from email.utils import parsedate_to_datetime
+
+    headers = (response or {}).get("ResponseMetadata", {}).get("HTTPHeaders", {})
+    try:
+        return parsedate_to_datetime(headers["date"]).astimezone(dt.timezone.utc)
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 def _code(exc: Exception) -> str:
@@ -71,6 +85,7 @@ class S3LockFile:
         self.acl = backend.get("acl")
         # Terraform reads the SSE-C key from the backend or AWS_SSE_CUSTOMER_KEY.
         self.sse_customer_key = backend.get("sse_customer_key") or os.environ.get("AWS_SSE_CUSTOMER_KEY")
+        self.server_time: dt.datetime | None = None  # the store's clock at the last read
 
     def _sse_c(self) -> dict[str, str]:
         if not self.sse_customer_key:
@@ -83,8 +98,10 @@ class S3LockFile:
             got = self.s3.get_object(Bucket=self.bucket, Key=self.key, **self._sse_c())
         except Exception as exc:
             if _code(exc) in ("NoSuchKey", "404"):
+                self.server_time = server_date(getattr(exc, "response", None))
                 return None
             raise
+        self.server_time = server_date(got)
         body = got["Body"].read()
         try:
             fields = json.loads(body)
@@ -97,6 +114,8 @@ class S3LockFile:
             content_type=got.get("ContentType") or "application/json",
             encryption=got.get("ServerSideEncryption"),
             kms_key=got.get("SSEKMSKeyId"),
+            written=got.get("LastModified"),
+            server_time=self.server_time,
         )
 
     def rewrite_info(self, current: LockObject, info: str) -> LockObject:

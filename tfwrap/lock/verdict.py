@@ -1,17 +1,23 @@
 """Whether a held lock is still in use: ``alive``, ``stale`` or ``unknown``.
 
-Pure: the caller passes the lock as read, the time, and (for tests) how to ask whether a
-process exists and which host this is. Nothing here touches AWS.
+Pure: the caller passes the lock as read, its age in the store's clock, and (for tests)
+what this machine is. Nothing here touches AWS or this machine's clock (issue 8).
 
-- ``alive``: the lock's ``Info`` carries a tfwrap heartbeat no older than its lease (and,
-  when the holder ran on this host, its tfwrap or Terraform process still exists).
-- ``stale``: the heartbeat is older than the lease, or the holder ran on this host and
-  both its tfwrap and its Terraform process are gone.
+Liveness before age (issue 8):
+
+- a holder on *this* machine (same kernel boot id, same PID namespace) is ``alive`` while
+  its tfwrap or its Terraform process exists, stopped or not, whatever its heartbeat age;
+  when both are gone (or their PIDs now belong to processes started later) it is ``stale``
+  at once;
+- any other tfwrap holder is ``alive`` while its last write is no older than its lease
+  and ``stale`` after;
 - ``unknown``: no tfwrap heartbeat; the lock was taken by a run not under tfwrap, and
   nothing tells whether that run is still going.
 
-With dual locking the ``.tflock`` object and the DynamoDB item are judged one by one and
-the most careful answer wins: ``alive`` over ``unknown`` over ``stale``.
+The age is the store's own: the ``.tflock`` object's ``Last-Modified`` against the ``Date``
+of the response that read it. With dual locking the ``.tflock`` object and the DynamoDB
+item are judged one by one and the most careful answer wins: ``alive`` over ``unknown``
+over ``stale`` (so both parts must be stale for the lock to be).
 """
 
 from __future__ import annotations
@@ -31,6 +37,23 @@ _CARE = {ALIVE: 0, UNKNOWN: 1, STALE: 2}  # lower: more careful, wins when parts
 
 
 @dataclass(frozen=True)
+class Here:
+    """This machine, as far as a holder's PIDs are concerned."""
+
+    boot_id: str
+    pidns: str
+    process_start: Callable[[int], int | None]  # pid -> start tick, None when gone
+
+    def runs(self, holder: lockinfo.Holder) -> bool:
+        """Whether the holder ran on this machine, in this PID namespace."""
+        return bool(holder.boot_id) and (holder.boot_id, holder.pidns) == (self.boot_id, self.pidns)
+
+
+def this_machine() -> Here:
+    return Here(lockinfo.boot_id(), lockinfo.pid_namespace(), lockinfo.process_start)
+
+
+@dataclass(frozen=True)
 class Verdict:
     """What tfwrap thinks of a lock, why (one sentence), and what to show about it."""
 
@@ -42,7 +65,7 @@ class Verdict:
     created: str
     path: str
     holder: lockinfo.Holder | None  # None: no tfwrap heartbeat
-    heartbeat_age: int | None  # seconds since the last heartbeat (negative: clock skew)
+    heartbeat_age: int | None  # seconds since the holder's last write, in the store's clock
     where: str = ""  # which part was judged: "s3" or "dynamodb"
 
     @property
@@ -60,92 +83,137 @@ class Verdict:
         return f"{self.who or 'an unknown holder'} ({what}) since {self.since}"
 
 
-def _default_pid_exists(pid: int) -> bool:
-    import psutil  # deferred: +38 ms, only when a holder ran on this host
+def _seconds(later: dt.datetime, earlier: dt.datetime) -> int:
+    return int((later - earlier).total_seconds())
 
-    return bool(psutil.pid_exists(pid))
+
+def ages(
+    s3: Mapping[str, Any] | None,
+    s3_written: dt.datetime | None,
+    dynamodb: Mapping[str, Any] | None,
+    server_now: dt.datetime | None,
+) -> tuple[int | None, int | None]:
+    """How long ago the ``.tflock`` object and the DynamoDB item were last renewed.
+
+    The object: ``Date`` minus ``Last-Modified``, both the store's clock. DynamoDB keeps
+    no write time; the item's heartbeat is compared with the object's, both stamped by
+    the same holder's clock, so a skewed clock cancels out. An item alone is aged by the
+    holder's stamp against the store's ``Date`` (a DynamoDB-only lock is never taken over).
+    """
+    s3_age = None
+    if s3 is not None and s3_written is not None and server_now is not None:
+        s3_age = max(0, _seconds(server_now, s3_written))
+    item_age = None
+    item_holder = lockinfo.parse(str(dynamodb.get("Info") or "")) if dynamodb is not None else None
+    if dynamodb is not None and item_holder is not None:
+        s3_holder = lockinfo.parse(str(s3.get("Info") or "")) if s3 is not None else None
+        same = s3 is not None and s3.get("ID") == dynamodb.get("ID")
+        if same and s3_holder is not None and s3_age is not None:
+            item_age = max(0, s3_age - _seconds(item_holder.heartbeat, s3_holder.heartbeat))
+        elif server_now is not None:
+            item_age = _seconds(server_now, item_holder.heartbeat)
+    return s3_age, item_age
 
 
 def _ago(seconds: int) -> str:
     if seconds < 0:
-        return f"{-seconds} s in the future (clock skew)"
+        return f"{-seconds} s in the future (the holder's clock is ahead)"
     return f"{seconds} s ago"
+
+
+def _local(holder: lockinfo.Holder, here: Here) -> tuple[str, str] | None:
+    """The verdict on a holder on this machine from its processes, or None if unknown."""
+    pids = (
+        ("tfwrap", holder.tfwrap_pid, holder.tfwrap_start),
+        ("Terraform", holder.terraform_pid, holder.terraform_start),
+    )
+    if not all(pid > 0 for _, pid, _ in pids):
+        return None
+    living = []
+    for name, pid, start in pids:
+        now_start = here.process_start(pid)
+        if now_start is not None and start in (0, now_start):
+            living.append(f"its {name} process (pid {pid}) still exists")
+    if living:
+        return ALIVE, f"the holder runs on this machine and {' and '.join(living)} (stopped or not)"
+    return (
+        STALE,
+        f"the holder ran on this machine and its tfwrap (pid {holder.tfwrap_pid}) and Terraform "
+        f"(pid {holder.terraform_pid}) processes are both gone",
+    )
 
 
 def judge(
     fields: Mapping[str, Any],
-    now: dt.datetime,
+    age: int | None,
     *,
-    pid_exists: Callable[[int], bool] | None = None,
-    host: str | None = None,
+    here: Here | None = None,
     where: str = "",
 ) -> Verdict:
-    """Judge one lock from Terraform's lock fields (``ID``, ``Who``, ``Info``, ...)."""
+    """Judge one lock from Terraform's lock fields (``ID``, ``Who``, ``Info``, ...).
+
+    ``age``: seconds since the lock was last written, in the store's clock (None: unknown).
+    """
     holder = lockinfo.parse(str(fields.get("Info") or ""))
-    base = {
-        "lock_id": str(fields.get("ID") or ""),
-        "who": str(fields.get("Who") or ""),
-        "operation": str(fields.get("Operation") or ""),
-        "created": str(fields.get("Created") or ""),
-        "path": str(fields.get("Path") or ""),
-        "where": where,
-    }
-    if holder is None:
+
+    def said(kind: str, reason: str) -> Verdict:
         return Verdict(
+            kind,
+            reason,
+            lock_id=str(fields.get("ID") or ""),
+            who=str(fields.get("Who") or ""),
+            operation=str(fields.get("Operation") or ""),
+            created=str(fields.get("Created") or ""),
+            path=str(fields.get("Path") or ""),
+            holder=holder,
+            heartbeat_age=age if holder is not None else None,
+            where=where,
+        )
+
+    if holder is None:
+        return said(
             UNKNOWN,
             "no tfwrap heartbeat: the lock was taken by a run not under tfwrap, "
             "so nothing tells whether it is still running",
-            holder=None,
-            heartbeat_age=None,
-            **base,
         )
-    age = int((now - holder.heartbeat).total_seconds())
+    machine = here if here is not None else this_machine()
+    if machine.runs(holder):
+        local = _local(holder, machine)
+        if local is not None:
+            beat = f"; last heartbeat {_ago(age)}" if age is not None else ""
+            return said(local[0], local[1] + beat)
+    lease = holder.lease_seconds
+    if age is None:
+        return said(UNKNOWN, "the age of its last heartbeat cannot be told from the store's clock")
     beat = f"last heartbeat {_ago(age)}"
-    if age > holder.lease_seconds:
-        return Verdict(
+    if age > lease:
+        return said(
             STALE,
-            f"{beat}, longer than its {holder.lease_seconds} s lease: the holder stopped renewing it",
-            holder=holder,
-            heartbeat_age=age,
-            **base,
+            f"{beat}, {age - lease} s past its {lease} s lease: the holder stopped renewing it",
         )
-    this_host = host if host is not None else lockinfo.hostname()
-    pids = (holder.tfwrap_pid, holder.terraform_pid)
-    if holder.host == this_host and all(p > 0 for p in pids):
-        exists = pid_exists or _default_pid_exists
-        if not any(exists(p) for p in pids):
-            return Verdict(
-                STALE,
-                f"the holder ran on this host ({this_host}) and its tfwrap (pid {holder.tfwrap_pid}) "
-                f"and Terraform (pid {holder.terraform_pid}) processes are both gone",
-                holder=holder,
-                heartbeat_age=age,
-                **base,
-            )
-    return Verdict(
+    return said(
         ALIVE,
-        f"{beat}, within its {holder.lease_seconds} s lease: a tfwrap run on {holder.host or '?'} holds it",
-        holder=holder,
-        heartbeat_age=age,
-        **base,
+        f"{beat}, within its {lease} s lease: a tfwrap run on {holder.host or '?'} holds it",
     )
 
 
 def judge_lock(
     s3: Mapping[str, Any] | None,
     dynamodb: Mapping[str, Any] | None,
-    now: dt.datetime,
     *,
-    pid_exists: Callable[[int], bool] | None = None,
-    host: str | None = None,
+    s3_age: int | None = None,
+    dynamodb_age: int | None = None,
+    here: Here | None = None,
 ) -> Verdict | None:
     """Judge the ``.tflock`` fields and/or the DynamoDB item's ``Info``; None: no lock held.
 
-    ``s3`` is ``LockObject.fields``; ``dynamodb`` is what ``DynamoLock.read`` returns.
+    ``s3`` is ``LockObject.fields``; ``dynamodb`` is what ``DynamoLock.read`` returns; the
+    ages come from ``ages``.
     """
+    machine = here if here is not None else this_machine()
     parts = [
-        judge(fields, now, pid_exists=pid_exists, host=host, where=where)
-        for where, fields in (("s3", s3), ("dynamodb", dynamodb))
+        judge(fields, age, here=machine, where=where)
+        for where, fields, age in (("s3", s3, s3_age), ("dynamodb", dynamodb, dynamodb_age))
         if fields is not None
     ]
     if not parts:

@@ -139,9 +139,16 @@ class Child:
         self.stopped_by: int | None = None  # the job-control signal Terraform is stopped by
         self.killed_tree = False
 
-    def wait(self, grace: float, tick: float = 0.5, on_sigchld: Callable[[], None] | None = None) -> int:
+    def wait(
+        self,
+        grace: float,
+        tick: float = 0.5,
+        on_sigchld: Callable[[], None] | None = None,
+        on_tick: Callable[[], None] | None = None,
+    ) -> int:
         """Wait for Terraform, relaying the first stop signal; returns the child's status.
-        ``on_sigchld`` runs when any child of tfwrap changed state (the keeper may have died)."""
+        ``on_sigchld`` runs when any child of tfwrap changed state (the keeper may have died);
+        ``on_tick`` at least every ``tick`` seconds until a stop signal (issue 8: the takeover watch)."""
         deadline: float | None = None
         try:
             while True:
@@ -166,6 +173,8 @@ class Child:
                     self._resume()
                 elif signo == signal.SIGCHLD and on_sigchld is not None:
                     on_sigchld()
+                if on_tick is not None and self.relayed is None:
+                    on_tick()
                 if deadline is not None and time.monotonic() >= deadline:
                     self.kill_tree()
                     deadline = None

@@ -23,6 +23,8 @@ if TYPE_CHECKING:
 
     from tfwrap.checks.policy import Policy
     from tfwrap.lock.heartbeat import Heartbeat, Locks
+    from tfwrap.lock.takeover import TookOver
+    from tfwrap.supervise.stale import Watch
 
 MAX_LOCK_RETRIES = 5  # a lock failure retrying cannot fix (AccessDenied, KMS) stops here
 
@@ -50,16 +52,19 @@ def supervise(real: str, command: Command, policy: Policy) -> int:
         private_dir.remove(private)
 
 
-def _attempts(real: str, command: Command, policy: Policy, private: str) -> int:
+def _attempts(real: str, command: Command, policy: Policy, private: str) -> int:  # noqa: PLR0912 - one retry loop, one branch per documented case
     argv = list(command.argv)
     budget = -1.0  # read from the arguments only if a run fails at the lock
     started = time.monotonic()
     retries = 0
     orphan_retried = False
     attempt = 0
+    took_over: TookOver | None = None
     while True:
         attempt += 1
-        status, relayed, heartbeat = _one_run(real, argv, command, policy, private, attempt)
+        status, relayed, heartbeat, watch = _one_run(
+            real, argv, command, policy, private, attempt, took_over=took_over
+        )
         if relayed is not None:
             return exitcodes.from_signal(relayed)
         if heartbeat is None:
@@ -87,7 +92,27 @@ def _attempts(real: str, command: Command, policy: Policy, private: str) -> int:
             if budget > 0:
                 argv = with_lock_timeout(command, argv, max(left, 1))
             continue
-        if left < 1 or retries >= MAX_LOCK_RETRIES:
+        if retries >= MAX_LOCK_RETRIES:
+            return status
+        # Issue 8: say who holds the lock; take a stale one over when the policy allows
+        # (without -lock-timeout, one attempt after a takeover: never a second takeover).
+        from tfwrap.supervise import stale
+
+        after = stale.after_failed_lock(
+            heartbeat.locks,
+            policy.stale_locks,
+            watch,
+            command.chdir or ".",
+            out_of_time=left < 1,
+            may_take=took_over is None or left >= 1,
+        )
+        if after == stale.GIVE_UP:
+            return status
+        if not isinstance(after, str):
+            took_over, retries = after, retries + 1
+            argv = with_lock_timeout(command, argv, left) if left >= 1 else argv
+            continue
+        if left < 1:
             return status
         retries += 1
         _say(
@@ -107,8 +132,15 @@ def _attempts(real: str, command: Command, policy: Policy, private: str) -> int:
 
 
 def _one_run(  # noqa: PLR0917 - private, one caller
-    real: str, argv: list[str], command: Command, policy: Policy, private: str, attempt: int
-) -> tuple[int, int | None, Report | None]:
+    real: str,
+    argv: list[str],
+    command: Command,
+    policy: Policy,
+    private: str,
+    attempt: int,
+    *,
+    took_over: TookOver | None,
+) -> tuple[int, int | None, Report | None, Watch | None]:
     """One Terraform run. Once Terraform has started, its status is what tfwrap returns:
     a failure in tfwrap's own bookkeeping is reported, never turned into another code.
 
@@ -127,6 +159,7 @@ def _one_run(  # noqa: PLR0917 - private, one caller
             lease_seconds=policy.lease_seconds,
             terraform_pid=terraform_pid,
         )
+        heartbeat.took_over = took_over
         heartbeat.start()
         return heartbeat
 
@@ -153,12 +186,21 @@ def _one_run(  # noqa: PLR0917 - private, one caller
         if keeper is not None:
             keeper.abandon()
         raise
+    watch: Watch | None = None
+    if policy.stale_locks == "take-over":
+        # Issue 8: tfwrap reads Terraform's log itself (the heartbeat is in the keeper) to
+        # judge a holder Terraform is waiting for.
+        from tfwrap.supervise.stale import Seen, Watch
+
+        watch = Watch(Seen(plan, lambda: _connect(command)), child.pid)
     replace = (lambda: keeper.replace_if_dead(child.pid)) if keeper is not None else None
-    status = child.wait(grace=policy.grace_seconds, on_sigchld=replace)
+    status = child.wait(
+        grace=policy.grace_seconds, tick=0.2 if watch else 0.5, on_sigchld=replace, on_tick=watch
+    )
     if keeper is None:
         LogWatcher(plan).poll()  # the user's log lines still reach their file or stderr
-        return status, child.relayed, None
-    return status, child.relayed, keeper.finish(status, lambda: _connect(command))
+        return status, child.relayed, None, watch
+    return status, child.relayed, keeper.finish(status, lambda: _connect(command)), watch
 
 
 def _connect(command: Command) -> Locks | None:

@@ -1,0 +1,154 @@
+"""What a supervised run does when another holder has the state lock (issue 8).
+
+- After Terraform gave up on the lock: one line saying whether the holder is alive, stale
+  or unknown (one GetObject, plus one GetItem with dual locking), and with
+  ``stale_locks = "take-over"`` the stale lock is taken over and Terraform runs once more.
+- While Terraform waits out ``-lock-timeout`` (take-over only): ``Watch`` judges the holder
+  when its lease can have run out; a stale holder's lock is taken over at once rather than
+  after Terraform's next back-off (up to 16 s).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import sys
+
+from tfwrap import log
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from tfwrap.lock.heartbeat import Locks
+    from tfwrap.lock.takeover import TookOver, WaitWatch
+    from tfwrap.supervise.lockevents import LogPlan
+
+GIVE_UP = "give-up"  # Terraform's status stands
+RETRY = "retry"  # the lock may be free: the ordinary lock retry
+
+
+class Seen:
+    """What Terraform's log says of its lock, read by tfwrap itself: the heartbeat lives in the
+    keeper process (issue 7 §6), the watch in tfwrap. Passes no line on (the keeper does)."""
+
+    def __init__(self, plan: LogPlan, connect: Callable[[], Locks | None]) -> None:
+        import copy
+
+        from tfwrap.supervise.lockevents import LogWatcher
+
+        quiet = copy.copy(plan)
+        quiet.copy_to, quiet.relay = "", False
+        self._watcher = LogWatcher(quiet)
+        self._connect = connect
+        self._locks: Locks | None = None
+        self.attempted = ""
+        self.locked = ""
+
+    def refresh(self) -> None:
+        for event in self._watcher.poll():
+            if event.kind == "attempt":
+                self.attempted = event.lock_id
+            elif event.kind == "locked" and event.lock_id == self.attempted:
+                self.locked = event.lock_id
+
+    @property
+    def locks(self) -> Locks | None:
+        if self._locks is None:
+            try:
+                self._locks = self._connect()
+            except Exception as exc:  # noqa: BLE001 - the next tick tries again
+                log.info("could not connect to judge the lock holder", error=type(exc).__name__)
+        return self._locks
+
+
+class Watch:
+    """``Child.wait``'s tick while Terraform runs: judges a holder Terraform is waiting for."""
+
+    def __init__(self, seen: Seen, terraform_pid: int) -> None:
+        self.heartbeat = seen
+        self.terraform_pid = terraform_pid
+        self.waiting: WaitWatch | None = None
+        self.interrupted = False
+
+    def __call__(self) -> None:
+        beat = self.heartbeat
+        if self.interrupted:
+            return
+        beat.refresh()
+        if not beat.attempted or beat.locked:
+            return
+        if beat.locks is None:
+            return
+        if self.waiting is None:
+            from tfwrap.lock.takeover import WaitWatch
+
+            self.waiting = WaitWatch(beat.locks.s3, beat.locks.dynamo)
+        if not self.waiting.due():
+            return
+        try:
+            found = self.waiting.look()
+        except Exception as exc:  # noqa: BLE001 - Terraform waits on; the next look may work
+            log.info("could not judge the lock holder", error=type(exc).__name__)
+            return
+        if found is None or beat.locked:
+            return
+        # Terraform holds nothing yet: an interrupt ends its wait and changes nothing.
+        log.info(
+            "stale holder found while Terraform waits: interrupting its wait",
+            lock_id=found.verdict and found.verdict.lock_id,
+        )
+        self.interrupted = True
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.terraform_pid, signal.SIGINT)
+
+
+def after_failed_lock(
+    locks: Locks,
+    policy_stale_locks: str,
+    watch: Watch | None,
+    chdir: str,
+    *,
+    out_of_time: bool,
+    may_take: bool,
+) -> str | TookOver:
+    """Say who holds the lock; take a stale one over when allowed. GIVE_UP, RETRY or what was taken."""
+    from tfwrap.lock import current, report, takeover
+
+    found = watch.waiting.judged if watch is not None and watch.waiting is not None else None
+    if found is None and not out_of_time:
+        return RETRY  # Terraform gave up early (the 412-then-404 race): the lock may be free
+    try:
+        if found is None:
+            found = current.read(locks.s3, locks.dynamo)
+        if policy_stale_locks != "take-over" or not may_take or takeover.refusal(found) is not None:
+            _say(report.verdict_line(found, chdir))
+            return GIVE_UP
+        took, done = takeover.take_over(found)
+        log.info("takeover", removed=len(done.removed), kept=len(done.kept))
+    except Exception as exc:  # noqa: BLE001 - Terraform's status stands; say why nothing more
+        _say(f"could not judge the holder of the state lock ({_reason(exc)}); `tfwrap lock status` shows it")
+        return GIVE_UP
+    if took is None:
+        _say(
+            f"stale lock not taken over: {'; '.join(done.kept)}"
+            + (" (run `tfwrap lock status`)" if out_of_time else "; waiting for the lock again")
+        )
+        return GIVE_UP if out_of_time else RETRY
+    run = f", run {took.ci}" if took.ci else ""
+    _say(
+        f"took over the stale lock {took.lock_id} (host {took.host or '?'}{run}): {took.reason}; "
+        f"{' and '.join(done.removed)}; running Terraform again to take the lock"
+    )
+    return took
+
+
+def _reason(exc: BaseException) -> str:
+    response = getattr(exc, "response", None) or {}
+    return str(response.get("Error", {}).get("Code") or type(exc).__name__)
+
+
+def _say(message: str) -> None:
+    sys.stderr.write(f"tfwrap: {message}\n")
+    sys.stderr.flush()
