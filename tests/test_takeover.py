@@ -442,7 +442,10 @@ def test_a_holder_on_this_machine_whose_processes_are_gone_is_taken_over_at_once
     old_id = heartbeat(client, bucket_name)[0]["ID"]  # type: ignore[index]
     import psutil
 
-    victims = [psutil.Process(beat.tfwrap_pid), *psutil.Process(beat.tfwrap_pid).children(recursive=True)]
+    # tfwrap, its keeper (beat.tfwrap_pid, the heartbeat's writer), Terraform, provisioners
+    supervisor = psutil.Process(holder.proc.pid)
+    victims = [supervisor, *supervisor.children(recursive=True)]
+    assert beat.tfwrap_pid in {p.pid for p in victims}
     for proc in victims:  # every process at once, as when the machine's runner is killed
         proc.kill()
     holder.wait(30)
