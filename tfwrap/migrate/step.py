@@ -29,7 +29,6 @@ changed the journal meanwhile; 127/126 no usable terraform;
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -62,23 +61,6 @@ class Step:
     always: bool = False  # run on every invocation (read-only checks)
     dry: Callable[[], None] | None = None  # extra dry-run output (e.g. the diff)
     gone: Callable[[], str] | None = None  # for a refusal: what is no longer in place
-
-
-class Out:
-    """Everything the migration says goes to stderr, one ``tfwrap:`` line at a time."""
-
-    def line(self, text: str) -> None:
-        sys.stderr.write(f"tfwrap: {text}\n")
-        sys.stderr.flush()
-
-    def note(self, text: str) -> None:
-        sys.stderr.write(f"tfwrap:       {text}\n")
-        sys.stderr.flush()
-
-    def block(self, text: str) -> None:
-        if text:
-            sys.stderr.write(text if text.endswith("\n") else text + "\n")
-            sys.stderr.flush()
 
 
 def execute(m: Migration, phase: str, steps: list[Step]) -> None:
