@@ -177,8 +177,8 @@ def place_shim(directory: Path) -> Path:
 
 def system_terraform() -> Path | None:
     """The machine's own terraform (a Go ELF) outside any tfwrap shim, when it has one."""
-    from tfwrap import realbin
     from tfwrap.errors import TfwrapError
+    from tfwrap.terraform import realbin
 
     try:
         found = Path(realbin.find({"PATH": os.environ.get("PATH", "")}))

@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from tfwrap import commands, exitcodes
+from tfwrap import exitcodes
 from tfwrap.backend import config
 from tfwrap.checks import locking
 from tfwrap.errors import BackendConfigError
+from tfwrap.terraform import commands
 
 BLOCK = """
 terraform {

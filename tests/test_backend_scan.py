@@ -9,10 +9,10 @@ import hcl2
 import pytest
 
 from tests.support.world import Tools, backend_block, make_bucket, run
-from tfwrap import commands
 from tfwrap.backend import config, scan
 from tfwrap.demo.server import S3Server
 from tfwrap.errors import BackendConfigError
+from tfwrap.terraform import commands
 
 DECOYS = """\
 # terraform {

@@ -128,7 +128,7 @@ def _plant(folder: Path, victim: Path) -> list[Path]:
 def test_cache_in_a_directory_others_can_write_is_not_used(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from tfwrap.checks import cache
+    from tfwrap.findings import cache
 
     folder = tmp_path / "shared-cache"
     folder.mkdir()
@@ -150,7 +150,7 @@ def test_cache_in_a_directory_others_can_write_is_not_used(
 def test_cache_directory_of_another_user_is_not_used(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from tfwrap.checks import cache
+    from tfwrap.findings import cache
 
     folder = tmp_path / "theirs"
     folder.mkdir(mode=0o700)
@@ -166,7 +166,7 @@ def test_cache_directory_of_another_user_is_not_used(
 def test_planted_symlinks_in_a_private_cache_are_never_followed(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from tfwrap.checks import cache
+    from tfwrap.findings import cache
 
     folder = tmp_path / "cache"
     folder.mkdir(mode=0o700)

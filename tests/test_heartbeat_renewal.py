@@ -22,15 +22,15 @@ from botocore.exceptions import ClientError
 from tests.support.lockwatch import wait_for
 from tests.support.slow import holder_of, read_object, terraform_lock_body
 from tests.support.world import make_bucket, s3_client
-from tfwrap import commands
 from tfwrap.aws import clients
 from tfwrap.backend.config import BackendConfig
 from tfwrap.demo.server import S3Server
-from tfwrap.lock import cleanup
-from tfwrap.lock.heartbeat import Heartbeat, Locks
 from tfwrap.lock.lockfile import S3LockFile
+from tfwrap.supervise import cleanup
 from tfwrap.supervise import run as supervised
+from tfwrap.supervise.heartbeat import Heartbeat, Locks
 from tfwrap.supervise.lockevents import LogPlan, LogWatcher
+from tfwrap.terraform import commands
 
 STATE_KEY = "app/terraform.tfstate"
 LOCK_KEY = STATE_KEY + ".tflock"

@@ -8,14 +8,14 @@ import sys
 from pathlib import Path
 
 from tests.support.world import Tools, run
-from tfwrap import commands
+from tfwrap.terraform import commands
 
 SHIM = Path(__file__).resolve().parents[1] / "shims" / "terraform"
 
 
 def test_importing_the_shim_path_loads_nothing_heavy() -> None:
     code = (
-        "import sys, tfwrap.shim, tfwrap.checks.policy;"
+        "import sys, tfwrap.shim.main, tfwrap.findings.policy;"
         "heavy = {'boto3', 'botocore', 'click', 'structlog', 'hcl2', 'psutil',"
         " 'typing', 'subprocess', 'pathlib'};"
         "print(sorted(heavy & set(sys.modules)))"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tfwrap import commands
-from tfwrap.supervise.lockargs import lock_timeout, with_lock_timeout
+from tfwrap.terraform import commands
+from tfwrap.terraform.lockargs import lock_timeout, with_lock_timeout
 
 
 @pytest.mark.parametrize(

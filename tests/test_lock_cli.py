@@ -501,8 +501,8 @@ def test_a_lock_renewed_while_the_user_confirms_survives(
     """The delete is conditional on the exact object and item judged, not only on their ID."""
     from tfwrap.backend import config
     from tfwrap.cli import lock as cli_lock
-    from tfwrap.commands import parse
     from tfwrap.errors import TfwrapError
+    from tfwrap.terraform.commands import parse
 
     table = make_table(s3.url, f"{bucket_name}-locks")
     work = setup(s3, bucket_name, tmp_path, tools, env, dynamodb_table=table)

@@ -32,8 +32,8 @@ from tests.support.world import (
 )
 from tfwrap.backend import edit
 from tfwrap.demo.server import S3Server
+from tfwrap.durations import parse_duration
 from tfwrap.migrate import edits
-from tfwrap.migrate.durations import parse_duration
 from tfwrap.migrate.terraform import DUAL, NATIVE, Plan, lock_taken
 from tfwrap.supervise.lockevents import LockEvent, parse_line
 

@@ -464,7 +464,7 @@ def test_judging_probe_facts() -> None:
 
 def test_version_managers_are_recognised(tmp_path: Path, tools: Any) -> None:
     """The chain's seam (tfwrap/chain.py): scripts by their words, proxies by their names."""
-    from tfwrap import chain
+    from tfwrap.terraform import chain
 
     asdf = tmp_path / "shims" / "terraform"
     asdf.parent.mkdir()

@@ -355,11 +355,11 @@ def test_a_renewal_between_verdict_and_delete_keeps_the_lock(
 ) -> None:
     from tfwrap.aws import clients
     from tfwrap.backend import config
-    from tfwrap.commands import parse
     from tfwrap.lock import current, takeover
-    from tfwrap.lock.heartbeat import Locks
     from tfwrap.lock.lockfile import DynamoLock, S3LockFile
     from tfwrap.supervise import stale
+    from tfwrap.supervise.heartbeat import Locks
+    from tfwrap.terraform.commands import parse
 
     table = make_table(s3.url, f"{bucket_name}-locks")
     work = setup(s3, bucket_name, tmp_path, fast, dynamodb_table=table)

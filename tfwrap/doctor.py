@@ -12,12 +12,14 @@ import dataclasses
 import time
 from typing import Any
 
-from tfwrap import __version__, chain, commands, realbin
+from tfwrap import __version__
 from tfwrap.backend import config as backend_config
-from tfwrap.checks import cache, store
-from tfwrap.checks.finding import ERROR, OFF
-from tfwrap.checks.policy import Policy
+from tfwrap.checks import store
 from tfwrap.errors import TfwrapError
+from tfwrap.findings import cache
+from tfwrap.findings.finding import ERROR, OFF
+from tfwrap.findings.policy import Policy
+from tfwrap.terraform import chain, commands, realbin
 
 Report = dict[str, Any]
 _ENDPOINT_VARIABLES = ("AWS_ENDPOINT_URL_S3", "AWS_S3_ENDPOINT", "AWS_ENDPOINT_URL")
@@ -49,7 +51,7 @@ def gather(chdir: str, policy: Policy, probe: bool = False) -> Report:
 
 def _chain() -> tuple[list[dict[str, str]], dict[str, Any], str | None]:
     """The chain, the real binary's version, and the path tfwrap runs (None if none)."""
-    from tfwrap.checks import version
+    from tfwrap.terraform import version
 
     try:
         real = realbin.find()

@@ -25,6 +25,8 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
+from tfwrap.backend.config import JOURNAL_SUFFIX
+
 Statement = dict[str, Any]
 Policy = dict[str, Any]
 
@@ -60,7 +62,7 @@ MIGRATION_BUCKET_ACTIONS = ("s3:PutBucketVersioning", "s3:PutBucketObjectLockCon
 MIGRATION_TABLE_ACTIONS = ("dynamodb:DescribeTable", "dynamodb:Scan", "dynamodb:DeleteTable")
 # The migration journal, next to the state: <state key>.tfwrap-migrate.json (issue 7 §9).
 MIGRATION_JOURNAL_ACTIONS = ("s3:GetObject", "s3:PutObject")
-MIGRATION_JOURNAL_SUFFIX = ".tfwrap-migrate.json"
+MIGRATION_JOURNAL_SUFFIX = JOURNAL_SUFFIX
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from typing import Any
 from tfwrap import __version__
 from tfwrap.audit.rules import Located
 from tfwrap.audit.run import Report
-from tfwrap.checks.finding import CATALOG, ERROR, INFO, SEVERITIES, WARNING
+from tfwrap.findings.finding import CATALOG, ERROR, INFO, SEVERITIES, WARNING
 
 SCHEMA_VERSION = 1
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"

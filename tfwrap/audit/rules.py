@@ -17,7 +17,7 @@ from tfwrap.audit.discover import Stack, Where
 from tfwrap.backend.config import to_bool
 from tfwrap.backend.scan import Expression
 from tfwrap.checks import bucket, locking
-from tfwrap.checks.finding import Finding, make
+from tfwrap.findings.finding import Finding, make
 
 LOCKFILE, GA = (1, 10, 0), (1, 11, 0)
 # Which setting a guard finding is about: the place the audit points at.

@@ -17,9 +17,9 @@ from tfwrap.audit import discover, rules
 from tfwrap.audit.discover import Stack
 from tfwrap.audit.rules import Located
 from tfwrap.backend.config import BackendConfig
-from tfwrap.checks import cache
-from tfwrap.checks import policy as policies
-from tfwrap.checks.finding import ERROR, INFO, OFF, WARNING
+from tfwrap.findings import cache
+from tfwrap.findings import policy as policies
+from tfwrap.findings.finding import ERROR, INFO, OFF, WARNING
 
 
 @dataclass

@@ -15,10 +15,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tfwrap.commands import Command, backend_config_values
 from tfwrap.errors import BackendConfigError
+from tfwrap.terraform.commands import Command, backend_config_values
 
 # Settings whose values are secrets: never logged, never cached, never printed.
+# Objects tfwrap keeps beside the state (tfwrap.iam grants exactly these keys).
+JOURNAL_SUFFIX = ".tfwrap-migrate.json"
 SECRET_SETTINGS = frozenset({"access_key", "secret_key", "token", "sse_customer_key"})
 # Settings whose type is bool in the backend schema (strings convert as cty does).
 BOOL_SETTINGS = frozenset(
@@ -154,6 +156,11 @@ class BackendConfig:
     @property
     def lock_key(self) -> str:
         return self.state_key + ".tflock"
+
+    @property
+    def journal_key(self) -> str:
+        """Where ``tfwrap migrate`` keeps this state's migration journal."""
+        return self.state_key + JOURNAL_SUFFIX
 
     def public_settings(self) -> dict[str, Any]:
         """Settings safe to cache or print: secrets replaced by a marker."""

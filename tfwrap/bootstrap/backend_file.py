@@ -83,7 +83,7 @@ def _render(path: Path, settings: dict[str, Any]) -> str:
 
 def _other_backend(path: Path) -> str | None:
     """Another file of the same root module that already has a backend block."""
-    from tfwrap import commands
+    from tfwrap.terraform import commands
 
     if not (_is_tf(path) or _is_json(path)) or not path.parent.is_dir():
         return None

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from tfwrap.backend.config import BackendConfig
-from tfwrap.checks.finding import Finding, make
+from tfwrap.findings.finding import Finding, make
 
 _PAB = "BlockPublicAcls=true,IgnorePublicAcls=true,BlockPublicPolicy=true,RestrictPublicBuckets=true"
 

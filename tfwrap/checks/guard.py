@@ -14,10 +14,12 @@ from typing import Any
 from tfwrap import log
 from tfwrap.backend import config as backend_config
 from tfwrap.backend import literal
-from tfwrap.checks import bucket, cache, locking, rolled_back, store, version
-from tfwrap.checks.finding import ERROR, OFF, Finding
-from tfwrap.checks.policy import Policy
-from tfwrap.commands import KIND_RECOVERY, Command
+from tfwrap.checks import bucket, locking, rolled_back, store
+from tfwrap.findings import cache
+from tfwrap.findings.finding import ERROR, OFF, Finding
+from tfwrap.findings.policy import Policy
+from tfwrap.terraform import version
+from tfwrap.terraform.commands import KIND_RECOVERY, Command
 
 
 class Outcome:

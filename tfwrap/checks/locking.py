@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tfwrap.backend.config import BackendConfig, Source, to_bool
-from tfwrap.checks.finding import Finding, make
+from tfwrap.findings.finding import Finding, make
 
 
 def evaluate(backend: BackendConfig) -> list[Finding]:

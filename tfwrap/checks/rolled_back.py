@@ -12,13 +12,12 @@ import json
 from typing import Any
 
 from tfwrap.backend.config import BackendConfig
-from tfwrap.checks.finding import Finding, make
+from tfwrap.findings.finding import Finding, make
 
 
 def rolled_back_at(backend: BackendConfig) -> str | None:
     """The time the journal's last migration ended "rolled back", with nothing started since."""
     from tfwrap.aws import clients
-    from tfwrap.migrate.journal import SUFFIX
 
     params: dict[str, Any] = {}
     key = backend.get("sse_customer_key")
@@ -26,7 +25,7 @@ def rolled_back_at(backend: BackendConfig) -> str | None:
         params = {"SSECustomerAlgorithm": "AES256", "SSECustomerKey": str(key)}
     try:
         s3: Any = clients.client(backend, "s3")
-        got = s3.get_object(Bucket=backend.bucket, Key=backend.state_key + SUFFIX, **params)
+        got = s3.get_object(Bucket=backend.bucket, Key=backend.journal_key, **params)
         data = json.loads(got["Body"].read())
     except Exception:  # noqa: BLE001 - no journal, or unreadable: the plain finding stands
         return None

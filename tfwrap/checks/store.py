@@ -13,8 +13,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from tfwrap.backend.config import BackendConfig
-from tfwrap.checks import cache
-from tfwrap.checks.finding import WARNING, Finding, make
+from tfwrap.findings import cache
+from tfwrap.findings.finding import WARNING, Finding, make
 
 PROBE_TTL_SECONDS = 24 * 3600
 _IF_MATCH_UNRELIABLE = {

@@ -173,7 +173,7 @@ def run(opts: Options) -> None:
     bucket = _bucket(wanted, opts)
     result = standard.run(bucket, mode, _say)
     if result.created or result.changed:  # the shim must see it on its next run (issue 11)
-        from tfwrap.checks import cache
+        from tfwrap.findings import cache
 
         cache.forget_bucket(bucket.endpoint, wanted.region, wanted.bucket)
     drift = list(result.drift)
@@ -278,7 +278,7 @@ _ASPECTS = {
 
 
 def _skipped() -> tuple[str, ...]:
-    from tfwrap.checks import policy
+    from tfwrap.findings import policy
 
     pol = policy.load(".")
     return tuple(aspect for fid, aspect in _ASPECTS.items() if pol.severity.get(fid) == "off")

@@ -9,8 +9,8 @@ from pathlib import Path
 import click
 
 from tfwrap import exitcodes
-from tfwrap.checks.finding import CATALOG
 from tfwrap.errors import TfwrapError
+from tfwrap.findings.finding import CATALOG
 
 
 @click.command()
@@ -56,8 +56,9 @@ def check(  # click passes options by name
         for finding_id, severity in CATALOG.items():
             click.echo(f"{finding_id}\t{severity}")
         return
-    from tfwrap import commands, realbin
-    from tfwrap.checks import guard, policy, report
+    from tfwrap.checks import guard
+    from tfwrap.findings import policy, report
+    from tfwrap.terraform import commands, realbin
 
     workdir = Path(chdir)
     if not workdir.is_dir():
@@ -69,8 +70,8 @@ def check(  # click passes options by name
     command = commands.parse([f"-chdir={chdir}", "init" if as_init else "plan", *extra])
     outcome = guard.run(command, real, pol, use_cache=not no_cache, probe_now=probe_now)
     if outcome.cacheable:  # what the shim reads next: --no-cache refreshes it too (issue 11)
-        from tfwrap import shim
-        from tfwrap.checks import cache
+        from tfwrap.findings import cache
+        from tfwrap.shim import main as shim
 
         cache.put(
             "verdict",

@@ -23,7 +23,7 @@ def doctor(chdir: str, probe: bool, as_json: bool) -> None:
     Exit 0, or 80 when the probe found an error (the store does not lock).
     """
     from tfwrap import doctor as diagnosis
-    from tfwrap.checks import policy
+    from tfwrap.findings import policy
 
     if not Path(chdir).is_dir():
         raise TfwrapError(f"{chdir} is not a directory; pass -chdir DIR", exitcodes.USAGE)

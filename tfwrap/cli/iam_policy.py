@@ -116,8 +116,8 @@ def iam_policy(  # click passes every option by name
 
 def _backend(chdir: str) -> BackendConfig | None:
     """The S3 backend configuration of ``chdir`` (as ``terraform plan`` would use it), or None."""
-    from tfwrap import commands
     from tfwrap.backend import config
+    from tfwrap.terraform import commands
 
     if not os.path.isdir(chdir):
         raise TfwrapError(f"{chdir} is not a directory; pass -chdir DIR", exitcodes.USAGE)

@@ -73,8 +73,8 @@ def lock() -> None:
 
 
 def _backend(chdir: str) -> BackendConfig:
-    from tfwrap import commands
     from tfwrap.backend import config
+    from tfwrap.terraform import commands
 
     if not Path(chdir).is_dir():
         raise TfwrapError(f"{chdir} is not a directory; pass -chdir DIR", exitcodes.USAGE)

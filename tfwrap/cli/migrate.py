@@ -20,7 +20,7 @@ from typing import Any
 
 import click
 
-from tfwrap.migrate.durations import parse_duration
+from tfwrap.durations import parse_duration
 from tfwrap.migrate.migration import Options
 
 _DEFAULTS: dict[str, Any] = {

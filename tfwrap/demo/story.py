@@ -20,9 +20,11 @@ from typing import Any
 
 import click
 
-from tfwrap import exitcodes, realbin, shimfile
+from tfwrap import exitcodes
 from tfwrap.demo.server import S3Server
 from tfwrap.errors import TfwrapError
+from tfwrap.install import shimfile
+from tfwrap.terraform import realbin
 
 EXTRAS = "tfwrap: demo needs the demo extras: ./install.sh --demo (or pip install 'tfwrap[demo]')"
 GOOD, BAD, KEY = "demo-state-compliant", "demo-state-plain", "demo/terraform.tfstate"
@@ -128,8 +130,8 @@ def _real_terraform() -> tuple[str, str] | None:
         return realbin.find(), "TFWRAP_TERRAFORM" if os.environ.get("TFWRAP_TERRAFORM") else "found on PATH"
     except TfwrapError:
         pass
-    from tfwrap.checks import cache
     from tfwrap.demo import engine
+    from tfwrap.findings import cache
 
     lib = engine.library()
     if lib is None:

@@ -17,8 +17,8 @@ from tfwrap.migrate.terraform import (
 def object_lock_policy(m: Migration) -> tuple[str, str]:
     """The severity the guard gives ``bucket-object-lock`` here, and where it is set (issue 11:
     the migration follows the same policy; never name a .tfwrap.toml that does not exist)."""
-    from tfwrap.checks import policy
-    from tfwrap.checks.finding import CATALOG
+    from tfwrap.findings import policy
+    from tfwrap.findings.finding import CATALOG
 
     pol = policy.load(str(m.workdir), m.environ)
     severity = pol.severity.get("bucket-object-lock")

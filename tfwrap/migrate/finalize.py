@@ -6,6 +6,7 @@ import datetime as dt
 
 from tfwrap import exitcodes
 from tfwrap.backend import edit
+from tfwrap.durations import human
 from tfwrap.errors import TfwrapError
 from tfwrap.migrate import edits
 from tfwrap.migrate.common import (
@@ -16,7 +17,6 @@ from tfwrap.migrate.common import (
     preflight_common,
     verify_step,
 )
-from tfwrap.migrate.durations import human
 from tfwrap.migrate.journal import now, parse_stamp
 from tfwrap.migrate.migration import Migration, describe_mode
 from tfwrap.migrate.step import Done, Step

@@ -27,10 +27,11 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from tfwrap import exitcodes
+from tfwrap.backend.config import JOURNAL_SUFFIX
 from tfwrap.errors import TfwrapError
 
 NAME = "tfwrap-migrate.json"
-SUFFIX = ".tfwrap-migrate.json"  # appended to the state key (tfwrap.iam grants exactly this)
+SUFFIX = JOURNAL_SUFFIX
 VERSION = 1
 
 

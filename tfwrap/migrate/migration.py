@@ -146,8 +146,8 @@ class Migration:
     # --- configuration -----------------------------------------------------------------------
 
     def load(self) -> None:
-        from tfwrap import commands
         from tfwrap.backend import config
+        from tfwrap.terraform import commands
 
         args = [f"-chdir={self.workdir}", "init", *(f"-backend-config={v}" for v in self.opts.backend_config)]
         command = commands.parse(args)
@@ -248,7 +248,7 @@ class Migration:
     @property
     def real(self) -> str:
         if self._real is None:
-            from tfwrap import realbin
+            from tfwrap.terraform import realbin
 
             self._real = realbin.find(self.environ)
         return self._real
@@ -256,10 +256,10 @@ class Migration:
     @property
     def tf(self) -> Terraform:
         if self._tf is None:
-            from tfwrap.checks import policy
-            from tfwrap.supervise import private as private_dir
+            from tfwrap import fs
+            from tfwrap.findings import policy
 
-            self.private = private_dir.make("tfwrap-migrate")
+            self.private = fs.private_dir("tfwrap-migrate")
             if self.private is None:
                 raise TfwrapError(
                     "no private directory for Terraform's plans (XDG_RUNTIME_DIR, TMPDIR and /tmp "
@@ -279,13 +279,13 @@ class Migration:
 
     def close(self) -> None:
         if self.private:
-            from tfwrap.supervise import private as private_dir
+            from tfwrap import fs
 
-            private_dir.remove(self.private)
+            fs.remove_tree(self.private)
 
     def terraform_version(self) -> str:
-        from tfwrap.checks import version
-        from tfwrap.checks.policy import parse_version
+        from tfwrap.findings.policy import parse_version
+        from tfwrap.terraform import version
 
         if self._version:
             return self._version

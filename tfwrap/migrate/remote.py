@@ -174,9 +174,7 @@ class Remote:
     # --- the migration journal, next to the state --------------------------------------------
 
     def journal(self) -> JournalObject:
-        from tfwrap.migrate.journal import SUFFIX
-
-        return JournalObject(self, self.backend.state_key + SUFFIX)
+        return JournalObject(self, self.backend.journal_key)
 
     # --- the bucket --------------------------------------------------------------------------
 
@@ -206,7 +204,7 @@ class Remote:
 
     def forget_cached_facts(self) -> None:
         """The shim must see the change on its next run, not after the cache's TTL (issue 11)."""
-        from tfwrap.checks import cache
+        from tfwrap.findings import cache
 
         cache.forget_bucket(self.backend.s3_endpoint, self.backend.region, self.bucket)
 

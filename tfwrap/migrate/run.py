@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from tfwrap import exitcodes
+from tfwrap.durations import human
 from tfwrap.errors import TfwrapError
 from tfwrap.migrate.cleanup import cleanup_steps
 from tfwrap.migrate.dual import dual_steps
-from tfwrap.migrate.durations import human
 from tfwrap.migrate.finalize import finalize_steps
 from tfwrap.migrate.journal import now, parse_stamp
 from tfwrap.migrate.migration import Migration, Options, describe_mode

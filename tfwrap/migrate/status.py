@@ -15,7 +15,7 @@ import shlex
 import sys
 from typing import Any
 
-from tfwrap.migrate.durations import human
+from tfwrap.durations import human
 from tfwrap.migrate.journal import Journal, now, parse_stamp
 from tfwrap.migrate.migration import Migration, describe_mode
 from tfwrap.migrate.remote import Remote

@@ -20,8 +20,8 @@ from typing import Any
 
 from tfwrap import exitcodes
 from tfwrap.errors import TfwrapError
-from tfwrap.supervise.child import STOP_SIGNALS, Child, pending_stop_signal
 from tfwrap.supervise.lockevents import LockEvent, parse_line
+from tfwrap.terraform.child import STOP_SIGNALS, Child, pending_stop_signal
 
 DUAL = "S3 Native and DynamoDB"
 NATIVE = "S3 Native only"

@@ -36,7 +36,7 @@ TYPE_CHECKING = False  # imported before Terraform starts: nothing heavy
 if TYPE_CHECKING:
     from typing import Any
 
-    from tfwrap.lock.heartbeat import Locks
+    from tfwrap.supervise.heartbeat import Locks
 
 REPORT_TIMEOUT = 120.0  # the keeper's cleanup is bounded by its clients' timeouts
 STATUS_UNKNOWN = -1  # Terraform was not tfwrap's child any more when it ended
@@ -263,7 +263,7 @@ def _receive(sock: _socket.socket) -> tuple[bytes, list[int]]:
 
 def _outlive(pid: int, pidfd: int, grace: float) -> int:
     """tfwrap was killed: see Terraform to its end as tfwrap would have; its status."""
-    from tfwrap.supervise.child import kill_tree
+    from tfwrap.terraform.child import kill_tree
 
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pid, signal.SIGCONT)  # a stopped Terraform must wake to act on its SIGTERM

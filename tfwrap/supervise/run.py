@@ -9,21 +9,21 @@ import os
 import sys
 import time
 
-from tfwrap import exitcodes, handoff
-from tfwrap.commands import Command
-from tfwrap.supervise import private as private_dir
-from tfwrap.supervise.child import Child, pending_stop_signal
+from tfwrap import exitcodes, fs
 from tfwrap.supervise.keeper import Keeper, Report
 from tfwrap.supervise.lockevents import LogPlan, LogWatcher
+from tfwrap.terraform import handoff
+from tfwrap.terraform.child import Child, pending_stop_signal
+from tfwrap.terraform.commands import Command
 
 TYPE_CHECKING = False  # only what starting Terraform needs is imported before it starts
 if TYPE_CHECKING:
     from collections.abc import Callable
     from typing import Any
 
-    from tfwrap.checks.policy import Policy
-    from tfwrap.lock.heartbeat import Heartbeat, Locks
+    from tfwrap.findings.policy import Policy
     from tfwrap.lock.takeover import TookOver
+    from tfwrap.supervise.heartbeat import Heartbeat, Locks
     from tfwrap.supervise.stale import Watch
 
 MAX_LOCK_RETRIES = 5  # a lock failure retrying cannot fix (AccessDenied, KMS) stops here
@@ -31,7 +31,7 @@ MAX_LOCK_RETRIES = 5  # a lock failure retrying cannot fix (AccessDenied, KMS) s
 
 def supervise(real: str, command: Command, policy: Policy) -> int:
     """Run Terraform under supervision; returns the exit status for tfwrap to exit with."""
-    private = private_dir.make()
+    private = fs.private_dir()
     if private is None:  # never a reason to block a run (issue 7 §6)
         _say(
             "no private directory for Terraform's log (XDG_RUNTIME_DIR, TMPDIR and /tmp refused one): "
@@ -49,7 +49,7 @@ def supervise(real: str, command: Command, policy: Policy) -> int:
         _say(f"internal error after Terraform started ({type(exc).__name__}: {exc}); its exit status stands")
         return child.final_status()
     finally:
-        private_dir.remove(private)
+        fs.remove_tree(private)
 
 
 def _attempts(real: str, command: Command, policy: Policy, private: str) -> int:  # noqa: PLR0912 - one retry loop, one branch per documented case
@@ -74,8 +74,8 @@ def _attempts(real: str, command: Command, policy: Policy, private: str) -> int:
         failed_at_lock = status == 1 and bool(heartbeat.attempted) and not heartbeat.locked
         if not failed_at_lock or heartbeat.locks is None:
             return status
-        from tfwrap.lock.cleanup import SELF_ORPHAN
-        from tfwrap.supervise.lockargs import lock_timeout, with_lock_timeout
+        from tfwrap.supervise.cleanup import SELF_ORPHAN
+        from tfwrap.terraform.lockargs import lock_timeout, with_lock_timeout
 
         if budget < 0:
             budget = lock_timeout(command.effective_args())
@@ -150,7 +150,7 @@ def _one_run(  # noqa: PLR0917 - private, one caller
     plan = LogPlan(dict(os.environ), private, attempt)  # each attempt its own log (issue 7 §6)
 
     def start(terraform_pid: int) -> Heartbeat:  # in the keeper
-        from tfwrap.lock.heartbeat import Heartbeat  # after the start: Terraform does not wait
+        from tfwrap.supervise.heartbeat import Heartbeat  # after the start: Terraform does not wait
 
         heartbeat = Heartbeat(
             LogWatcher(plan),
@@ -172,7 +172,7 @@ def _one_run(  # noqa: PLR0917 - private, one caller
                 heartbeat.ready.wait(10)
                 if heartbeat.locks is None and heartbeat.connect_error:
                     _connect_again(heartbeat, command)  # what failed at start may work now
-                from tfwrap.lock.cleanup import clean_up
+                from tfwrap.supervise.cleanup import clean_up
 
                 # A public field: the keeper reports it to tfwrap (the retry orphan, issue 7 §3)
                 heartbeat.cleaned = clean_up(heartbeat, status)
@@ -226,7 +226,7 @@ def _connect(command: Command) -> Locks | None:
 
 
 def _connect_again(heartbeat: Heartbeat, command: Command) -> None:
-    from tfwrap.lock.heartbeat import describe_failure
+    from tfwrap.supervise.heartbeat import describe_failure
 
     try:
         heartbeat.locks = _connect(command)
@@ -236,8 +236,8 @@ def _connect_again(heartbeat: Heartbeat, command: Command) -> None:
 
 def _locks(backend: Any, session: Any, retries: bool, cleanup: Callable[[], Locks] | None = None) -> Locks:
     from tfwrap.aws import clients
-    from tfwrap.lock.heartbeat import Locks
     from tfwrap.lock.lockfile import DynamoLock, S3LockFile
+    from tfwrap.supervise.heartbeat import Locks
 
     s3 = S3LockFile(clients.client(backend, "s3", session, retries=retries), backend)
     dynamo = None

@@ -21,8 +21,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from tfwrap.lock.heartbeat import Locks
     from tfwrap.lock.takeover import TookOver, WaitWatch
+    from tfwrap.supervise.heartbeat import Locks
     from tfwrap.supervise.lockevents import LogPlan
 
 GIVE_UP = "give-up"  # Terraform's status stands

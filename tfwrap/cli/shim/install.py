@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from tfwrap import shimfile
+from tfwrap.install import shimfile
 
 
 @click.command("install")

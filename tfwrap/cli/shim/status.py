@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import click
 
-from tfwrap import shimstatus
+from tfwrap.install import status as shimstatus
 
 
 def _describe(entry: shimstatus.Entry) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from tfwrap import shimfile
+from tfwrap.install import shimfile
 
 
 @click.command("uninstall")

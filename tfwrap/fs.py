@@ -13,7 +13,7 @@ import os
 import time
 
 
-def make(prefix: str = "tfwrap") -> str | None:
+def private_dir(prefix: str = "tfwrap") -> str | None:
     """A new directory only this user can use, or None when no candidate allows one."""
     bases = [os.environ.get("XDG_RUNTIME_DIR", ""), os.environ.get("TMPDIR", ""), "/tmp"]  # noqa: S108
     for base in dict.fromkeys(b for b in bases if b):
@@ -26,7 +26,7 @@ def make(prefix: str = "tfwrap") -> str | None:
     return None
 
 
-def remove(path: str) -> None:
+def remove_tree(path: str) -> None:
     """Remove the directory and whatever is in it; never raises (Terraform has run by now,
     and a failure here must not change its exit status or run it again, issue 7 §6)."""
     import shutil

@@ -10,8 +10,8 @@ from __future__ import annotations
 import os
 
 from tfwrap import exitcodes
-from tfwrap.commands import Command
 from tfwrap.errors import TfwrapError
+from tfwrap.terraform.commands import Command
 
 
 def exec_terraform(real: str, command: Command) -> int:

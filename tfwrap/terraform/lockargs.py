@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 
-from tfwrap.commands import Command
+from tfwrap.terraform.commands import Command
 
 _UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 _TIMEOUT_FLAGS = ("-lock-timeout", "--lock-timeout")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from tfwrap import realbin
+from tfwrap.terraform import realbin
 
 # A version manager's shim, recognised by a word in its script (or its target's name), and
 # where that manager installs version V (``~`` and variables expanded; None: not known).

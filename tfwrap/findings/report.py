@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import sys
 
-from tfwrap.checks.finding import ERROR, Finding
+from tfwrap.findings.finding import ERROR, Finding
 
 TYPE_CHECKING = False  # typing costs ~3 ms to import on the hot path
 
@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from typing import Any, TextIO
 
     from tfwrap.checks.guard import Outcome
-    from tfwrap.checks.policy import Policy
+    from tfwrap.findings.policy import Policy
 
 
 def line(f: Finding) -> str:

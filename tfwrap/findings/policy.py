@@ -20,8 +20,8 @@ from __future__ import annotations
 import os
 import sys
 
-from tfwrap.checks.finding import CATALOG, SEVERITIES, Finding
 from tfwrap.errors import PolicyError
+from tfwrap.findings.finding import CATALOG, SEVERITIES, Finding
 
 TYPE_CHECKING = False  # typing costs ~3 ms to import on the hot path
 

@@ -6,8 +6,8 @@ import json
 import os
 from typing import TYPE_CHECKING, Any
 
-from tfwrap.checks.finding import Finding, make
-from tfwrap.checks.policy import Policy, parse_version
+from tfwrap.findings.finding import Finding, make
+from tfwrap.findings.policy import Policy, parse_version
 
 if TYPE_CHECKING:
     import subprocess

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tfwrap.lock.heartbeat import Heartbeat, say
+from tfwrap.supervise.heartbeat import Heartbeat, say
 
 SELF_ORPHAN = "self-orphan"  # removed a lock the child's own retried request had left
 

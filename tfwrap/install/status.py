@@ -14,8 +14,9 @@ import subprocess
 import sys
 from dataclasses import dataclass, field
 
-from tfwrap import realbin, shimfile
 from tfwrap.errors import TfwrapError
+from tfwrap.install import shimfile
+from tfwrap.terraform import realbin
 
 SHIM = "tfwrap shim"
 MANAGER = "version-manager shim"

@@ -13,16 +13,17 @@ from __future__ import annotations
 import os
 import sys
 
-from tfwrap import commands, exitcodes, handoff, log, realbin
-from tfwrap.checks import cache, report
-from tfwrap.checks.finding import ERROR, OFF, Finding
+from tfwrap import exitcodes, log
 from tfwrap.errors import PolicyError, TfwrapError
+from tfwrap.findings import cache, report
+from tfwrap.findings.finding import ERROR, OFF, Finding
+from tfwrap.terraform import commands, handoff, realbin
 
 TYPE_CHECKING = False  # typing costs ~3 ms to import on the hot path
 
 if TYPE_CHECKING:
     from tfwrap.checks import guard
-    from tfwrap.checks.policy import Policy
+    from tfwrap.findings.policy import Policy
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -49,7 +50,7 @@ def _main(argv: list[str] | None) -> int:
     mode = "enforce"
     try:
         real = realbin.past_shims(real)
-        from tfwrap.checks import policy
+        from tfwrap.findings import policy
 
         pol = policy.load(command.chdir or ".")
         mode = pol.mode
@@ -165,7 +166,3 @@ def _say(message: str) -> None:
         sys.stderr.flush()
     except (OSError, ValueError):
         pass  # stderr closed: the exit code still says it
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

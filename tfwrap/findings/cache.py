@@ -23,14 +23,14 @@ except ImportError:  # pragma: no cover - CPython always has it
     from hashlib import blake2b
 
 from tfwrap import __version__
-from tfwrap.commands import backend_config_values
+from tfwrap.terraform.commands import backend_config_values
 
 TYPE_CHECKING = False  # typing costs ~3 ms to import on the hot path
 
 if TYPE_CHECKING:
     from typing import Any
 
-    from tfwrap.commands import Command
+    from tfwrap.terraform.commands import Command
 
 _warned = False  # the unsafe-directory warning, once per process
 

@@ -17,11 +17,13 @@ import re
 import sys
 import tempfile
 
-from tfwrap import exitcodes, realbin
+from tfwrap import exitcodes
 from tfwrap.errors import TfwrapError
+from tfwrap.terraform import realbin
 
 NAME = "terraform"
-TEMPLATE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "sh", NAME)
+# The sh shim lives with the shim package (its hot path); this module only places copies of it.
+TEMPLATE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "shim", NAME)
 PYTHON_LINE = "tfwrap_python=''"
 _PYTHON_RE = re.compile(r"^tfwrap_python='((?:[^']|'\\'')*)'$", re.MULTILINE)
 
