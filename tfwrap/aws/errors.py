@@ -16,6 +16,29 @@ _BAD_CREDENTIALS = frozenset(
 )
 
 
+def error_code(exc: BaseException) -> str:
+    """The AWS error code of a failure (``"NoSuchKey"``), else its HTTP status as text
+    (``"412"``), else ``""``. Safe on any exception, including a ClientError whose
+    ``response`` is None or partial."""
+    response = getattr(exc, "response", None)
+    if not isinstance(response, dict):
+        return ""
+    code = (response.get("Error") or {}).get("Code")
+    if code:
+        return str(code)
+    status = (response.get("ResponseMetadata") or {}).get("HTTPStatusCode")
+    return str(status) if status else ""
+
+
+def http_status(exc: BaseException) -> int | None:
+    """The HTTP status of an AWS failure, when it has one."""
+    response = getattr(exc, "response", None)
+    if not isinstance(response, dict):
+        return None
+    status = (response.get("ResponseMetadata") or {}).get("HTTPStatusCode")
+    return int(status) if isinstance(status, int) else None
+
+
 @dataclass(frozen=True)
 class Failure:
     """Why a call did not answer: ``kind`` is a finding id from the catalogue."""
