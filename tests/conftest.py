@@ -89,6 +89,7 @@ def env(tools: Tools) -> dict[str, str]:
     """The environment a user's shell would have: the shim first on PATH."""
     e = dict(os.environ)
     e["PATH"] = tools.path()
+    e["TFWRAP_TEST_HOOKS"] = "1"  # tfwrap/testhooks.py: the hooks work only with this switch
     return e
 
 

@@ -328,7 +328,7 @@ def test_stopped_after_every_step_resumes_without_redoing(
     for phase, names, extra in phases:
         outputs = []
         for n, name in enumerate(names):
-            result = migrate(work, env, phase, *extra, TFWRAP_MIGRATE_STOP_AFTER=f"{phase}/{name}")
+            result = migrate(work, env, phase, *extra, TFWRAP_TEST_MIGRATE_STOP_AFTER=f"{phase}/{name}")
             assert result.returncode == 130, (phase, name, result.stderr)
             assert f"stopped after {phase}/{name}" in result.stderr
             for earlier in names[1:n]:  # recorded steps are skipped (preflight always runs)
@@ -365,7 +365,7 @@ def test_crash_between_doing_and_recording_each_step(
     for phase, names, extra in (("dual", DUAL_STEPS, ()), ("finalize", FINALIZE_STEPS, ("--soak", "0s"))):
         crashed_at = ""
         for name in [*names[1:], ""]:
-            hook = {"TFWRAP_MIGRATE_CRASH_AFTER": f"{phase}/{name}"} if name else {}
+            hook = {"TFWRAP_TEST_MIGRATE_CRASH_AFTER": f"{phase}/{name}"} if name else {}
             result = migrate(work, env, phase, *extra, **hook)
             assert result.returncode == (137 if name else 0), (phase, name, result.stderr)
             if name:
@@ -461,7 +461,7 @@ def test_stopped_during_the_verification_plan_releases_the_lock_and_resumes(
         resource = RESOURCE + REMOTE % slow.url
         work, table = a_state(s3, bucket_name, tmp_path / "work", tools, env, resource=resource)
         before = state(s3, bucket_name)
-        assert migrate(work, env, TFWRAP_MIGRATE_STOP_AFTER="dual/init").returncode == 130
+        assert migrate(work, env, TFWRAP_TEST_MIGRATE_STOP_AFTER="dual/init").returncode == 130
 
         def start(**extra: str) -> subprocess.Popen[str]:
             slow.requested.clear()
@@ -552,7 +552,7 @@ def test_verification_compares_plans_and_refuses_a_difference(
     s3: S3Server, bucket_name: str, tmp_path: Path, env: dict[str, str], tools: Tools
 ) -> None:
     work, _ = a_state(s3, bucket_name, tmp_path / "work", tools, env)
-    assert migrate(work, env, TFWRAP_MIGRATE_STOP_AFTER="dual/init").returncode == 130
+    assert migrate(work, env, TFWRAP_TEST_MIGRATE_STOP_AFTER="dual/init").returncode == 130
     main = (work / "main.tf").read_text()
     (work / "main.tf").write_text(main.replace('default = "hello"', 'default = "changed"'))
     line = refusal(migrate(work, env), 80)

@@ -105,8 +105,8 @@ def test_a_dead_runner_is_taken_over_once_its_lease_runs_out(
     store's clock, so the takeover still waits for the lease, and still happens."""
     work = setup(s3, bucket_name, tmp_path, fast)
     client = s3_client(s3.url)
-    holder_env = {**fast, "TFWRAP_CLOCK_OFFSET_SECONDS": str(-skew)}
-    taker_env = {**fast, "TFWRAP_STALE_LOCKS": "take-over", "TFWRAP_CLOCK_OFFSET_SECONDS": str(skew)}
+    holder_env = {**fast, "TFWRAP_TEST_CLOCK_OFFSET_SECONDS": str(-skew)}
+    taker_env = {**fast, "TFWRAP_STALE_LOCKS": "take-over", "TFWRAP_TEST_CLOCK_OFFSET_SECONDS": str(skew)}
     runner = Runner(work, holder_env, "-var", "pause=60", "-var", "message=dead")
     old = wait_beating(client, bucket_name, runner)
     assert old.pidns != lockinfo.pid_namespace() and old.lease_seconds == LEASE
@@ -221,11 +221,11 @@ def test_a_paused_runner_is_never_taken_over_and_both_applies_count(
     work = setup(s3, bucket_name, tmp_path, lease_env)
     client = s3_client(s3.url)
     before = state_serial(client, bucket_name)
-    holder_env = {**lease_env, "TFWRAP_CLOCK_OFFSET_SECONDS": "-600"}
+    holder_env = {**lease_env, "TFWRAP_TEST_CLOCK_OFFSET_SECONDS": "-600"}
     runner = Runner(work, holder_env, "-var", "pause=6", "-var", "message=first")
     held = wait_beating(client, bucket_name, runner)
     first_id = heartbeat(client, bucket_name)[0]["ID"]  # type: ignore[index]
-    waiter_env = {**lease_env, "TFWRAP_STALE_LOCKS": "take-over", "TFWRAP_CLOCK_OFFSET_SECONDS": "600"}
+    waiter_env = {**lease_env, "TFWRAP_STALE_LOCKS": "take-over", "TFWRAP_TEST_CLOCK_OFFSET_SECONDS": "600"}
     waiter = start([*APPLY, "-lock-timeout=120s", "-var", "message=second"], work, waiter_env)
     wait_for(lambda: "Acquiring state lock" in waiter.out, 30, 0.05, "the waiter waiting for the lock")
     runner.pause()
@@ -416,7 +416,7 @@ def test_lock_status_verdicts_do_not_depend_on_this_machines_clock(
             shown = run(
                 ["tfwrap", "lock", "status", "--json"],
                 work,
-                {**fast, "TFWRAP_CLOCK_OFFSET_SECONDS": str(skew)},
+                {**fast, "TFWRAP_TEST_CLOCK_OFFSET_SECONDS": str(skew)},
             )
             doc = json.loads(shown.stdout)
             seen.add((doc["verdict"], doc["server_time"][:15]))

@@ -33,14 +33,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from tfwrap import exitcodes
+from tfwrap import exitcodes, testhooks
 from tfwrap.errors import TfwrapError
 
 if TYPE_CHECKING:
     from tfwrap.migrate.migration import Migration
 
-STOP_AFTER = "TFWRAP_MIGRATE_STOP_AFTER"  # test hook: stop (exit 130) after this step is recorded
-CRASH_AFTER = "TFWRAP_MIGRATE_CRASH_AFTER"  # test hook: die (exit 137) after doing it, before recording
+STOP_AFTER = testhooks.MIGRATE_STOP_AFTER
+CRASH_AFTER = testhooks.MIGRATE_CRASH_AFTER
 
 
 @dataclass
@@ -112,7 +112,7 @@ def execute(m: Migration, phase: str, steps: list[Step]) -> None:
 
 
 def _hook(m: Migration, variable: str, key: str) -> None:
-    if m.environ.get(variable) != key:
+    if testhooks.get(variable, m.environ) != key:
         return
     if variable == CRASH_AFTER:
         os._exit(exitcodes.from_signal(9))
