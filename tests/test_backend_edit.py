@@ -103,3 +103,36 @@ def test_render_backend_is_fmt_clean(tools: Tools) -> None:
         [str(tools.engine), "fmt", "-"], input=text, capture_output=True, text=True, check=False
     )
     assert formatted.stdout == text
+
+
+HEREDOC_FIRST = """\
+locals {
+  generated = <<-EOT
+    terraform {
+      backend "s3" {
+        bucket = "decoy"
+      }
+    }
+  EOT
+}
+
+terraform {
+  backend "s3" {
+    bucket         = "real"
+    dynamodb_table = "locks"
+  }
+}
+"""
+
+
+def test_edit_skips_a_backend_block_inside_a_heredoc(tmp_path: Path) -> None:
+    """Stacks that generate backend files hold `backend "s3" {...}` in a heredoc: text, not code."""
+    path = tmp_path / "main.tf"
+    path.write_text(HEREDOC_FIRST)
+    after = edit.set_setting(path, "use_lockfile", True).after
+    decoy, real = after.split("EOT\n}\n")
+    assert "use_lockfile" not in decoy and "use_lockfile = true" in real
+    removed = edit.remove_setting(path, "dynamodb_table").after
+    assert removed == HEREDOC_FIRST.replace('    dynamodb_table = "locks"\n', "")
+    replaced = edit.set_setting(path, "bucket", "other").after
+    assert replaced == HEREDOC_FIRST.replace('"real"', '"other"')

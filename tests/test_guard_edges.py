@@ -288,3 +288,24 @@ def test_internal_error_logs_its_trace_in_json(tmp_path: Path, env: dict[str, st
     assert error["exception"].startswith("Traceback (most recent call last):")
     assert "AttributeError" in error["exception"]
     assert result.stderr.splitlines()[-1].startswith("tfwrap: internal error (AttributeError")
+
+
+# --- a closed stderr (cron, daemons, some CI agents) ----------------------------------------
+
+
+def test_a_refusal_with_stderr_closed_still_exits_with_its_code(tmp_path: Path, env: dict[str, str]) -> None:
+    result = run(["sh", "-c", "terraform plan 2>&-"], tmp_path, {**env, "TFWRAP_MODE": "bogus"})
+    assert result.returncode == 81 and result.stdout == ""
+
+
+def test_a_supervised_apply_with_stderr_closed_behaves_as_terraform_does(
+    tmp_path: Path, env: dict[str, str], s3: S3Server, bucket_name: str, tf_direct: str
+) -> None:
+    make_bucket(s3.url, bucket_name)
+    work = write_config(tmp_path / "work", s3.url, bucket_name)
+    assert run(["terraform", "init", *QUIET], work, env).returncode == 0
+    direct = run(["sh", "-c", f'"{tf_direct}" apply -auto-approve {" ".join(QUIET)} 2>&-'], work, env)
+    assert direct.returncode == 0, direct.stdout
+    shimmed = run(["sh", "-c", f"terraform apply -auto-approve {' '.join(QUIET)} 2>&-"], work, env)
+    assert shimmed.returncode == 0, shimmed.stdout
+    assert "Apply complete!" in shimmed.stdout

@@ -3,6 +3,7 @@ created by the real Terraform engine on a loopback S3/DynamoDB server; plus the 
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import re
@@ -18,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from tests.support.faultproxy import FaultProxy
 from tests.support.lockwatch import SLOW, wait_for
 from tests.support.world import (
     RESOURCE,
@@ -1068,3 +1070,24 @@ def test_help_lists_the_subcommands(env: dict[str, str], tmp_path: Path) -> None
     assert result.returncode == 0
     for name in ("dual", "finalize", "rollback", "cleanup-table", "status"):
         assert name in result.stdout
+
+
+def test_migrate_sse_c_reads_a_state_written_with_the_environment_key(
+    tmp_path: Path, env: dict[str, str], s3: S3Server, bucket_name: str, tools: Tools
+) -> None:
+    """Terraform takes the SSE-C key from AWS_SSE_CUSTOMER_KEY (with ``encrypt = true``); so must
+    the migration, or it cannot read the state (the proxy enforces SSE-C as AWS does; moto
+    ignores it)."""
+    keyed = {**env, "AWS_SSE_CUSTOMER_KEY": base64.b64encode(b"k" * 32).decode()}
+    make_bucket(s3.url, bucket_name)
+    table = make_table(s3.url, f"{bucket_name}-locks")
+    with FaultProxy(s3.url, "sse-c") as proxy:
+        work = write_config(
+            tmp_path / "work", proxy.url, bucket_name, use_lockfile=None, dynamodb_table=table, encrypt=True
+        )
+        must(engine(tools, work, keyed, "init", *QUIET))
+        must(engine(tools, work, keyed, "apply", *QUIET, "-auto-approve"))
+        assert any(path.endswith(f"/{STATE_KEY}") for path in proxy.sse_keys), "Terraform sent no SSE-C key"
+        result = migrate(work, keyed)
+        assert result.returncode == 0, result.stderr
+        assert "use_lockfile = true" in (work / "backend.tf").read_text()

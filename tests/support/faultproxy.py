@@ -8,7 +8,9 @@ One mode per behaviour seen in the wild (DOMAIN.md, "Stores other than AWS S3"):
 - ``if-match-creates``: ``If-Match`` on a missing key becomes a plain PUT (MinIO before 2025-09);
 - ``reject-checksums``: a request carrying SDK checksums gets 400 ``XAmzContentSHA256Mismatch``
   (Ceph RGW with Terraform >= 1.11.2; over plain http the SDKs send the checksum as headers,
-  not as an aws-chunked trailer, so headers and trailers alike are refused).
+  not as an aws-chunked trailer, so headers and trailers alike are refused);
+- ``sse-c``: SSE-C as AWS enforces it (moto ignores it): an object written with a customer key
+  (its MD5 header) answers 400 ``InvalidRequest`` to a read or copy without that same key.
 
 ``delay_puts`` holds every PUT back that many seconds (to interrupt a probe mid-way).
 Every request is recorded as ``(method, path, status)``.
@@ -24,7 +26,9 @@ from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
-MODES = ("pass", "strip", "refuse", "if-match-creates", "reject-checksums")
+MODES = ("pass", "strip", "refuse", "if-match-creates", "reject-checksums", "sse-c")
+_SSE_MD5 = "x-amz-server-side-encryption-customer-key-md5"
+_COPY_MD5 = "x-amz-copy-source-server-side-encryption-customer-key-md5"
 _CONDITIONS = ("if-none-match", "if-match")
 _HOP = frozenset({"connection", "keep-alive", "transfer-encoding", "proxy-connection", "upgrade"})
 
@@ -47,6 +51,7 @@ class FaultProxy:
         parts = urlsplit(upstream)
         self.upstream = (parts.hostname or "127.0.0.1", parts.port or 80)
         self.requests: list[tuple[str, str, int]] = []
+        self.sse_keys: dict[str, str] = {}  # object path -> MD5 of the key it was written with
         self._lock = threading.Lock()
         proxy = self
 
@@ -127,7 +132,34 @@ class FaultProxy:
                     "XAmzContentSHA256Mismatch", "The provided 'x-amz-content-sha256' header does not match"
                 ),
             )
+        elif self.mode == "sse-c":
+            refused = self._sse_c(req.command, req.path.split("?")[0], headers)
+            if refused is not None:
+                return refused
         return self._forward(req.command, req.path, headers, body)
+
+    def _sse_c(
+        self, method: str, path: str, headers: dict[str, str]
+    ) -> tuple[int, list[tuple[str, str]], bytes] | None:
+        with self._lock:
+            if method == "PUT":
+                source = headers.get("x-amz-copy-source", "").split("?")[0]
+                source = "/" + source.lstrip("/") if source else ""
+                if source and self.sse_keys.get(source) not in (None, headers.get(_COPY_MD5)):
+                    return 400, [("Content-Type", "application/xml")], _error("InvalidRequest", "copy key")
+                if headers.get(_SSE_MD5):
+                    self.sse_keys[path] = headers[_SSE_MD5]
+                else:
+                    self.sse_keys.pop(path, None)
+                return None
+            wanted = self.sse_keys.get(path)
+            if method in ("GET", "HEAD") and wanted is not None and headers.get(_SSE_MD5) != wanted:
+                return (
+                    400,
+                    [("Content-Type", "application/xml")],
+                    _error("InvalidRequest", "The object was stored using a form of SSE-C; give the key"),
+                )
+        return None
 
     def _forward(
         self, method: str, path: str, headers: dict[str, str], body: bytes

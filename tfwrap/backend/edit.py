@@ -18,10 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tfwrap.backend import scan
 from tfwrap.errors import BackendConfigError
-
-_BACKEND_S3 = re.compile(r'\bbackend\s+"s3"\s*\{')
-_ATTRIBUTE = re.compile(r"^(\s*)([A-Za-z_][\w-]*)(\s*)=(\s*)")
 
 
 @dataclass(frozen=True)
@@ -96,12 +94,12 @@ def edit_settings(path: Path, sets: dict[str, Any] | None = None, removes: list[
     except OSError as exc:
         raise BackendConfigError(f"cannot read {path}: {exc.strerror}") from exc
     if path.name.endswith(".tf") and sets and not removes:
-        start, end = _block_body(path, before)
-        if not before[start:end].strip():  # `backend "s3" {}`: written whole, aligned as fmt does
-            outer = _indentation(before, start)
+        _, brace, close = _s3_block(path, before).span
+        if not before[brace + 1 : close].strip():  # `backend "s3" {}`: written whole, as fmt does
+            outer = _indentation(before, brace)
             width = max(len(k) for k in sets)
             lines = "".join(f"{outer}  {k.ljust(width)} = {hcl_value(v)}\n" for k, v in sets.items())
-            return Edit(path, before, before[:start] + "\n" + lines + outer + before[end:])
+            return Edit(path, before, before[: brace + 1] + "\n" + lines + outer + before[close:])
     after = before
     for name, value in (sets or {}).items():
         after = _edit_text(path, after, name, value, remove=False)
@@ -111,58 +109,41 @@ def edit_settings(path: Path, sets: dict[str, Any] | None = None, removes: list[
 
 
 def _edit_text(path: Path, text: str, name: str, value: Any, remove: bool) -> str:
+    """One change, on the scanner's reading of the text (so a heredoc or a string that holds
+    ``backend "s3" {...}`` is never taken for the block Terraform reads)."""
     if path.name.endswith(".tf.json"):
         return _edit_json(path, text, name, value, remove)
     if path.name.endswith(".tf"):
-        start, end = _block_body(path, text)
-        body, outer = text[start:end], _indentation(text, start)
-        if "\n" not in body:
+        block = _s3_block(path, text)
+        keyword, brace, close = block.span
+        outer = _indentation(text, keyword)
+        inner = text[brace + 1 : close]
+        if "\n" not in inner:
             # A one-line block (`backend "s3" { bucket = "b" }`) holds one attribute at most: a
-            # second written beside it is "Invalid single-argument block definition" (issue 7).
-            inner = body.strip()
-            body = "\n" + (f"{outer}  {inner}\n" if inner else "") + outer
-        return text[:start] + _edit_body(body, name, value, remove, outer + "  ") + text[end:]
-    return _edit_body(text, name, value, remove, "")  # a -backend-config file: all of it is the body
+            # second written beside it is "Invalid single-argument block definition".
+            body = "\n" + (f"{outer}  {inner.strip()}\n" if inner.strip() else "") + outer
+            text = text[: brace + 1] + body + text[close:]
+            block = _s3_block(path, text)
+        return _edit_block(path, text, block, name, value, remove=remove, indent=outer + "  ")
+    # a -backend-config file: all of it is the body
+    if text and not text.endswith("\n"):
+        text += "\n"
+    block = scan.scan_body(text)
+    if not block.complete:
+        raise BackendConfigError(f"cannot read the settings in {path.name}; edit it by hand")
+    return _edit_block(path, text, block, name, value, remove=remove, indent="")
 
 
-def _skip(text: str, i: int) -> int:
-    """If a string or comment starts at ``i``, the index just past it; else ``i``."""
-    if text.startswith("#", i) or text.startswith("//", i):
-        end = text.find("\n", i)
-        return len(text) if end < 0 else end
-    if text.startswith("/*", i):
-        end = text.find("*/", i + 2)
-        return len(text) if end < 0 else end + 2
-    if text[i] == '"':
-        j = i + 1
-        while j < len(text) and text[j] != '"':
-            j += 2 if text[j] == "\\" else 1
-        return j + 1
-    return i
-
-
-def _block_body(path: Path, text: str) -> tuple[int, int]:
-    """Offsets of the body of the file's ``backend "s3" {...}`` (inside the braces)."""
-    i = 0
-    while i < len(text):
-        j = _skip(text, i)
-        if j != i:
-            i = j
-            continue
-        match = _BACKEND_S3.match(text, i)
-        if match:
-            start, depth, k = match.end(), 1, match.end()
-            while k < len(text):
-                m = _skip(text, k)
-                if m != k:
-                    k = m
-                    continue
-                depth += {"{": 1, "}": -1}.get(text[k], 0)
-                if depth == 0:
-                    return start, k
-                k += 1
-            break
-        i += 1
+def _s3_block(path: Path, text: str) -> scan.Block:
+    """The file's ``backend "s3"`` block as the scanner reads it (where Terraform reads it)."""
+    try:
+        found = scan.scan(text, versions=False)
+    except scan.ScanError as exc:
+        raise BackendConfigError(f"cannot parse {path.name}: {exc}; edit it by hand") from exc
+    for terraform_block in found:
+        for block in terraform_block.backends:
+            if block.label == "s3" and block.complete:
+                return block
     raise BackendConfigError(f'{path.name} has no complete backend "s3" block; edit it by hand')
 
 
@@ -173,64 +154,40 @@ def _indentation(text: str, offset: int) -> str:
     return line[: len(line) - len(line.lstrip(" \t"))]
 
 
-def _depth_change(line: str) -> int:
-    change, i = 0, 0
-    while i < len(line):
-        j = _skip(line, i)
-        if j != i:
-            i = j
-            continue
-        change += {"{": 1, "}": -1, "[": 1, "]": -1}.get(line[i], 0)
-        i += 1
-    return change
+def _line_end(text: str, offset: int) -> int:
+    """The offset just past the newline that ends the line holding ``offset``."""
+    end = text.find("\n", offset)
+    return len(text) if end < 0 else end + 1
 
 
-def _edit_body(body: str, name: str, value: Any, remove: bool, indent: str) -> str:
-    lines = body.splitlines(keepends=True)
-    depth = 0
-    for n, line in enumerate(lines):
-        match = _ATTRIBUTE.match(line) if depth == 0 else None
-        if match and match.group(2) == name:
-            span = 1
-            nested = _depth_change(line)
-            while nested > 0 and n + span < len(lines):  # a multi-line value such as a map
-                nested += _depth_change(lines[n + span])
-                span += 1
-            if remove:
-                return "".join(lines[:n] + lines[n + span :])
-            if span != 1:
-                raise BackendConfigError(f"{name} spans several lines; edit it by hand")
-            return "".join([*lines[:n], _replace_value(line, match, value), *lines[n + 1 :]])
-        depth += _depth_change(line)
+def _edit_block(
+    path: Path, text: str, block: scan.Block, name: str, value: Any, *, remove: bool, indent: str
+) -> str:
+    """``indent``: for a new setting when the block has none to copy from."""
+    span = block.spans.get(name)
+    if span is not None:
+        at, value_start, value_end = span
+        line_start = text.rfind("\n", 0, at) + 1
+        if text[line_start:at].strip():
+            raise BackendConfigError(f"{name} in {path.name} shares its line; edit it by hand")
+        if remove:
+            return text[:line_start] + text[_line_end(text, value_end) :]
+        if "\n" in text[value_start:value_end]:
+            raise BackendConfigError(f"{name} spans several lines; edit it by hand")
+        rest = text[value_end : _line_end(text, value_end)]
+        tail = rest if rest.strip() else rest.lstrip(" \t\r")  # no trailing blanks
+        return text[:value_start] + hcl_value(value) + tail + text[value_end + len(rest) :]
     if remove:
-        return body
+        return text
+    _, brace, close = block.span
+    lines = text[brace + 1 : close].splitlines(keepends=True)
     # the closing brace's indentation (no newline after it) stays last
     closing = lines.pop() if lines and not lines[-1].endswith("\n") else ""
-    seen = [m.group(1) for m in map(_ATTRIBUTE.match, lines) if m]
-    pad = seen[0] if seen else indent
-    prefix = "\n" if seen and lines and lines[-1].strip() else ""  # own paragraph: fmt alignment kept
-    return "".join(lines) + prefix + f"{pad}{name} = {hcl_value(value)}\n" + closing
-
-
-def _replace_value(line: str, match: re.Match[str], value: Any) -> str:
-    rest = line[match.end() :]
-    comment_at = len(rest)
-    i = 0
-    while i < len(rest):
-        j = _skip(rest, i)
-        if j != i:
-            if rest[i] != '"':  # a comment: keep it
-                comment_at = i
-                break
-            i = j
-            continue
-        i += 1
-    tail = rest[comment_at:].rstrip("\n")
-    gap = " " if tail and not tail.startswith(" ") else ""
-    newline = "\n" if line.endswith("\n") else ""
-    old_value = rest[:comment_at]
-    spacing = old_value[len(old_value.rstrip()) :] if tail else ""
-    return line[: match.end()] + hcl_value(value) + (spacing or gap) + tail + newline
+    first = min((s[0] for s in block.spans.values()), default=None)
+    pad = _indentation(text, first) if first is not None else indent
+    paragraph = "\n" if first is not None and lines and lines[-1].strip() else ""  # fmt alignment kept
+    body = "".join(lines) + paragraph + f"{pad}{name} = {hcl_value(value)}\n" + closing
+    return text[: brace + 1] + body + text[close:]
 
 
 def _edit_json(path: Path, text: str, name: str, value: Any, remove: bool) -> str:

@@ -17,7 +17,6 @@ caller hands that block alone to python-hcl2. The same reader serves Terragrunt'
 
 from __future__ import annotations
 
-import contextlib
 import json
 import re
 import sys
@@ -100,6 +99,12 @@ class Block:
     settings: dict[str, Any] = field(default_factory=dict)
     places: dict[str, Place] = field(default_factory=dict)  # "bucket", "endpoints.s3", ...
     literal: bool = True  # False: something in it is not a literal (hand it to python-hcl2)
+    # Offsets in the file, for editing in place (tfwrap.backend.edit): the keyword, the opening
+    # and the closing brace; and per top-level setting its name, value start and value end
+    # (a nested block's "value" is its braces).
+    span: tuple[int, int, int] = (0, 0, 0)
+    spans: dict[str, tuple[int, int, int]] = field(default_factory=dict)
+    complete: bool = True  # False: the body holds something the reader could not follow
 
 
 @dataclass
@@ -250,7 +255,7 @@ def scan(  # noqa: PLR0912, PLR0915 - one token loop reads best whole
                 found[-1].backends.append(
                     _read_block(text, lines, inner[0], span)
                     if settings
-                    else Block(inner[0], *lines.place(inner[1]), text[inner[1] : m.start() + 1])
+                    else Block(inner[0], *lines.place(inner[1]), text[inner[1] : m.start() + 1], span=span)
                 )
                 inner = None
             elif outer is not None and depth == 0:
@@ -294,15 +299,33 @@ def _read_block(text: str, lines: _Lines, label: str, span: tuple[int, int, int]
     """``span``: offsets of the keyword, the opening brace and the closing brace."""
     start, brace, close = span
     line, column = lines.place(start)
-    block = Block(label, line, column, text[start : close + 1])
+    block = Block(label, line, column, text[start : close + 1], span=span)
     try:
         _Body(text, lines, block, strict=label != "remote_state").read(brace + 1, close, "")
     except _NotLiteral:
         block.literal = False
         block.settings.clear()
         block.places.clear()
-        with contextlib.suppress(_NotLiteral):  # the places found so far are all we can give
+        block.spans.clear()
+        try:
             _Body(text, lines, block, strict=False).read(brace + 1, close, "")
+        except _NotLiteral:  # the places found so far are all we can give
+            block.complete = False
+    return block
+
+
+def scan_body(text: str) -> Block:
+    """A whole file read as one block body: a ``-backend-config`` file (``key = value`` lines).
+
+    Its ``span`` covers the text (no braces: keyword and brace at -1, close at the end)."""
+    lines = _Lines(text)
+    block = Block("", 1, 1, text, span=(-1, -1, len(text)))
+    try:
+        _Body(text, lines, block, strict=False).read(0, len(text), "")
+    except _NotLiteral:
+        block.complete = False
+    except ScanError:
+        block.complete = False
     return block
 
 
@@ -374,7 +397,12 @@ class _Body:
             key, at = name.group(), pos
             pos = _space(text, name.end())
             if text.startswith("=", pos) and not text.startswith("==", pos):
-                target[key], pos = self.attribute(_space(text, pos + 1), end, prefix + key + ".")
+                value_start = _space(text, pos + 1)
+                target[key], value_end = self.attribute(value_start, end, prefix + key + ".")
+                if not prefix:
+                    self.block.spans[key] = (at, value_start, value_end)
+                pos = _space(text, value_end)
+                pos = pos + 1 if text.startswith(",", pos) else pos
             else:  # a nested block, e.g. assume_role { ... } (labels are not expected here)
                 header = _TF_HEADER.match(text, pos)
                 if header is None:
@@ -383,11 +411,13 @@ class _Body:
                 if key not in target:  # Terraform refuses a repeated block; keep the first
                     target[key] = {}
                     self.read(header.end(), close, prefix + key + ".")
+                    if not prefix:
+                        self.block.spans[key] = (at, header.end() - 1, close + 1)
                 pos = close + 1
             self.block.places[prefix + key] = self.lines.place(at)
 
     def attribute(self, start: int, end: int, prefix: str) -> tuple[Any, int]:
-        """An attribute's value and the offset after it (and after a separating comma)."""
+        """An attribute's value and the offset just after the value."""
         text = self.text
         try:
             value, pos = self.value(start, end, prefix)
@@ -400,8 +430,8 @@ class _Body:
                 raise _NotLiteral
             pos = _expression_end(text, start, end)
             value = Expression(text[start:pos].strip())
-        pos = _space(text, pos)
-        return value, pos + 1 if text.startswith(",", pos) else pos
+            pos = start + len(text[start:pos].rstrip())
+        return value, pos
 
     def value(self, pos: int, end: int, prefix: str = "") -> tuple[Any, int]:
         """A literal value at ``pos`` and the offset after it; ``_NotLiteral`` for anything else."""

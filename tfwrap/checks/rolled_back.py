@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from tfwrap.aws import sse
 from tfwrap.backend.config import BackendConfig
 from tfwrap.findings.finding import Finding, make
 
@@ -19,10 +20,7 @@ def rolled_back_at(backend: BackendConfig) -> str | None:
     """The time the journal's last migration ended "rolled back", with nothing started since."""
     from tfwrap.aws import clients
 
-    params: dict[str, Any] = {}
-    key = backend.get("sse_customer_key")
-    if key and key != "<redacted>":
-        params = {"SSECustomerAlgorithm": "AES256", "SSECustomerKey": str(key)}
+    params = sse.params(backend)
     try:
         s3: Any = clients.client(backend, "s3")
         got = s3.get_object(Bucket=backend.bucket, Key=backend.journal_key, **params)

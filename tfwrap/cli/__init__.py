@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import sys
-
 import click
 
 from tfwrap import __version__, exitcodes
 from tfwrap.errors import TfwrapError
+from tfwrap.output import say
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -40,25 +39,23 @@ def main(argv: list[str] | None = None) -> int:
         # With standalone_mode=False click returns (not raises) the code of an Exit.
         code = group.main(args=argv, prog_name="tfwrap", standalone_mode=False)
     except TfwrapError as exc:
-        sys.stderr.write(f"tfwrap: {exc.message}\n")
+        say(exc.message)
         return exc.code
     except click.exceptions.Exit as exc:
         return int(exc.exit_code)
     except click.Abort:
-        sys.stderr.write("tfwrap: aborted\n")
+        say("aborted")
         return exitcodes.from_signal(2)
     except click.ClickException as exc:
         # Say where to look (issue 11): the help of the command that was called wrongly.
         ctx = getattr(exc, "ctx", None)
         where = ctx.command_path if ctx is not None else "tfwrap"
-        sys.stderr.write(f"tfwrap: {exc.format_message().rstrip('.')}; see {where} --help\n")
+        say(f"{exc.format_message().rstrip('.')}; see {where} --help")
         return exitcodes.USAGE
     except Exception as exc:  # noqa: BLE001 - never a traceback for users
         from tfwrap import log
 
         log.debug("internal error", exc_info=True)  # the trace, for TFWRAP_LOG_LEVEL=debug
-        sys.stderr.write(
-            f"tfwrap: internal error ({type(exc).__name__}: {exc}); TFWRAP_LOG_LEVEL=debug shows the trace\n"
-        )
+        say(f"internal error ({type(exc).__name__}: {exc}); TFWRAP_LOG_LEVEL=debug shows the trace")
         return exitcodes.INTERNAL
     return code if isinstance(code, int) else exitcodes.OK

@@ -9,6 +9,7 @@ import click
 
 from tfwrap import exitcodes
 from tfwrap.errors import TfwrapError
+from tfwrap.output import say
 
 
 @click.command()
@@ -48,7 +49,7 @@ def audit(  # noqa: PLR0917 - click passes every option as an argument
             raise TfwrapError(
                 f"cannot write {output}: {exc.strerror}; pick a writable --output", exitcodes.USAGE
             ) from exc
-        sys.stderr.write(f"tfwrap: {report.summary()} (report in {output})\n")
+        say(f"{report.summary()} (report in {output})")
     else:
         sys.stdout.write(rendered)
     if report.errors:

@@ -60,14 +60,11 @@ import click
 
 from tfwrap import exitcodes
 from tfwrap.errors import TfwrapError
+from tfwrap.output import say
 
 if TYPE_CHECKING:
     from tfwrap.backend.edit import Edit
     from tfwrap.bootstrap.standard import Bucket, Standard
-
-
-def _say(line: str) -> None:
-    click.echo(f"tfwrap: {line}", err=True)
 
 
 @dataclass(frozen=True)
@@ -171,7 +168,7 @@ def run(opts: Options) -> None:
         )
     mode = standard.CHECK if opts.check_only else standard.FIX if opts.fix else standard.REPORT
     bucket = _bucket(wanted, opts)
-    result = standard.run(bucket, mode, _say)
+    result = standard.run(bucket, mode, say)
     if result.created or result.changed:  # the shim must see it on its next run (issue 11)
         from tfwrap.findings import cache
 
@@ -182,16 +179,16 @@ def run(opts: Options) -> None:
     if opts.as_json:
         _report(opts, result, drift)
     if result.changed and (drift or result.refused):
-        _say(f"fixed: {', '.join(result.changed)}")
+        say(f"fixed: {', '.join(result.changed)}")
     for refused in result.refused:
-        _say(f"not fixed: {refused}")
+        say(f"not fixed: {refused}")
     if drift:
-        _say(f"bucket {opts.bucket}: {len(drift)} drift item(s) remain")
+        say(f"bucket {opts.bucket}: {len(drift)} drift item(s) remain")
         raise click.exceptions.Exit(exitcodes.BLOCKED)
     if result.created or result.changed:
-        _say(f"bucket {opts.bucket} meets the standard")
+        say(f"bucket {opts.bucket} meets the standard")
     else:
-        _say(f"bucket {opts.bucket} meets the standard; nothing changed")
+        say(f"bucket {opts.bucket} meets the standard; nothing changed")
 
 
 def _report(opts: Options, result: Any, drift: list[str]) -> None:
@@ -289,18 +286,18 @@ def _write(change: Edit, check_only: bool) -> int:
 
     path = change.path
     if not change.changed:
-        _say(f"backend: {path} already uses this bucket with use_lockfile = true")
+        say(f"backend: {path} already uses this bucket with use_lockfile = true")
         return 0
     click.echo(change.diff(), err=True, nl=False)
     if check_only:
-        _say(f"drift: {path} would change (run without --check to write it)")
+        say(f"drift: {path} would change (run without --check to write it)")
         return 1
     existed = path.exists()
     change.apply()
     if existed:
-        _say(f"backend: updated {path}; run `terraform init -reconfigure`")
+        say(f"backend: updated {path}; run `terraform init -reconfigure`")
     else:
-        _say(f"backend: wrote {path}")
+        say(f"backend: wrote {path}")
     return 0
 
 

@@ -59,6 +59,7 @@ import click
 
 from tfwrap import exitcodes
 from tfwrap.errors import TfwrapError
+from tfwrap.output import say
 
 if TYPE_CHECKING:
     from tfwrap.backend.config import BackendConfig
@@ -151,10 +152,6 @@ def status(chdir: str, as_json: bool) -> None:
         click.echo(line)
 
 
-def _say(message: str) -> None:
-    click.echo(f"tfwrap: {message}", err=True)
-
-
 def _confirm(yes: bool, question: str) -> None:
     if yes:
         return
@@ -180,7 +177,7 @@ def clear(chdir: str, stale: bool, lock_id: str | None, yes: bool) -> None:
     found = _read(backend)
     v = found.verdict
     if v is None:
-        _say(f"no lock held on {found.where}: nothing removed")
+        say(f"no lock held on {found.where}: nothing removed")
         return
     if stale:
         _clear_stale(backend, found, v, yes)
@@ -201,7 +198,7 @@ def _clear_stale(backend: BackendConfig, found: CurrentLock, v: Verdict, yes: bo
             f"lock not removed: it is {v.verdict}, held by {v.holder_line()}: {v.reason}{hint}",
             exitcodes.LOCK_HELD,
         )
-    _say(f"the lock is stale: {v.reason}")
+    say(f"the lock is stale: {v.reason}")
     _confirm(yes, f"Remove the stale lock held by {v.holder_line()}?")
     with _aws(f"remove the lock {found.where}", backend.s3_endpoint):
         done = removal.remove_judged(found)
@@ -230,7 +227,7 @@ def _clear_id(backend: BackendConfig, found: CurrentLock, lock_id: str, yes: boo
         )
     v = found.verdict
     if v is not None:
-        _say(f"the lock is {v.verdict}: {v.reason}")
+        say(f"the lock is {v.verdict}: {v.reason}")
     _confirm(yes, f"Remove the lock with ID {lock_id}?")
     with _aws(f"remove the lock {found.where}", backend.s3_endpoint):
         done = removal.remove_object_by_id(found, lock_id)
@@ -244,6 +241,6 @@ def _clear_id(backend: BackendConfig, found: CurrentLock, lock_id: str, yes: boo
 
 def _finish(done: Removal, refusal: str) -> None:
     for line in done.notes + done.removed:
-        _say(line)
+        say(line)
     if done.kept:
         raise TfwrapError(refusal.format(kept="; ".join(done.kept)), exitcodes.LOCK_HELD)

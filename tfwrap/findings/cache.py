@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import marshal
 import os
-import sys
 import time
 
 try:  # the builtin module skips OpenSSL's ~3 ms load that `import hashlib` pays
@@ -23,6 +22,7 @@ except ImportError:  # pragma: no cover - CPython always has it
     from hashlib import blake2b
 
 from tfwrap import __version__
+from tfwrap.output import say
 from tfwrap.terraform.commands import backend_config_values
 
 TYPE_CHECKING = False  # typing costs ~3 ms to import on the hot path
@@ -143,9 +143,9 @@ def _open_directory(create: bool) -> int | None:
     if not _warned:
         _warned = True
         whose = "writable by others" if st.st_uid == os.getuid() else "owned by another user"
-        sys.stderr.write(
-            f"tfwrap: warning: cache directory {folder} is {whose}, so it is not used (every check is "
-            f"a cold one); fix: chmod 700 {folder}, or set TFWRAP_CACHE_DIR to a private directory\n"
+        say(
+            f"warning: cache directory {folder} is {whose}, so it is not used (every check is "
+            f"a cold one); fix: chmod 700 {folder}, or set TFWRAP_CACHE_DIR to a private directory"
         )
     return None
 

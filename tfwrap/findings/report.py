@@ -5,9 +5,8 @@ On the shim's hot path: standard library only.
 
 from __future__ import annotations
 
-import sys
-
 from tfwrap.findings.finding import ERROR, Finding
+from tfwrap.output import PREFIX, write
 
 TYPE_CHECKING = False  # typing costs ~3 ms to import on the hot path
 
@@ -24,16 +23,18 @@ def line(f: Finding) -> str:
 
 def to_stderr(findings: list[Finding], blocked: bool, stream: TextIO | None = None) -> None:
     """Print the findings (nothing at all when there are none: quiet by default)."""
-    out = stream or sys.stderr
-    for f in findings:
-        out.write("tfwrap: " + line(f) + "\n")
+    text = "".join(f"{PREFIX}{line(f)}\n" for f in findings)
     if blocked:
         count = sum(1 for f in findings if f.severity == ERROR)
-        out.write(
-            f"tfwrap: stopped before Terraform ran: {count} error{'s' if count != 1 else ''} "
+        text += (
+            f"{PREFIX}stopped before Terraform ran: {count} error{'s' if count != 1 else ''} "
             "(fix them, or TFWRAP_MODE=warn to report them and run Terraform anyway)\n"
         )
-    out.flush()
+    if stream is None:
+        write(text)  # never raises: a closed stderr must not change the outcome
+    elif text:
+        stream.write(text)
+        stream.flush()
 
 
 def to_json(outcome: Outcome, policy: Policy) -> dict[str, Any]:

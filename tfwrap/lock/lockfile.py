@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import re
 from dataclasses import dataclass
 from typing import Any
 
+from tfwrap.aws import sse
 from tfwrap.backend.config import BackendConfig
 
 _INFO_FIELD = re.compile(rb'"Info":"(?:[^"\\]|\\.)*"')
@@ -83,14 +83,12 @@ class S3LockFile:
         self.key = backend.lock_key
         self.checksum = backend.get("skip_s3_checksum") is not True
         self.acl = backend.get("acl")
-        # Terraform reads the SSE-C key from the backend or AWS_SSE_CUSTOMER_KEY.
-        self.sse_customer_key = backend.get("sse_customer_key") or os.environ.get("AWS_SSE_CUSTOMER_KEY")
+        self._sse = sse.params(backend)  # as Terraform sends it (backend or AWS_SSE_CUSTOMER_KEY)
+        self.sse_customer_key = self._sse.get("SSECustomerKey")
         self.server_time: dt.datetime | None = None  # the store's clock at the last read
 
-    def _sse_c(self) -> dict[str, str]:
-        if not self.sse_customer_key:
-            return {}
-        return {"SSECustomerAlgorithm": "AES256", "SSECustomerKey": str(self.sse_customer_key)}
+    def _sse_c(self) -> dict[str, Any]:
+        return self._sse
 
     def read(self) -> LockObject | None:
         """The lock as it is now, or None when there is none."""

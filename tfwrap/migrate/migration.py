@@ -31,6 +31,7 @@ from tfwrap.migrate.terraform import (
     lock_taken,
     summarise,
 )
+from tfwrap.output import say
 from tfwrap.supervise.lockevents import LockEvent
 
 MIN_VERSION = (1, 10, 0)  # use_lockfile exists from 1.10 (experimental), GA in 1.11
@@ -74,12 +75,10 @@ class Out:
     """Everything the migration says goes to stderr, one ``tfwrap:`` line at a time."""
 
     def line(self, text: str) -> None:
-        sys.stderr.write(f"tfwrap: {text}\n")
-        sys.stderr.flush()
+        say(text)
 
     def note(self, text: str) -> None:
-        sys.stderr.write(f"tfwrap:       {text}\n")
-        sys.stderr.flush()
+        say(text, prefix="tfwrap:       ")
 
     def block(self, text: str) -> None:
         if text:

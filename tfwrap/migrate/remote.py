@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tfwrap import exitcodes
+from tfwrap.aws import sse
 from tfwrap.backend.config import BackendConfig
 from tfwrap.errors import TfwrapError
 
@@ -123,9 +124,8 @@ class Remote:
     def _ddb_call(self, what: str, action: str, table: str) -> Any:
         return aws(what, action, f"DynamoDB table {table}", self.backend.dynamodb_endpoint)
 
-    def _sse_c(self) -> dict[str, str]:
-        key = self.backend.get("sse_customer_key")
-        return {"SSECustomerAlgorithm": "AES256", "SSECustomerKey": str(key)} if key else {}
+    def _sse_c(self) -> dict[str, Any]:
+        return sse.params(self.backend)  # as Terraform sends it (backend or AWS_SSE_CUSTOMER_KEY)
 
     # --- the state object --------------------------------------------------------------------
 

@@ -17,6 +17,7 @@ from tfwrap import exitcodes, log
 from tfwrap.errors import PolicyError, TfwrapError
 from tfwrap.findings import cache, report
 from tfwrap.findings.finding import ERROR, OFF, Finding
+from tfwrap.output import say, write
 from tfwrap.terraform import commands, handoff, realbin
 
 TYPE_CHECKING = False  # typing costs ~3 ms to import on the hot path
@@ -43,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
 def _main(argv: list[str] | None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if not argv:
-        sys.stderr.write("tfwrap: the shim runs as `python -m tfwrap.shim REAL_TERRAFORM ARGS...`\n")
+        say("the shim runs as `python -m tfwrap.shim REAL_TERRAFORM ARGS...`")
         return exitcodes.USAGE
     real, args = argv[0], argv[1:]
     command = commands.parse(args)
@@ -65,7 +66,7 @@ def _main(argv: list[str] | None) -> int:
                 code = supervise(real, command, pol)
                 # Leave now: a heartbeat thread may still be importing botocore, and
                 # interpreter shutdown must neither wait for it nor race it.
-                sys.stderr.flush()
+                write("")  # flushes stderr, if there is one
                 os._exit(code)
         return handoff.exec_terraform(real, command)
     except KeyboardInterrupt:  # Ctrl-C during the check: Terraform never started (issue 7)
@@ -75,7 +76,7 @@ def _main(argv: list[str] | None) -> int:
     except TfwrapError as exc:
         no_terraform = (exitcodes.NOT_EXECUTABLE, exitcodes.NOT_FOUND, exitcodes.RECURSION)
         if mode == "warn" and exc.code not in no_terraform:
-            _say(f"warning: {exc.message} (TFWRAP_MODE=warn: running Terraform anyway)")
+            say(f"warning: {exc.message} (TFWRAP_MODE=warn: running Terraform anyway)")
             return _run_anyway(real, command)
         return _refuse(exc.message, exc.code)
     except Exception as exc:  # noqa: BLE001 - never a traceback; enforce fails closed
@@ -83,7 +84,7 @@ def _main(argv: list[str] | None) -> int:
 
         log.debug("internal error", exc_info=True)
         if mode == "warn":
-            _say(f"warning: internal error ({type(exc).__name__}); running Terraform")
+            say(f"warning: internal error ({type(exc).__name__}); running Terraform")
             return _run_anyway(real, command)
         return _refuse(
             f"internal error ({type(exc).__name__}: {exc}); TFWRAP_LOG_LEVEL=debug shows the trace, "
@@ -156,13 +157,5 @@ def _run_anyway(real: str, command: commands.Command) -> int:
 
 
 def _refuse(message: str, code: int) -> int:
-    _say(message)
+    say(message)
     return code
-
-
-def _say(message: str) -> None:
-    try:
-        sys.stderr.write(f"tfwrap: {message}\n")
-        sys.stderr.flush()
-    except (OSError, ValueError):
-        pass  # stderr closed: the exit code still says it

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from tfwrap.supervise.heartbeat import Heartbeat, say
+from tfwrap.output import say
+from tfwrap.supervise.heartbeat import Heartbeat
 
 SELF_ORPHAN = "self-orphan"  # removed a lock the child's own retried request had left
 

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import contextlib
 import os
-import sys
 import threading
 import time
 
 from tfwrap import log
+from tfwrap.output import say
 
 # Imported by the supervisor right after Terraform starts: nothing heavy at module level
 # (~55 ms of imports here slowed Terraform's own start-up); the thread imports the rest.
@@ -356,8 +356,3 @@ def _reason(exc: BaseException) -> str:
     response = getattr(exc, "response", None) or {}
     code = response.get("Error", {}).get("Code")
     return str(code or type(exc).__name__)
-
-
-def say(message: str) -> None:
-    sys.stderr.write(f"tfwrap: {message}\n")
-    sys.stderr.flush()

@@ -32,6 +32,9 @@ import signal
 import sys
 from collections.abc import Callable
 
+from tfwrap.output import say as _say
+from tfwrap.output import write
+
 TYPE_CHECKING = False  # imported before Terraform starts: nothing heavy
 if TYPE_CHECKING:
     from typing import Any
@@ -98,7 +101,7 @@ class Keeper:
         ``finish(heartbeat, status)`` stops it and cleans up; both run in the keeper."""
         try:
             ours, theirs = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_SEQPACKET)
-            sys.stderr.flush()
+            write("")  # flush before fork (a closed stderr is None: nothing to flush)
             pid = os.fork()
         except OSError as exc:
             _say(f"heartbeat disabled: cannot start its process ({exc.strerror})")
@@ -306,9 +309,3 @@ class _Quiet:
             return bool(self._stream.isatty())
         except (OSError, ValueError):
             return False
-
-
-def _say(message: str) -> None:
-    with contextlib.suppress(OSError, ValueError):
-        sys.stderr.write(f"tfwrap: {message}\n")
-        sys.stderr.flush()

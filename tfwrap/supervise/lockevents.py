@@ -13,6 +13,8 @@ from __future__ import annotations
 import os
 import sys
 
+from tfwrap.output import say
+
 _HEXISH = frozenset("0123456789abcdefABCDEF-")
 _INFO_LEVELS = frozenset({"TRACE", "DEBUG", "INFO", "JSON"})
 
@@ -145,7 +147,7 @@ class LogWatcher:
                     os.close(fd)
             except OSError:
                 self.plan.copy_to = ""  # Terraform would fail on it too; said once is enough
-                sys.stderr.write("tfwrap: cannot write Terraform's log to TF_LOG_PATH\n")
+                say("cannot write Terraform's log to TF_LOG_PATH")
         else:
             sys.stderr.write(data.decode(errors="replace"))
             sys.stderr.flush()

@@ -6,10 +6,10 @@ the state lock on an S3 backend (``commands.Command.takes_lock``).
 from __future__ import annotations
 
 import os
-import sys
 import time
 
 from tfwrap import exitcodes, fs
+from tfwrap.output import say as _say
 from tfwrap.supervise.keeper import Keeper, Report
 from tfwrap.supervise.lockevents import LogPlan, LogWatcher
 from tfwrap.terraform import handoff
@@ -258,8 +258,3 @@ def _wait_until_free(locks: Locks, deadline: float) -> int | None:
         if stopped is not None:
             return stopped
     return None
-
-
-def _say(message: str) -> None:
-    sys.stderr.write(f"tfwrap: {message}\n")
-    sys.stderr.flush()

@@ -13,9 +13,9 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import sys
 
 from tfwrap import log
+from tfwrap.output import say as _say
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -147,8 +147,3 @@ def after_failed_lock(
 def _reason(exc: BaseException) -> str:
     response = getattr(exc, "response", None) or {}
     return str(response.get("Error", {}).get("Code") or type(exc).__name__)
-
-
-def _say(message: str) -> None:
-    sys.stderr.write(f"tfwrap: {message}\n")
-    sys.stderr.flush()

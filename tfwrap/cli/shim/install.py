@@ -7,6 +7,7 @@ import sys
 import click
 
 from tfwrap.install import shimfile
+from tfwrap.output import say
 
 
 @click.command("install")
@@ -21,5 +22,5 @@ def install(directory: str | None) -> None:
     directory = directory or shimfile.default_dir()
     target, replaced = shimfile.install(directory)
     if replaced and replaced != sys.executable:
-        click.echo(f"tfwrap: replaced the shim of {replaced}", err=True)
-    click.echo(f"tfwrap: placed the terraform shim at {target}; `tfwrap shim status` checks PATH", err=True)
+        say(f"replaced the shim of {replaced}")
+    say(f"placed the terraform shim at {target}; `tfwrap shim status` checks PATH")

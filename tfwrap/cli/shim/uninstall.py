@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from tfwrap.install import shimfile
+from tfwrap.output import say
 
 
 @click.command("uninstall")
@@ -19,6 +20,6 @@ def uninstall(directory: str | None) -> None:
     directory = directory or shimfile.default_dir()
     removed = shimfile.uninstall(directory)
     if removed:
-        click.echo(f"tfwrap: removed the terraform shim {removed}", err=True)
+        say(f"removed the terraform shim {removed}")
     else:
-        click.echo(f"tfwrap: no terraform shim in {directory}; nothing to remove", err=True)
+        say(f"no terraform shim in {directory}; nothing to remove")
