@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.gate import Gate
 from tests.support.world import Tools
 from tfwrap.demo import engine
 from tfwrap.demo.server import S3Server
@@ -133,3 +134,12 @@ def env(tools: Tools) -> dict[str, str]:
 @pytest.fixture
 def tf_direct(tools: Tools) -> str:
     return str(tools.engine)
+
+
+@pytest.fixture
+def gate(tmp_path: Path) -> Iterator[Gate]:
+    """A gate for provisioners (tests/support/gate.py): ``resource=gate.resource()``, then
+    ``gate.open()`` when Terraform may finish. Opened for good at the end of the test."""
+    opened = Gate(tmp_path / "gates")
+    yield opened
+    opened.dispose()

@@ -24,11 +24,6 @@ APPLY = ["terraform", "apply", "-auto-approve", "-no-color", "-input=false"]
 
 
 @pytest.fixture
-def gate(tmp_path: Path) -> Gate:
-    return Gate(tmp_path / "gates")
-
-
-@pytest.fixture
 def slow_work(s3: S3Server, bucket_name: str, tmp_path: Path, env: dict[str, str], gate: Gate) -> Path:
     """An apply that runs until the test opens ``gate``."""
     make_bucket(s3.url, bucket_name)
