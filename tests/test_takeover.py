@@ -114,7 +114,7 @@ def test_a_dead_runner_is_taken_over_once_its_lease_runs_out(
     assert heartbeat(client, bucket_name) is not None, "the dead runner's lock must stay behind"
 
     lock_timeout = 600  # waiting it out (instead of the lease) cannot pass for a slow box
-    argv = [*APPLY, f"-lock-timeout={lock_timeout}s", "-var", "message=taker", "-var", "pause=0"]
+    argv = [*APPLY, f"-lock-timeout={lock_timeout}s", "-var", "message=taker", "-var", "pause=2"]
     taker = start(argv, work, taker_env)
     code = taker.wait(lock_timeout / 4)
     took = time.monotonic() - last_write
