@@ -12,12 +12,50 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.gate import Gate
 from tests.support.world import Tools
 from tfwrap.demo import engine
 from tfwrap.demo.server import S3Server
 
 # A port nothing listens on: anything that forgets its endpoint fails at once, loudly.
 DEAD = "http://127.0.0.1:9"
+
+# The tiers (docs/decisions/040-suite-tiers.md). A test is `install` when its module installs
+# packages or builds environments, `e2e` when it reaches the shim, the engine or the S3 API
+# server (through any of these fixtures, directly or not), `unit` otherwise. An explicit mark
+# wins.
+INSTALL_MODULES = frozenset({"test_install", "test_shim_install", "test_boto_floor"})
+E2E_FIXTURES = frozenset({"s3", "tools", "env", "tf_direct", "atomic_s3", "iam_s3"})
+E2E_MARKS = frozenset({"engine", "shim"})
+# Tests whose verdict depends on timing (leases, heartbeats, signal windows, races): they run
+# one after another in one xdist group, beside at most one other worker's tests.
+QUIET_MODULES = frozenset(
+    {
+        "test_takeover",
+        "test_takeover_foundation",
+        "test_lock_races",
+        "test_heartbeat_renewal",
+        "test_supervise",
+        "test_job_control",
+    }
+)
+TIERS = ("unit", "e2e", "install")
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        module = item.module.__name__.rsplit(".", 1)[-1] if item.module else ""
+        marks = {m.name for m in item.iter_markers()}
+        if not marks & set(TIERS):
+            if module in INSTALL_MODULES:
+                item.add_marker(pytest.mark.install)
+            elif marks & E2E_MARKS or E2E_FIXTURES & set(getattr(item, "fixturenames", ())):
+                item.add_marker(pytest.mark.e2e)
+            else:
+                item.add_marker(pytest.mark.unit)
+        if ("quiet" in marks or module in QUIET_MODULES) and "xdist_group" not in marks:
+            item.add_marker(pytest.mark.xdist_group("quiet"))
 
 
 @pytest.fixture(scope="session")
@@ -96,3 +134,12 @@ def env(tools: Tools) -> dict[str, str]:
 @pytest.fixture
 def tf_direct(tools: Tools) -> str:
     return str(tools.engine)
+
+
+@pytest.fixture
+def gate(tmp_path: Path) -> Iterator[Gate]:
+    """A gate for provisioners (tests/support/gate.py): ``resource=gate.resource()``, then
+    ``gate.open()`` when Terraform may finish. Opened for good at the end of the test."""
+    opened = Gate(tmp_path / "gates")
+    yield opened
+    opened.dispose()

@@ -9,6 +9,7 @@ import json
 import os
 import re
 import shutil
+import socket
 import ssl
 import subprocess
 import sys
@@ -31,7 +32,7 @@ from tfwrap.aws import bucket_facts
 from tfwrap.backend.config import BackendConfig
 from tfwrap.bootstrap import names, standard
 from tfwrap.checks import bucket as bucket_checks
-from tfwrap.demo.server import S3Server, free_port
+from tfwrap.demo.server import S3Server
 
 TFWRAP = str(Path(sys.prefix) / "bin" / "tfwrap")
 KEY = "app/terraform.tfstate"
@@ -315,17 +316,26 @@ def tls_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TlsServer]:
     directory = tmp_path_factory.mktemp("moto-tls")
     cert, key = self_signed(directory)
     log = directory / "moto.log"
-    port = free_port()
     exe = shutil.which("moto_server", path=os.path.dirname(sys.executable))
     assert exe, "moto_server is not installed: run `bash tests/run`"
-    env = {**os.environ, "HTTPS_PROXY": "", "HTTP_PROXY": ""}
-    with log.open("ab") as out:
+    # Served on a socket bound here to port 0, as S3Server does (docs/decisions/041-moto-port-zero.md)
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    env = {
+        **os.environ,
+        "HTTPS_PROXY": "",
+        "HTTP_PROXY": "",
+        "WERKZEUG_RUN_MAIN": "true",
+        "WERKZEUG_SERVER_FD": str(listener.fileno()),
+    }
+    with log.open("ab") as out, listener:
         process = subprocess.Popen(
             [exe, "-H", "127.0.0.1", "-p", str(port), "-c", str(cert), "-k", str(key)],
             stdin=subprocess.DEVNULL,
             stdout=out,
             stderr=out,
             env=env,
+            pass_fds=(listener.fileno(),),
             start_new_session=True,
         )
     server = TlsServer(url=f"https://127.0.0.1:{port}", ca=cert, log=log)

@@ -147,22 +147,72 @@ def test_renewal_failures_in_a_row_never_stop_the_heartbeat(
     assert "heartbeat renewed again" in err
 
 
+class Recorded:
+    """An S3 client that records each lock read and write with its outcome, and can fail the
+    next ``failing_reads`` reads with a 503."""
+
+    def __init__(self, real: Any) -> None:
+        self.real = real
+        self.calls: list[tuple[str, str]] = []
+        self.failing_reads = 0
+        self.guard = threading.Lock()
+
+    def get_object(self, **params: Any) -> Any:
+        with self.guard:
+            if self.failing_reads > 0:
+                self.failing_reads -= 1
+                self.calls.append(("read", "503"))
+                error = {"Error": {"Code": "ServiceUnavailable", "Message": "injected"}}
+                raise ClientError({**error, "ResponseMetadata": {"HTTPStatusCode": 503}}, "GetObject")
+        try:
+            got = self.real.get_object(**params)
+        except self.real.exceptions.NoSuchKey:
+            self.calls.append(("read", "gone"))
+            raise
+        self.calls.append(("read", "ok"))
+        return got
+
+    def put_object(self, **params: Any) -> Any:
+        try:
+            put = self.real.put_object(**params)
+        except ClientError as exc:
+            self.calls.append(("write", str(exc.response.get("Error", {}).get("Code"))))
+            raise
+        self.calls.append(("write", "ok"))
+        return put
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.real, name)
+
+
 def test_heartbeat_ends_only_when_a_read_shows_the_lock_gone(
     s3: S3Server, bucket_name: str, tmp_path: Path
 ) -> None:
+    """A refused write does not end it, nor do failed reads: the first read that shows the lock
+    gone does, and nothing is written after it."""
     make_bucket(s3.url, bucket_name)
     direct = s3_client(s3.url)
+    recorded = Recorded(direct)
     lock_id = take_lock(direct, bucket_name)
-    beat, log = heartbeat(tmp_path, lambda: Locks(S3LockFile(direct, backend(bucket_name, s3.url)), None))
+    beat, log = heartbeat(tmp_path, lambda: Locks(S3LockFile(recorded, backend(bucket_name, s3.url)), None))
     beat.start()
     try:
         terraform_logs(log, ("Attempting to lock", lock_id), ("Locked", lock_id))
         wait_for(lambda: holder_of(direct, bucket_name, LOCK_KEY), 10, 0.05, "the first heartbeat")
-        direct.delete_object(Bucket=bucket_name, Key=LOCK_KEY)  # Terraform's release
-        time.sleep(2.5)  # two intervals: renewals would have been attempted
-        assert read_object(direct, bucket_name, LOCK_KEY) is None  # never brought back
+        with recorded.guard:
+            recorded.failing_reads = 2  # the store answers the next two reads with a 503
+            released_at = len(recorded.calls)
+            direct.delete_object(Bucket=bucket_name, Key=LOCK_KEY)  # Terraform's release
+        wait_for(lambda: ("read", "gone") in recorded.calls[released_at:], 20, 0.05, "a read showing it gone")
     finally:
-        beat.stop()
+        beat.stop()  # joins the heartbeat thread: every call it made is recorded
+    after = recorded.calls[released_at:]
+    gone = after.index(("read", "gone"))
+    refused = [i for i, (op, outcome) in enumerate(after) if op == "write" and outcome != "ok"]
+    assert refused and refused[0] < gone, after  # its next renewal was refused: not the end
+    assert after[:gone].count(("read", "503")) == 2, after  # failed reads: not the end either
+    assert all(op == "read" for op, _ in after[gone:]), after  # gone: never written again
+    assert read_object(direct, bucket_name, LOCK_KEY) is None  # never brought back
 
 
 def test_a_locked_line_for_an_id_never_attempted_is_not_ours(

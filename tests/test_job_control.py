@@ -21,7 +21,8 @@ from typing import Any
 import psutil
 import pytest
 
-from tests.support.lockwatch import SLOW, read_lock, wait_annotated, wait_for
+from tests.support.gate import Gate
+from tests.support.lockwatch import read_lock, wait_annotated, wait_for
 from tests.support.terminal import PROMPT, Terminal
 from tests.support.world import RESOURCE, make_bucket, run, s3_client, write_config
 from tfwrap.demo.server import S3Server
@@ -45,8 +46,9 @@ def _work(s3: S3Server, bucket: str, tmp_path: Path, env: dict[str, str], resour
 
 
 @pytest.fixture
-def slow_work(s3: S3Server, bucket_name: str, tmp_path: Path, env: dict[str, str]) -> Path:
-    return _work(s3, bucket_name, tmp_path, env, SLOW % 12)
+def slow_work(s3: S3Server, bucket_name: str, tmp_path: Path, env: dict[str, str], gate: Gate) -> Path:
+    """An apply that runs until the test opens ``gate``."""
+    return _work(s3, bucket_name, tmp_path, env, gate.resource())
 
 
 @pytest.fixture
@@ -95,7 +97,7 @@ def state_written(s3: Any, bucket: str, resource_type: str = "terraform_data") -
 
 
 def test_ctrl_z_stops_the_job_heartbeat_renews_and_fg_finishes(
-    terminal: Terminal, s3: S3Server, bucket_name: str
+    terminal: Terminal, s3: S3Server, bucket_name: str, gate: Gate
 ) -> None:
     client = s3_client(s3.url)
     terminal.send(APPLY + "\n")
@@ -108,6 +110,7 @@ def test_ctrl_z_stops_the_job_heartbeat_renews_and_fg_finishes(
     assert terminal.foreground_group() == os.getpgid(terminal.pid)  # the shell has the terminal
     assert _status(keeper) != psutil.STATUS_STOPPED and os.getsid(keeper) == keeper
     renewed_while_stopped(client, bucket_name, [holder.terraform_pid, shim], holder.lease_seconds)
+    gate.open()  # read once the job runs again
     terminal.send("fg\n")
     terminal.expect("Apply complete!", 90)
     terminal.expect(PROMPT)
@@ -118,7 +121,7 @@ def test_ctrl_z_stops_the_job_heartbeat_renews_and_fg_finishes(
 
 
 def test_bg_after_ctrl_z_leaves_the_terminal_to_the_shell(
-    terminal: Terminal, s3: S3Server, bucket_name: str
+    terminal: Terminal, s3: S3Server, bucket_name: str, gate: Gate
 ) -> None:
     client = s3_client(s3.url)
     terminal.send(APPLY + "\n")
@@ -133,6 +136,7 @@ def test_bg_after_ctrl_z_leaves_the_terminal_to_the_shell(
     terminal.expect("shell-reads-42", 10)
     assert terminal.foreground_group() == os.getpgid(terminal.pid)
     assert _status(holder.terraform_pid) not in ("gone", psutil.STATUS_STOPPED)  # still applying
+    gate.open()
     terminal.send("wait; echo EXIT=$?\n")
     terminal.expect("EXIT=0", 90)
     assert "Apply complete!" in terminal.output
@@ -171,7 +175,7 @@ def test_background_apply_stopped_reading_the_terminal_resumes_with_fg(
 
 
 def test_kill_tstp_to_tfwrap_stops_terraform_and_cont_resumes(
-    slow_work: Path, fast_env: dict[str, str], s3: S3Server, bucket_name: str
+    slow_work: Path, fast_env: dict[str, str], s3: S3Server, bucket_name: str, gate: Gate
 ) -> None:
     client = s3_client(s3.url)
     proc = subprocess.Popen(  # a job of its own, as a shell would start it
@@ -193,6 +197,7 @@ def test_kill_tstp_to_tfwrap_stops_terraform_and_cont_resumes(
     for pid in (holder.terraform_pid, proc.pid, *provisioner):
         wait_for(lambda pid=pid: _status(pid) == psutil.STATUS_STOPPED, 10, what=f"{pid} stopped")
     renewed_while_stopped(client, bucket_name, [holder.terraform_pid, proc.pid], holder.lease_seconds)
+    gate.open()
     os.kill(proc.pid, signal.SIGCONT)
     out, err = proc.communicate(timeout=90)
     assert proc.returncode == 0, err
@@ -243,7 +248,7 @@ def test_sigkill_of_tfwrap_gives_terraform_one_interrupt_and_leaves_nothing(
 
 
 def test_a_killed_keeper_is_replaced_and_the_heartbeat_goes_on(
-    slow_work: Path, fast_env: dict[str, str], s3: S3Server, bucket_name: str
+    slow_work: Path, fast_env: dict[str, str], s3: S3Server, bucket_name: str, gate: Gate
 ) -> None:
     """The heartbeat must not lapse while Terraform lives (the ground of stale-lock takeover)."""
     client = s3_client(s3.url)
@@ -265,6 +270,7 @@ def test_a_killed_keeper_is_replaced_and_the_heartbeat_goes_on(
         lambda: wait_annotated(client, bucket_name)[1].heartbeat > second.heartbeat, 5, what="renewed again"
     )
     assert (read_lock(client, bucket_name) or ({},))[0].get("ID") == lock["ID"]
+    gate.open()
     out, err = proc.communicate(timeout=90)
     assert proc.returncode == 0, err
     assert "Apply complete!" in out and "starting another" in err

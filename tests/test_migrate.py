@@ -210,9 +210,7 @@ def test_full_migration_dual_then_finalize_then_cleanup(
     assert (work / "backend.tf").read_text() == original
     assert no_journal(work)
 
-    started = time.monotonic()
     dual = migrate(work, env)
-    dual_took = time.monotonic() - started
     assert dual.returncode == 0 and dual.stdout == "", dual.stderr
     lines = dual.stderr.splitlines()
     for n, name in enumerate(DUAL_STEPS, 1):  # each step printed, in order
@@ -245,9 +243,7 @@ def test_full_migration_dual_then_finalize_then_cleanup(
     assert "soak" in line and "--soak 0s" in line
     assert initialised(work)["dynamodb_table"] == table
 
-    started = time.monotonic()
     final = migrate(work, env, "finalize", "--soak", "0s")
-    finalize_took = time.monotonic() - started
     assert final.returncode == 0, final.stderr
     assert "locked and unlocked (S3 Native only)" in final.stderr
     after = (work / "backend.tf").read_text()
@@ -258,8 +254,7 @@ def test_full_migration_dual_then_finalize_then_cleanup(
     doc = json.loads(before)
     assert json.loads(state(s3, bucket_name))["serial"] == doc["serial"]
     assert json.loads(state(s3, bucket_name))["lineage"] == doc["lineage"]
-    print(f"\nfull migration: dual {dual_took:.2f} s + finalize {finalize_took:.2f} s")
-    assert dual_took + finalize_took < 10
+    # How long a migration takes is a timing claim: tests/benchmark.py's migration section.
 
     assert "nothing to do" in must(migrate(work, env)).stderr
     assert "nothing to do: finalized" in must(migrate(work, env, "finalize", "--soak", "0s")).stderr

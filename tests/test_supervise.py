@@ -14,7 +14,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from tests.support.lockwatch import SLOW, read_lock, wait_annotated, wait_for
+from tests.support.gate import Gate
+from tests.support.lockwatch import read_lock, wait_annotated, wait_for
 from tests.support.world import Tools, make_bucket, run, s3_client, write_config
 from tfwrap.demo.server import S3Server
 
@@ -23,9 +24,10 @@ APPLY = ["terraform", "apply", "-auto-approve", "-no-color", "-input=false"]
 
 
 @pytest.fixture
-def slow_work(s3: S3Server, bucket_name: str, tmp_path: Path, env: dict[str, str]) -> Path:
+def slow_work(s3: S3Server, bucket_name: str, tmp_path: Path, env: dict[str, str], gate: Gate) -> Path:
+    """An apply that runs until the test opens ``gate``."""
     make_bucket(s3.url, bucket_name)
-    work = write_config(tmp_path / "work", s3.url, bucket_name, resource=SLOW % 8)
+    work = write_config(tmp_path / "work", s3.url, bucket_name, resource=gate.resource())
     assert run(["terraform", "init", "-no-color"], work, env).returncode == 0
     return work
 
@@ -59,16 +61,14 @@ def no_lock(s3: S3Server, bucket: str) -> bool:
 
 
 def test_heartbeat_annotates_within_a_second_and_renews(
-    slow_work: Path, fast_env: dict[str, str], s3: S3Server, bucket_name: str, tools: Tools
+    slow_work: Path, fast_env: dict[str, str], s3: S3Server, bucket_name: str, tools: Tools, gate: Gate
 ) -> None:
     client = s3_client(s3.url)
     proc = start(slow_work, fast_env)
     first = wait_for(lambda: read_lock(client, bucket_name), 30, step=0.02)
-    seen_at = time.monotonic()
     lock, holder = wait_annotated(client, bucket_name)
-    # README: usually well under a second; on a loaded 2-core box the heartbeat's AWS imports
-    # alone take ~0.5 s (issue 7 §8: measured 1.7 s at load 4.5). The target is in benchmark.py.
-    assert time.monotonic() - seen_at < 3.0
+    # How soon (README: usually well under a second) is a timing claim: tests/benchmark.py
+    # measures it. Here: annotated while the same lock is held, then renewed.
     assert holder.lease_seconds == 3 and holder.terraform_pid > 0
     # tfwrap_pid is the heartbeat's keeper: tfwrap's child, in a session of its own (issue 7 §6)
     keeper = psutil.Process(holder.tfwrap_pid)
@@ -83,6 +83,7 @@ def test_heartbeat_annotates_within_a_second_and_renews(
     blocked = run([str(tools.engine), "plan", "-no-color", "-input=false"], slow_work, fast_env)
     assert blocked.returncode == 1 and "Error acquiring the state lock" in blocked.stderr
     assert "tfwrap heartbeat=" in blocked.stderr and f"terraform_pid={holder.terraform_pid}" in blocked.stderr
+    gate.open()  # seen all it came for: let the apply finish
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
     assert "Apply complete!" in out and no_lock(s3, bucket_name)
@@ -205,16 +206,16 @@ def test_ctrl_c_in_a_terminal_reaches_terraform_once(
     assert no_lock(s3, bucket_name)
 
 
-def test_terraform_killed_mid_apply_lock_removed_within_a_second(
+def test_terraform_killed_mid_apply_lock_removed_before_tfwrap_exits(
     slow_work: Path, fast_env: dict[str, str], s3: S3Server, bucket_name: str
 ) -> None:
     proc = start(slow_work, fast_env)
     lock, holder = wait_annotated(s3_client(s3.url), bucket_name)
     os.kill(holder.terraform_pid, signal.SIGKILL)
-    killed = time.monotonic()
-    wait_for(lambda: no_lock(s3, bucket_name), 5, step=0.02)
-    assert time.monotonic() - killed < 1.0
+    # Removed by tfwrap itself, before it exits: not by a lease running out (how fast is a
+    # timing claim, measured by tests/benchmark.py).
     _, err = proc.communicate(timeout=30)
+    assert no_lock(s3, bucket_name)
     assert proc.returncode == 137
     assert not left_behind(holder.terraform_pid)
     assert f"removed its lock {lock['ID']} from S3" in err
@@ -226,9 +227,16 @@ def test_tfwrap_killed_terraform_stops_gracefully_and_releases(
     proc = start(slow_work, fast_env)
     _, holder = wait_annotated(s3_client(s3.url), bucket_name)
     proc.kill()
-    proc.communicate(timeout=30)
+    # The pipes stay open until Terraform and the keeper let go of them: their last words too.
+    out, err = proc.communicate(timeout=60)
     wait_for(lambda: no_lock(s3, bucket_name), 30)
     wait_for(lambda: not psutil.pid_exists(holder.terraform_pid), 30)
+    # Gracefully: one interrupt (PR_SET_PDEATHSIG's SIGTERM), and Terraform released its lock
+    # itself; a Terraform killed, or one that left the removal to tfwrap, fails here.
+    assert "Gracefully shutting down" in out, out
+    assert "Two interrupts" not in out + err
+    said = [line for line in err.splitlines() if line.startswith("tfwrap: ")]
+    assert not [line for line in said if "removed its lock" in line or "kill" in line], err
 
 
 def test_terraform_that_will_not_stop_is_killed_after_grace(

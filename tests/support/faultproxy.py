@@ -14,11 +14,29 @@ One mode per behaviour seen in the wild (DOMAIN.md, "Stores other than AWS S3"):
 
 ``delay_puts`` holds every PUT back that many seconds (to interrupt a probe mid-way).
 Every request is recorded as ``(method, path, status)``.
+
+Faults of the link, switched while it runs (any mode):
+
+- ``hold()`` / ``release()``: requests still reach the server and take effect; their answers
+  wait. A client whose read timeout passes meanwhile sees a failure for a write that was in
+  fact applied: the ambiguous outcome every client of a remote store must expect.
+- ``cut()`` / ``restore()``: a runner cut off from S3; open connections are closed and new
+  ones refused at once.
+- ``arm(takes_lock)``: the next request taking a lock (``S3_LOCK``, Terraform's create-only
+  PutObject; ``DYNAMODB_LOCK``, the lock item's conditional PutItem) reaches the server and
+  takes effect, then its connection closes with no answer: the SDK retries, and the retry is
+  refused by the lock its own first try created (the orphan of OpenTofu #4405). ``dropped``
+  is set once that happened.
+
+This is the one proxy of the suite; ``orphan_proxy.OrphanProxy``, ``slow.LateProxy`` and
+``runners.CutProxy`` are this class under their old names.
 """
 
 from __future__ import annotations
 
+import contextlib
 import http.client
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -31,6 +49,8 @@ _SSE_MD5 = "x-amz-server-side-encryption-customer-key-md5"
 _COPY_MD5 = "x-amz-copy-source-server-side-encryption-customer-key-md5"
 _CONDITIONS = ("if-none-match", "if-match")
 _HOP = frozenset({"connection", "keep-alive", "transfer-encoding", "proxy-connection", "upgrade"})
+S3_LOCK = b"\r\nif-none-match: *"  # the lock file's create-only PutObject (matched lower case)
+DYNAMODB_LOCK = b"attribute_not_exists(lockid)"  # the lock item's conditional PutItem
 
 
 def _error(code: str, message: str) -> bytes:
@@ -53,6 +73,12 @@ class FaultProxy:
         self.requests: list[tuple[str, str, int]] = []
         self.sse_keys: dict[str, str] = {}  # object path -> MD5 of the key it was written with
         self._lock = threading.Lock()
+        self._flowing = threading.Event()  # answers pass while set (hold/release)
+        self._flowing.set()
+        self._cut = False
+        self._open: set[socket.socket] = set()  # client connections, closed by cut()
+        self._armed = b""  # what the next lock-taking request contains (arm)
+        self.dropped = threading.Event()
         proxy = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -62,22 +88,81 @@ class FaultProxy:
                 pass
 
             def _any(self) -> None:
-                proxy.handle(self)
+                try:
+                    proxy.handle(self)
+                except OSError:  # the client gave up, or the link was cut: as a network would
+                    self.close_connection = True
 
             do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _any
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        class Server(ThreadingHTTPServer):
+            daemon_threads = True
 
-    def __enter__(self) -> FaultProxy:
-        self._thread.start()
+            def verify_request(self, request: object, client_address: object) -> bool:
+                if proxy._cut:
+                    return False  # closed at once: the link is down
+                with proxy._lock:
+                    proxy._open.add(request)  # type: ignore[arg-type]
+                return True
+
+            def shutdown_request(self, request: object) -> None:
+                with proxy._lock:
+                    proxy._open.discard(request)  # type: ignore[arg-type]
+                super().shutdown_request(request)  # type: ignore[arg-type]
+
+            def handle_error(self, request: object, client_address: object) -> None:
+                pass  # a broken connection is what a fault is
+
+        self.server = Server(("127.0.0.1", 0), Handler)
+        self.port = int(self.server.server_address[1])
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self._started = False
+
+    def start(self) -> FaultProxy:
+        if not self._started:
+            self._started = True
+            self._thread.start()
         return self
 
-    def __exit__(self, *_: object) -> None:
-        self.server.shutdown()
+    def close(self) -> None:
+        self.release()
+        if self._started:
+            self.server.shutdown()
+        self.cut()
         self.server.server_close()
+
+    def __enter__(self) -> FaultProxy:
+        return self.start()
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    # -- faults of the link --------------------------------------------------------------
+
+    def hold(self) -> None:
+        """Answers wait from now on (the requests still reach the server)."""
+        self._flowing.clear()
+
+    def release(self) -> None:
+        self._flowing.set()
+
+    def cut(self) -> None:
+        """Close every open connection and refuse new ones until ``restore()``."""
+        self._cut = True
+        with self._lock:
+            sockets = list(self._open)
+        for sock in sockets:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+    def restore(self) -> None:
+        self._cut = False
+
+    def arm(self, takes_lock: bytes = S3_LOCK) -> None:
+        """Drop the answer of the next request that takes a lock (once)."""
+        with self._lock:
+            self._armed = takes_lock
 
     def puts(self) -> int:
         with self._lock:
@@ -90,9 +175,18 @@ class FaultProxy:
         headers = {k.lower(): v for k, v in req.headers.items() if k.lower() not in _HOP}
         if req.command == "PUT" and self.delay_puts:
             time.sleep(self.delay_puts)
+        drop = self._takes_armed_lock(req, headers, body)
         status, reply_headers, reply = self._decide(req, headers, body)
         with self._lock:
             self.requests.append((req.command, req.path, status))
+        if drop:
+            self.dropped.set()  # the write took effect; its answer never arrives
+            req.close_connection = True
+            return
+        self._flowing.wait()
+        if self._cut:
+            req.close_connection = True
+            return
         req.send_response(status)
         for k, v in reply_headers:
             if k.lower() not in _HOP and k.lower() != "content-length":
@@ -102,6 +196,16 @@ class FaultProxy:
         req.end_headers()
         if req.command != "HEAD":
             req.wfile.write(reply)
+
+    def _takes_armed_lock(self, req: BaseHTTPRequestHandler, headers: dict[str, str], body: bytes) -> bool:
+        with self._lock:
+            if not self._armed:
+                return False
+            raw = f"{req.command} {req.path}\r\n" + "\r\n".join(f"{k}: {v}" for k, v in headers.items())
+            if self._armed not in raw.lower().encode() + b"\r\n\r\n" + body.lower():
+                return False
+            self._armed = b""
+            return True
 
     def _decide(
         self, req: BaseHTTPRequestHandler, headers: dict[str, str], body: bytes

@@ -9,15 +9,14 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
-import threading
 import time
 from pathlib import Path
 from typing import Any
 
 import psutil
 
+from tests.support.faultproxy import FaultProxy
 from tests.support.lockwatch import wait_for
 from tests.support.slow import Drained, read_object
 from tfwrap.lock import info as lockinfo
@@ -140,67 +139,10 @@ def lock_versions(s3: Any, bucket: str) -> list[dict[str, Any]]:
     return out
 
 
-class CutProxy:
-    """A loopback TCP proxy whose link can be cut (``cut()``/``restore()``): a runner cut off
-    from S3. While cut, open connections are closed and new ones refused at once."""
+class CutProxy(FaultProxy):
+    """``FaultProxy`` in front of ``127.0.0.1:target_port`` whose link can be cut
+    (``cut()``/``restore()``): a runner cut off from S3 (tests/support/faultproxy.py)."""
 
     def __init__(self, target_port: int) -> None:
-        self.target = ("127.0.0.1", target_port)
-        self._listener = socket.create_server(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self._listener.getsockname()[1]}"
-        self._cut = False
-        self._closed = False
-        self._open: list[socket.socket] = []
-        self._guard = threading.Lock()
-        threading.Thread(target=self._accept, name="cut-proxy", daemon=True).start()
-
-    def _accept(self) -> None:
-        while not self._closed:
-            try:
-                client, _ = self._listener.accept()
-            except OSError:
-                continue
-            if self._cut:
-                client.close()
-                continue
-            try:
-                server = socket.create_connection(self.target)
-            except OSError:
-                client.close()
-                continue
-            with self._guard:
-                self._open += [client, server]
-            for source, sink in ((client, server), (server, client)):
-                threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
-
-    @staticmethod
-    def _pump(source: socket.socket, sink: socket.socket) -> None:
-        try:
-            while data := source.recv(65536):
-                sink.sendall(data)
-        except OSError:
-            pass
-        finally:
-            for sock in (source, sink):
-                with contextlib.suppress(OSError):
-                    sock.shutdown(socket.SHUT_RDWR)
-
-    def cut(self) -> None:
-        self._cut = True
-        with self._guard:
-            for sock in self._open:
-                with contextlib.suppress(OSError):
-                    sock.shutdown(socket.SHUT_RDWR)
-                    sock.close()
-            self._open.clear()
-
-    def restore(self) -> None:
-        self._cut = False
-
-    def __enter__(self) -> CutProxy:
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._closed = True
-        self.cut()
-        self._listener.close()
+        super().__init__(f"http://127.0.0.1:{target_port}")
+        self.start()

@@ -10,16 +10,14 @@ check can land after a concurrent DeleteObject and bring the object back: measur
 acquires could both succeed.) This server runs the same moto application on threads, one
 request at a time, so the race tests observe the client's behaviour, not moto's.
 
-``LateProxy``: requests pass, answers can be held back.
+``LateProxy``: requests pass, answers can be held back (``FaultProxy.hold``).
 ``Drained``: a running process whose output is read as it comes.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -27,6 +25,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+from tests.support.faultproxy import FaultProxy
 from tfwrap.demo.server import S3Server
 from tfwrap.lock import info as lockinfo
 
@@ -139,67 +138,13 @@ class Drained:
         return code
 
 
-class LateProxy:
-    """A loopback TCP proxy that can hold back the server's answers (``hold()``/``release()``).
-
-    Requests still reach the server and take effect; only the answers wait. A client whose
-    read timeout passes meanwhile sees a failure for a write that was in fact applied:
-    the ambiguous outcome every client of a remote store must expect.
-    """
+class LateProxy(FaultProxy):
+    """``FaultProxy`` in front of ``127.0.0.1:target_port``: ``hold()`` holds the answers back,
+    ``release()`` lets them go (tests/support/faultproxy.py)."""
 
     def __init__(self, target_port: int) -> None:
-        self.target = ("127.0.0.1", target_port)
-        self._listener = socket.create_server(("127.0.0.1", 0))
-        self.port = int(self._listener.getsockname()[1])
-        self.url = f"http://127.0.0.1:{self.port}"
-        self._flowing = threading.Event()
-        self._flowing.set()
-        self._closed = False
-        self._sockets: list[socket.socket] = []
-        threading.Thread(target=self._accept, name="late-proxy", daemon=True).start()
-
-    def hold(self) -> None:
-        self._flowing.clear()
-
-    def release(self) -> None:
-        self._flowing.set()
-
-    def _accept(self) -> None:
-        while not self._closed:
-            try:
-                client, _ = self._listener.accept()
-                server = socket.create_connection(self.target)
-            except OSError:
-                continue
-            self._sockets += [client, server]
-            threading.Thread(target=self._pump, args=(client, server, False), daemon=True).start()
-            threading.Thread(target=self._pump, args=(server, client, True), daemon=True).start()
-
-    def _pump(self, source: socket.socket, sink: socket.socket, answers: bool) -> None:
-        try:
-            while data := source.recv(65536):
-                if answers:
-                    self._flowing.wait()
-                sink.sendall(data)
-        except OSError:
-            pass
-        finally:
-            for sock in (source, sink):
-                with contextlib.suppress(OSError):
-                    sock.shutdown(socket.SHUT_RDWR)
-
-    def close(self) -> None:
-        self._closed = True
-        self.release()
-        for sock in [self._listener, *self._sockets]:
-            with contextlib.suppress(OSError):
-                sock.close()
-
-    def __enter__(self) -> LateProxy:
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.close()
+        super().__init__(f"http://127.0.0.1:{target_port}")
+        self.start()
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -63,7 +63,7 @@ def build(lib: Path, into: Path) -> Path:
     cc = shutil.which("cc") or shutil.which("gcc")
     tmp = target_dir / f".terraform.{os.getpid()}"
     if cc:
-        source = target_dir / "launcher.c"
+        source = target_dir / f"launcher.{os.getpid()}.c"  # two test workers may build at once
         source.write_text(_LAUNCHER_C)
         define = '-DLIBTERRAFORM="' + str(lib).replace('"', '\\"') + '"'
         result = subprocess.run(
@@ -72,6 +72,7 @@ def build(lib: Path, into: Path) -> Path:
             text=True,
             check=False,
         )
+        source.unlink(missing_ok=True)
         if result.returncode != 0:
             tmp.unlink(missing_ok=True)
             cc = None

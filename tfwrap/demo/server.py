@@ -1,4 +1,10 @@
-"""A real S3/DynamoDB API server (``moto_server``) on a free loopback port."""
+"""A real S3/DynamoDB API server (``moto_server``) on a free loopback port.
+
+The port is never guessed: this process binds port 0, keeps the listening socket, and hands it
+to moto_server, whose werkzeug serves on a socket it is given (the way its own reloader passes
+one on). No other process can take the port between the choice and the bind
+(docs/decisions/041-moto-port-zero.md).
+"""
 
 from __future__ import annotations
 
@@ -13,6 +19,7 @@ from pathlib import Path
 
 
 def free_port() -> int:
+    """A port free now, that anyone may take before it is used: for a port nothing listens on."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
@@ -24,20 +31,31 @@ class S3Server:
     def __init__(
         self, log: Path | None = None, extra_env: dict[str, str] | None = None, cwd: Path | None = None
     ) -> None:
-        self.port = free_port()
+        listener = socket.create_server(("127.0.0.1", 0))
+        self.port = int(listener.getsockname()[1])
         self.url = f"http://127.0.0.1:{self.port}"
-        env = {**os.environ, **(extra_env or {})}
+        env = {
+            **os.environ,
+            **(extra_env or {}),
+            # werkzeug's run_simple serves on this descriptor instead of binding its own
+            "WERKZEUG_RUN_MAIN": "true",
+            "WERKZEUG_SERVER_FD": str(listener.fileno()),
+        }
         out = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115 - closed in stop()
         self._log = out
-        self.process = subprocess.Popen(
-            self.argv(),
-            cwd=cwd,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=out,
-            env=env,
-            start_new_session=True,  # a Ctrl-C in the demo's terminal must not kill it first
-        )
+        try:
+            self.process = subprocess.Popen(
+                self.argv(),
+                cwd=cwd,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=out,
+                env=env,
+                pass_fds=(listener.fileno(),),
+                start_new_session=True,  # a Ctrl-C in the demo's terminal must not kill it first
+            )
+        finally:
+            listener.close()  # the server holds its own copy
         self._wait_ready()
 
     def argv(self) -> list[str]:
