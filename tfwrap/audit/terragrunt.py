@@ -114,7 +114,7 @@ def _includes(unit: _File, unit_dir: Path, out: Resolved) -> list[tuple[str, _Fi
         strategy = (
             strategy if isinstance(strategy, str) and not isinstance(strategy, scan.Expression) else "shallow"
         )
-        out.parents.append(target)
+        out.parents.append(target.resolve())
         found.append((item.labels[0] if item.labels else "", _file(target), strategy))
     return found
 
@@ -133,7 +133,7 @@ def _reads(one: _File, unit_dir: Path, out: Resolved) -> dict[str, _File]:
             if target is None or not target.is_file():
                 out.notes.append(("read_terragrunt_config", str(raw), (one.path, line, column)))
                 continue
-            out.parents.append(target)
+            out.parents.append(target.resolve())
             found[name] = _file(target)
     return found
 

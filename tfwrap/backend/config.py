@@ -316,9 +316,14 @@ def _shown(source: Source) -> str:
 
 
 def _two_blocks(first: Source, second: Source, why: str) -> BackendConfigError:
+    others = {first.backend_type, second.backend_type} & {"cloud", "state_store"}
+    terraform_says = (
+        "Terraform: a backend, cloud and state_store block exclude each other"
+        if others
+        else "Terraform: Duplicate 'backend' configuration block"
+    )
     return BackendConfigError(
-        f"two backend blocks, {_shown(first)} and {_shown(second)}: {why} "
-        '("Duplicate backend configuration"); keep one'
+        f"two backend blocks, {_shown(first)} and {_shown(second)}: {why} ({terraform_says}); keep one"
     )
 
 
@@ -341,7 +346,12 @@ def _state_blocks(path: Path, text: str) -> list[Source]:
     for terraform_block in found:
         for block in terraform_block.backends:
             _refuse_duplicates(path.name, block.duplicates)
-            settings = block.settings if block.literal else _backend_block_hcl(path, block.text)
+            if block.literal:
+                settings = block.settings
+            elif block.label == "s3":
+                settings = _backend_block_hcl(path, block.text)
+            else:  # not ours to read: Terraform judges another backend's settings
+                settings = {}
             places = {"": (block.line, block.column), **block.places}
             out.append(((block.line, block.column), Source(path.name, block.label, settings, places)))
         for kind, place in terraform_block.others:
@@ -444,7 +454,12 @@ def _backend_blocks_hcl(path: Path, text: str) -> Blocks:
     blocks: Blocks = []
     for terraform_block in found:
         for block in terraform_block.backends:
-            settings = block.settings if block.literal else _backend_block_hcl(path, block.text)
+            if block.literal:
+                settings = block.settings
+            elif block.label == "s3":
+                settings = _backend_block_hcl(path, block.text)
+            else:  # not ours to read: Terraform judges another backend's settings
+                settings = {}
             blocks.append((block.label, settings, {"": (block.line, block.column), **block.places}))
     return blocks
 
