@@ -258,6 +258,11 @@ def config_files(workdir: Path) -> list[Path]:
     return [p for p in files if not _is_override(p.name)] + overrides
 
 
+def _in_load_order(files: list[Path]) -> list[Path]:
+    files = sorted(files, key=lambda p: p.name)
+    return [p for p in files if not _is_override(p.name)] + [p for p in files if _is_override(p.name)]
+
+
 def _is_override(name: str) -> bool:
     stem = name.removesuffix(".json").removesuffix(".tf")
     return stem == "override" or stem.endswith("_override")
@@ -282,7 +287,9 @@ def _from_files(workdir: Path, texts: dict[Path, str] | None = None) -> list[Sou
     (docs/decisions/050-read-as-terraform-merges.md).
     """
     chosen: Source | None = None
-    for path in config_files(workdir):
+    # Files already read (audit): their names are the directory's listing, in Terraform's order.
+    paths = config_files(workdir) if texts is None else _in_load_order(list(texts))
+    for path in paths:
         text = (texts or {}).get(path)
         if text is None:
             try:
@@ -428,13 +435,18 @@ def is_backend_file(name: str) -> bool:
 def backend_files(workdir: Path) -> list[Path]:
     """The -backend-config files that may serve the root module in ``workdir``."""
     found: list[Path] = []
-    for sub in BACKEND_FILE_DIRS:
-        directory = workdir / sub if sub else workdir
+    try:
+        here = sorted(os.scandir(workdir), key=lambda e: e.name)
+    except OSError:
+        return found
+    found.extend(Path(e.path) for e in here if is_backend_file(e.name) and e.is_file())
+    subdirs = {e.name for e in here if e.name in BACKEND_FILE_DIRS and e.is_dir()}
+    for sub in (s for s in BACKEND_FILE_DIRS if s in subdirs):  # one listing each, only if present
         try:
-            names = sorted(os.listdir(directory))
+            entries = sorted(os.scandir(workdir / sub), key=lambda e: e.name)
         except OSError:
             continue
-        found.extend(directory / n for n in names if is_backend_file(n) and (directory / n).is_file())
+        found.extend(Path(e.path) for e in entries if is_backend_file(e.name) and e.is_file())
     return found
 
 
