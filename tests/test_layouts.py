@@ -266,6 +266,10 @@ def test_terragrunt_audit_and_the_guard_on_what_terragrunt_generates_agree(
     write(cache / "backend.tf", heredoc.replace("${path_relative_to_include()}", "web"))
     _, findings, stderr = guard(cache, env, "--init")
     assert {f["id"] for f in findings} & LOCKING == audited & LOCKING == {"locking-dual"}, stderr
+    # ... and both say which .hcl to change, not `tfwrap migrate` (which refuses Terragrunt)
+    (said,) = [f["fix"] for f in findings if f["id"] == "locking-dual"]
+    assert said == next(f["fix"] for f in doc["findings"] if f["id"] == "locking-dual")
+    assert 'generate "backend" of ../root.hcl' in said and "tfwrap migrate finalize" not in said
 
 
 # --- Terraform's own reading ---------------------------------------------------------------------

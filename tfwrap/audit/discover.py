@@ -251,7 +251,7 @@ def _terraform_stack(directory: Path, files: list[Path]) -> Stack | None:
 
 def _terragrunt_unit(path: Path) -> tuple[Stack | None, list[Path]]:
     """A unit's stack (None: no S3 backend and nothing left unread) and the files it includes."""
-    from tfwrap.audit import terragrunt
+    from tfwrap.backend import terragrunt
 
     directory = path.parent
     resolved = terragrunt.resolve(path)

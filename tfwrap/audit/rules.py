@@ -143,25 +143,10 @@ def _home(stack: Stack, name: str) -> str:
 
 
 def terragrunt_fix(stack: Stack, finding: Finding) -> Finding:
-    """A locking fix for a Terragrunt unit: which ``.hcl`` to edit (``tfwrap migrate`` edits
-    Terraform files only and refuses Terragrunt units)."""
-    if stack.kind != "terragrunt" or not finding.id.startswith("locking-"):
+    """A locking fix for a Terragrunt unit: which ``.hcl`` to edit (as the guard says it)."""
+    if stack.kind != "terragrunt":
         return finding
-    home = os.path.relpath(stack.block[0], stack.path)
-    part = (
-        'the backend "s3" block in generate "backend"' if stack.how == "generate" else "remote_state's config"
-    )
-    after = "then run `terragrunt init -reconfigure` in each unit that uses it"
-    fixes = {
-        "locking-dynamodb-only": f"add use_lockfile = true beside dynamodb_table in {part} of {home}, "
-        f"{after}; "
-        "remove dynamodb_table once every pipeline has it (tfwrap migrate does not edit Terragrunt files)",
-        "locking-dual": f"once no pipeline runs the old configuration, remove dynamodb_table from {part} of "
-        f"{home}, {after}",
-        "locking-none": f"add use_lockfile = true to {part} of {home}, {after}",
-    }
-    fix = fixes.get(finding.id)
-    return Finding(finding.id, finding.severity, finding.message, fix) if fix else finding
+    return locking.for_terragrunt(finding, os.path.relpath(stack.block[0], stack.path), stack.how)
 
 
 def _locking_place(stack: Stack, finding: Finding) -> Where:

@@ -3,12 +3,57 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 from tfwrap.backend.config import BackendConfig, Source, to_bool
 from tfwrap.findings.finding import Finding, make
 
 
 def evaluate(backend: BackendConfig) -> list[Finding]:
+    found = _evaluate(backend)
+    unit = _terragrunt_unit(backend)
+    if unit is None:
+        return found
+    from tfwrap.backend import terragrunt
+
+    resolved = terragrunt.resolve(unit)
+    if resolved.block is None:
+        return found
+    home = os.path.relpath(resolved.block[0], unit.parent)  # as the audit names it
+    return [for_terragrunt(f, home, resolved.how) for f in found]
+
+
+def _terragrunt_unit(backend: BackendConfig) -> Path | None:
+    """The unit's ``terragrunt.hcl`` when Terraform runs in Terragrunt's cache (its copy of the
+    module, with the generated backend.tf): the files to edit are the unit's, not these."""
+    parts = backend.workdir.parts
+    if ".terragrunt-cache" not in parts:
+        return None
+    unit = Path(*parts[: parts.index(".terragrunt-cache")]) / "terragrunt.hcl"
+    return unit if unit.is_file() else None
+
+
+def for_terragrunt(finding: Finding, home: str, how: str) -> Finding:
+    """A locking fix for a Terragrunt unit: what to change in which ``.hcl`` file
+    (``tfwrap migrate`` edits Terraform files only, and refuses a Terragrunt unit)."""
+    if not finding.id.startswith("locking-"):
+        return finding
+    part = 'the backend "s3" block in generate "backend"' if how == "generate" else "remote_state's config"
+    after = "then run `terragrunt init -reconfigure` in each unit that uses it"
+    fixes = {
+        "locking-dynamodb-only": f"add use_lockfile = true beside dynamodb_table in {part} of {home}, "
+        f"{after}; remove dynamodb_table once every pipeline has it (tfwrap migrate does not edit "
+        "Terragrunt files)",
+        "locking-dual": f"once no pipeline runs the old configuration, remove dynamodb_table from {part} of "
+        f"{home}, {after}",
+        "locking-none": f"add use_lockfile = true to {part} of {home}, {after}",
+        "locking-disagree": f"run `terragrunt init -reconfigure` so Terraform uses what {home} says",
+    }
+    fix = fixes.get(finding.id)
+    return Finding(finding.id, finding.severity, finding.message, fix) if fix else finding
+
+
+def _evaluate(backend: BackendConfig) -> list[Finding]:
     found: list[Finding] = []
     leftovers = [s.where for s in backend.sources if s.settings.get("dynamodb_table")]
     where = f" (dynamodb_table set in {', '.join(leftovers)})" if leftovers else ""
