@@ -339,10 +339,11 @@ def _state_blocks(path: Path, text: str) -> list[Source]:
     from tfwrap.backend import scan
 
     if path.name.endswith(".json"):
-        return [
+        found_json = [
             Source(path.name, kind, settings, places)
             for kind, settings, places in _backend_blocks_json(path, text)
         ]
+        return found_json + _json_others(path, text)
     try:
         found = scan.scan(text, versions=False)
     except scan.ScanError as exc:
@@ -364,6 +365,18 @@ def _state_blocks(path: Path, text: str) -> list[Source]:
         for kind, place in terraform_block.others:
             out.append((place, Source(path.name, kind, {}, {"": place})))
     return [source for _, source in sorted(out, key=lambda pair: pair[0])]
+
+
+def _json_others(path: Path, text: str) -> list[Source]:
+    """``cloud`` and ``state_store`` in a ``.tf.json`` (already parsed once: errors are reported)."""
+    doc = json.loads(text)
+    blocks = doc.get("terraform") if isinstance(doc, dict) else None
+    return [
+        Source(path.name, kind, {}, {"": (1, 1)})
+        for block in _as_list(blocks)
+        for kind in ("cloud", "state_store")
+        if kind in block
+    ]
 
 
 def _refuse_duplicates(where: str, duplicates: list[tuple[str, tuple[int, int], tuple[int, int]]]) -> None:
