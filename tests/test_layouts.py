@@ -196,6 +196,11 @@ def terragrunt_tree(root: Path) -> Path:
         'locals {\n  common = read_terragrunt_config(find_in_parent_folders("common.hcl"))\n}\n'
         "remote_state = local.common.remote_state\n",
     )
+    write(
+        live / "dev" / "cache" / "terragrunt.hcl",
+        'locals {\n  common = read_terragrunt_config("../../common.hcl")\n}\n'
+        "remote_state = local.common.remote_state\n",
+    )
     write(root / "gen" / "root.hcl", GENERATE)
     write(
         root / "gen" / "web" / "terragrunt.hcl",
@@ -216,6 +221,7 @@ def test_terragrunt_one_state_per_unit_one_finding_each(tmp_path: Path) -> None:
         ("live/prod/vpc", None): {"locking-dynamodb-only"},
         ("live/prod/app", None): {"locking-dynamodb-only"},  # not also locking-none from backend.tf
         ("live/dev/db", None): {"locking-dynamodb-only"},
+        ("live/dev/cache", None): {"locking-dynamodb-only"},  # a literal read_terragrunt_config path
         ("gen/web", None): {"locking-dual"},
         ("odd", None): {"backend-dynamic-value"},  # said, not guessed
     }
@@ -270,6 +276,28 @@ def test_terragrunt_audit_and_the_guard_on_what_terragrunt_generates_agree(
     (said,) = [f["fix"] for f in findings if f["id"] == "locking-dual"]
     assert said == next(f["fix"] for f in doc["findings"] if f["id"] == "locking-dual")
     assert 'generate "backend" of ../root.hcl' in said and "tfwrap migrate finalize" not in said
+
+
+@pytest.mark.shim
+def test_terragrunt_remote_state_audit_and_the_guard_in_the_cache_agree(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    """Without generate, Terragrunt runs `terraform init -backend-config=k=v ...` in its cache,
+    on the module's `backend "s3" {}`: the guard sees that, and says what the audit says."""
+    terragrunt_tree(tmp_path)
+    _, doc, _ = audit(tmp_path)
+    audited = next(f for f in doc["findings"] if f["stack"] == "live/prod/app")
+    cache = tmp_path / "live" / "prod" / "app" / ".terragrunt-cache" / "abc" / "app"
+    write(cache / "backend.tf", 'terraform {\n  backend "s3" {}\n}\n')
+    args = ["bucket=acme-tg-state", "key=prod/app/terraform.tfstate", "region=us-east-1"]
+    args += ["encrypt=true", "dynamodb_table=tg-locks"]
+    _, findings, stderr = guard(
+        cache, {**env, "AWS_MAX_ATTEMPTS": "1"}, *(f"-backend-config={a}" for a in args)
+    )
+    (said,) = [f for f in findings if f["id"] in LOCKING]
+    assert said["id"] == audited["id"] == "locking-dynamodb-only", stderr
+    assert said["fix"] == audited["fix"]  # which .hcl to change, the same words
+    assert "remote_state's config of ../../common.hcl" in said["fix"]
 
 
 # --- Terraform's own reading ---------------------------------------------------------------------
@@ -409,7 +437,7 @@ def test_sarif_fingerprints_survive_moved_lines_and_junit_reports_each_state(tmp
     staging = tmp_path / "app" / "backends" / "staging.backend"
     staging.write_text("# moved down\n\n" + staging.read_text())
     after = sarif()
-    assert len({r["partialFingerprints"]["tfwrapFinding/v1"] for r in before}) == len(before) == 6
+    assert len({r["partialFingerprints"]["tfwrapFinding/v1"] for r in before}) == len(before) == 7
     key = {r["partialFingerprints"]["tfwrapFinding/v1"]: r for r in after}
     for old in before:
         new = key[old["partialFingerprints"]["tfwrapFinding/v1"]]
@@ -433,10 +461,11 @@ def test_sarif_fingerprints_survive_moved_lines_and_junit_reports_each_state(tmp
         "live/prod/vpc",
         "live/prod/app",
         "live/dev/db",
+        "live/dev/cache",
         "gen/web",
         "odd",
     }
-    assert (suite.get("tests"), suite.get("failures")) == ("8", "4")
+    assert (suite.get("tests"), suite.get("failures")) == ("9", "5")
     failure = cases["app (app/backends/staging.backend)"].find("failure")
     assert failure is not None and failure.get("type") == "locking-dynamodb-only"
     assert cases["app (app/prod.s3.tfbackend)"].find("failure") is None
