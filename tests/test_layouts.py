@@ -247,6 +247,13 @@ def test_terragrunt_one_state_per_unit_one_finding_each(tmp_path: Path) -> None:
     assert 'generate "backend" of ../root.hcl' in web["fix"]
     odd = got["odd"]
     assert odd["severity"] == "info" and 'get_env("TG_ROOT")' in odd["message"]
+    # text: a line in a shared parent says which unit it is about, and the unit's own fix
+    text = run([*AUDIT, "--offline"], tmp_path).stdout.splitlines()
+    vpc_line = next(i for i, ln in enumerate(text) if "[live/prod/vpc] state is locked" in ln)
+    assert text[vpc_line].startswith("  live/common.hcl:8:5  [live/prod/vpc] ")
+    assert any(
+        ln.startswith("    fix: add use_lockfile = true beside dynamodb_table in remote_state") for ln in text
+    )
 
 
 @pytest.mark.shim

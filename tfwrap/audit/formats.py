@@ -109,6 +109,7 @@ def text(report: Report) -> str:
     """Grouped by finding, one line per stack, then the summary."""
     out: list[str] = []
     current = None
+    last_fix = ""
     for one in _sorted(report):
         f = one.finding
         if (f.severity, f.id) != current:
@@ -119,7 +120,13 @@ def text(report: Report) -> str:
             if help_text:
                 out.append(f"  fix: {help_text}")
         _, line, column = one.where
-        out.append(f"  {relative(one.file)}:{line}:{column}  {f.message}")
+        # A file several states share (a Terragrunt parent): say which state the line is about.
+        shared = not relative(one.file).startswith(relative(one.stack.path).rstrip("/") + "/")
+        about = f"[{relative(one.stack.path)}] " if shared and relative(one.stack.path) != "." else ""
+        out.append(f"  {relative(one.file)}:{line}:{column}  {about}{f.message}")
+        if one.stack.kind == "terragrunt" and f.fix and f.fix != last_fix:
+            out.append(f"    fix: {f.fix}")  # not the group's: there is no tfwrap migrate for it
+        last_fix = f.fix if one.stack.kind == "terragrunt" else ""
     out.append(report.summary())
     return "\n".join(out) + "\n"
 
