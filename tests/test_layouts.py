@@ -128,6 +128,28 @@ def test_partial_backend_one_state_per_file_and_the_guard_agrees(
     assert "FILE" not in findings[0]["fix"] and "app.s3.tfbackend" in findings[0]["fix"]
 
 
+@pytest.mark.shim
+def test_audit_is_green_after_tfwrap_migrate_changed_the_backend_file(
+    tmp_path: Path, env: dict[str, str], s3: S3Server, bucket_name: str, tf_direct: str
+) -> None:
+    make_bucket(s3.url, bucket_name)
+    table = make_table(s3.url, f"{bucket_name}-locks")
+    work = partial_stack(tmp_path, s3.url, bucket_name, table)
+    write(work / "res.tf", 'resource "terraform_data" "x" {}\n')
+    quiet = ["-input=false", "-no-color"]
+    staging = "-backend-config=backends/staging.backend"
+    assert run([tf_direct, "init", *quiet, staging], work, env).returncode == 0
+    assert run([tf_direct, "apply", *quiet, "-auto-approve"], work, env).returncode == 0
+    code, doc, _ = audit(tmp_path)
+    assert code == 80 and [f["id"] for f in doc["findings"]] == ["locking-dynamodb-only"]
+    done = run(["tfwrap", "migrate", staging], work, env, timeout=180)
+    assert done.returncode == 0, done.stderr
+    assert "use_lockfile" in (work / "backends" / "staging.backend").read_text()
+    code, doc, _ = audit(tmp_path)  # dual locking is a warning: CI is green after the migration
+    assert code == 0 and by_state(doc)["app", "app/backends/staging.backend"] == {"locking-dual"}
+    assert "tfwrap migrate finalize -backend-config=backends/staging.backend" in doc["findings"][0]["fix"]
+
+
 def test_backend_config_option_and_green_after_the_file_changes(tmp_path: Path) -> None:
     work = partial_stack(tmp_path, "http://127.0.0.1:9", "acme-state", "locks")
     code, doc, _ = audit(tmp_path, "--backend-config", str(work / "backends" / "*.backend"))
