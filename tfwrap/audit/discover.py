@@ -144,9 +144,9 @@ def stacks(files: list[Path], backend_files: list[Path] | None = None) -> list[S
                 found.extend(part)
                 parents |= used
     # A terragrunt.hcl another unit includes is that unit's parent configuration, not a unit.
-    found = [
-        s for s in found if s.kind != "terragrunt" or (s.path / "terragrunt.hcl").resolve() not in parents
-    ]
+    from tfwrap.backend.terragrunt import absolute
+
+    found = [s for s in found if s.kind != "terragrunt" or absolute(s.path / "terragrunt.hcl") not in parents]
     return sorted(found, key=lambda s: (s.path, str(s.backend_file or ""), str(s.block[0])))
 
 

@@ -83,6 +83,14 @@ def _find_in_parents(unit_dir: Path, name: str) -> Path | None:
         here = here.parent
 
 
+def absolute(path: Path) -> Path:
+    """``path`` made absolute and normalised without a system call (symlinks are kept)."""
+    return Path(os.path.abspath(path))
+
+
+_absolute = absolute
+
+
 def path_of(expression: Any, unit_dir: Path) -> Path | None:
     """The file an ``include`` path or ``read_terragrunt_config`` argument names (None: not read)."""
     text = str(expression).strip()
@@ -91,13 +99,13 @@ def path_of(expression: Any, unit_dir: Path) -> Path | None:
     elif (m := _FIND.fullmatch(text)) is not None:
         found = _find_in_parents(unit_dir, m.group(1) or UNIT_FILE)
         if found is None and m.group(2):
-            return (unit_dir / m.group(2)).resolve()
-        return found.resolve() if found else None
+            return _absolute(unit_dir / m.group(2))
+        return _absolute(found) if found else None
     elif text.startswith('"${get_terragrunt_dir()}') and text.endswith('"') and text.count("${") == 1:
         literal = str(unit_dir) + text[len('"${get_terragrunt_dir()}') : -1]
     else:
         return None
-    return Path(os.path.normpath(unit_dir / literal))
+    return _absolute(unit_dir / literal)
 
 
 def _includes(unit: _File, unit_dir: Path, out: Resolved) -> list[tuple[str, _File, str]]:
@@ -114,7 +122,7 @@ def _includes(unit: _File, unit_dir: Path, out: Resolved) -> list[tuple[str, _Fi
         strategy = (
             strategy if isinstance(strategy, str) and not isinstance(strategy, scan.Expression) else "shallow"
         )
-        out.parents.append(target.resolve())
+        out.parents.append(_absolute(target))
         found.append((item.labels[0] if item.labels else "", _file(target), strategy))
     return found
 
@@ -133,7 +141,7 @@ def _reads(one: _File, unit_dir: Path, out: Resolved) -> dict[str, _File]:
             if target is None or not target.is_file():
                 out.notes.append(("read_terragrunt_config", str(raw), (one.path, line, column)))
                 continue
-            out.parents.append(target.resolve())
+            out.parents.append(_absolute(target))
             found[name] = _file(target)
     return found
 
