@@ -142,6 +142,10 @@ def test_audit_is_green_after_tfwrap_migrate_changed_the_backend_file(
     assert run([tf_direct, "apply", *quiet, "-auto-approve"], work, env).returncode == 0
     code, doc, _ = audit(tmp_path)
     assert code == 80 and [f["id"] for f in doc["findings"]] == ["locking-dynamodb-only"]
+    # the guard on `plan` reads the initialised copy, and names the file it came from
+    code, findings, _ = guard(work, env)
+    (said,) = [f for f in findings if f["id"] in LOCKING]
+    assert said["id"] == "locking-dynamodb-only" and f"tfwrap migrate {staging}" in said["fix"]
     done = run(["tfwrap", "migrate", staging], work, env, timeout=180)
     assert done.returncode == 0, done.stderr
     assert "use_lockfile" in (work / "backends" / "staging.backend").read_text()
