@@ -120,7 +120,14 @@ def test_offline_locking_version_and_encrypt_findings_point_at_their_lines(tmp_p
     assert points_at(tmp_path, got["dual", "encrypt-missing"], "encrypt")
     assert points_at(tmp_path, got["disagree", "locking-disagree"], "use_lockfile")
     assert got["ddb", "locking-dynamodb-only"]["severity"] == "error"
-    assert doc["summary"] == {"stacks": 5, "buckets": 1, "errors": 2, "warnings": 6, "notes": 1}
+    assert doc["summary"] == {
+        "stacks": 5,
+        "buckets": 1,
+        "errors": 2,
+        "warnings": 6,
+        "notes": 1,
+        "unchecked": 0,
+    }
 
 
 def test_terragrunt_static_values_are_checked_and_functions_shown_as_written(tmp_path: Path) -> None:

@@ -215,7 +215,8 @@ def test_partial_backend_check_and_init_without_the_file(
     assert shim.returncode == 80
     lines = [ln for ln in shim.stderr.splitlines() if re.match(r"tfwrap: \w+ \[", ln)]  # findings
     assert len(lines) == 1 and "[backend-config-missing]" in lines[0], shim.stderr
-    assert "-backend-config=FILE" in lines[0] and "ParamValidationError" not in shim.stderr
+    assert "-backend-config=prod.s3.tfbackend" in lines[0] and "FILE" not in lines[0]  # the real file
+    assert "ParamValidationError" not in shim.stderr
 
 
 def test_partial_backend_migration_reuses_the_journals_backend_config(

@@ -17,7 +17,7 @@ from tfwrap.backend import scan
 from tfwrap.errors import TfwrapError
 
 SKIPPED_DIRS = frozenset({".terraform", ".terragrunt-cache", ".git"})
-TERRAGRUNT_FILES = ("terragrunt.hcl", "root.hcl")
+TERRAGRUNT_FILES = ("terragrunt.hcl",)  # a unit; root.hcl, common.hcl ... are read when included
 
 Where = tuple[Path, int, int]  # file, line, column
 
@@ -34,6 +34,14 @@ class Stack:
     required_versions: list[tuple[Any, Where]] = field(default_factory=list)
     terraform_block: Where | None = None  # where to add required_version
     error: str | None = None  # the configuration could not be read
+    backend_file: Path | None = None  # the -backend-config file this state's settings come from
+    notes: list[tuple[str, str, Where]] = field(default_factory=list)  # not evaluated: what, as written
+    how: str = ""  # Terragrunt: "remote_state" or "generate"
+
+    @property
+    def partial(self) -> bool:
+        """The block names no bucket and no -backend-config file fills it."""
+        return self.kind == "terraform" and not self.error and "bucket" not in self.backend.settings
 
     def where(self, setting: str | None) -> Where:
         """Where ``setting`` is written, or the block when it is not."""
@@ -52,7 +60,17 @@ def candidate_files(paths: list[Path]) -> list[Path]:
             for one in _tree(path):
                 found[one] = None
         elif path.exists():
-            for one in sorted(path.parent.iterdir()):
+            directory = path.parent
+            if (
+                backend_config.is_backend_file(path.name)
+                and directory.name in backend_config.BACKEND_FILE_DIRS
+            ):
+                directory = directory.parent  # backends/prod.tfbackend serves the stack above it
+            if path.name.endswith(".hcl") and path.name not in TERRAGRUNT_FILES:
+                for one in _tree(directory):  # a file units include: every unit below it
+                    found[one] = None
+                continue
+            for one in sorted(directory.iterdir()):
                 if one.is_file() and _wanted(one.name):
                     found[one] = None
         else:
@@ -100,41 +118,97 @@ def _walk(root: Path) -> list[Path]:
     return out
 
 
-def stacks(files: list[Path]) -> list[Stack]:
-    """The stacks these files define, in path order (large trees: read on every core)."""
+def stacks(files: list[Path], backend_files: list[Path] | None = None) -> list[Stack]:
+    """The stacks these files define, one per state, in path order (large trees: every core).
+
+    ``backend_files``: the -backend-config files given on the command line; they serve every
+    partial backend instead of the files found beside it.
+    """
     by_dir: dict[Path, list[Path]] = {}
     for f in files:
         by_dir.setdefault(f.parent, []).append(f)
     groups = [(d, by_dir[d]) for d in sorted(by_dir)]
     workers = min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1)
+    explicit = list(backend_files) if backend_files else None
     if workers < 2 or len(groups) < 400:
-        return _stacks(groups)
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
+        found, parents = _stacks(groups, explicit)
+    else:
+        import functools
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
 
-    chunks = [groups[i::workers] for i in range(workers)]
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
-        found = [stack for part in pool.map(_stacks, chunks) for stack in part]
-    return sorted(found, key=lambda s: (s.path, str(s.block[0])))
+        chunks = [groups[i::workers] for i in range(workers)]
+        found, parents = [], set()
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
+            for part, used in pool.map(functools.partial(_stacks, explicit=explicit), chunks):
+                found.extend(part)
+                parents |= used
+    # A terragrunt.hcl another unit includes is that unit's parent configuration, not a unit.
+    from tfwrap.backend.terragrunt import absolute
+
+    found = [s for s in found if s.kind != "terragrunt" or absolute(s.path / "terragrunt.hcl") not in parents]
+    return sorted(found, key=lambda s: (s.path, str(s.backend_file or ""), str(s.block[0])))
 
 
-def _stacks(groups: list[tuple[Path, list[Path]]]) -> list[Stack]:
+def _stacks(
+    groups: list[tuple[Path, list[Path]]], explicit: list[Path] | None = None
+) -> tuple[list[Stack], set[Path]]:
     found: list[Stack] = []
+    parents: set[Path] = set()
     for directory, names in groups:
-        tf = [f for f in names if f.name.endswith((".tf", ".tf.json"))]
-        if tf:
-            stack = _terraform_stack(directory, tf)
+        unit = next((f for f in names if f.name in TERRAGRUNT_FILES), None)
+        if unit is not None:
+            stack, used = _terragrunt_unit(unit)
+            parents.update(used)
             if stack is not None:
                 found.append(stack)
-        found.extend(s for f in names if f.name in TERRAGRUNT_FILES for s in _terragrunt_stacks(f))
-    return found
+                continue  # the unit's backend "s3" {} (if any) is the one remote_state fills
+        tf = [f for f in names if f.name.endswith((".tf", ".tf.json"))]
+        if tf:
+            found.extend(_terraform_stacks(directory, tf, explicit))
+    return found, parents
 
 
 def _read(path: Path) -> str | None:
     try:
-        return path.read_text()
+        return backend_config.read_text(path)
     except (OSError, UnicodeDecodeError):
         return None
+
+
+def _terraform_stacks(directory: Path, files: list[Path], explicit: list[Path] | None) -> list[Stack]:
+    """The root module's stack, or one per -backend-config file when its block is partial."""
+    stack = _terraform_stack(directory, files)
+    if stack is None or stack.error:
+        return [stack] if stack else []
+    settings = stack.backend.settings
+    if "bucket" in settings and "key" in settings:
+        return [stack]
+    serving = explicit if explicit is not None else backend_config.backend_files(directory)
+    out = []
+    for path in serving:
+        one = Stack(
+            directory,
+            "terraform",
+            stack.backend,
+            stack.block,
+            dict(stack.places),
+            stack.required_versions,
+            stack.terraform_block,
+            backend_file=path,
+        )
+        try:
+            one.backend = backend_config.with_backend_file(stack.backend, path)
+        except TfwrapError as exc:
+            one.error = exc.message
+            one.block = (path, 1, 1)
+            out.append(one)
+            continue
+        source = next(s for s in one.backend.sources if s.where.startswith("-backend-config="))
+        for name, (line, column) in source.places.items():
+            one.places[name] = (path, line, column)
+        out.append(one)
+    return out or [stack]
 
 
 def _terraform_stack(directory: Path, files: list[Path]) -> Stack | None:
@@ -175,38 +249,37 @@ def _terraform_stack(directory: Path, files: list[Path]) -> Stack | None:
     return stack
 
 
-def _terragrunt_stacks(path: Path) -> list[Stack]:
-    text = _read(path)
-    if not text or "remote_state" not in text:
-        return []
+def _terragrunt_unit(path: Path) -> tuple[Stack | None, list[Path]]:
+    """A unit's stack (None: no S3 backend and nothing left unread) and the files it includes."""
+    from tfwrap.backend import terragrunt
+
     directory = path.parent
-    try:
-        blocks = scan.scan(text, keyword="remote_state")
-    except scan.ScanError as exc:
-        empty = backend_config.BackendConfig(directory, directory / ".terraform", "default", "s3")
-        return [Stack(directory, "terragrunt", empty, (path, 1, 1), error=f"cannot parse {path.name}: {exc}")]
-    found = []
-    for outer in blocks:
-        for block in outer.backends:
-            if block.settings.get("backend") != "s3":
-                continue
-            settings = block.settings.get("config")
-            settings = dict(settings) if isinstance(settings, dict) else {}
-            places = {
-                k.removeprefix("config."): v for k, v in block.places.items() if k.startswith("config.")
-            }
-            source = backend_config.Source(
-                path.name, "s3", settings, {"": (block.line, block.column), **places}
-            )
-            backend = backend_config.BackendConfig(
-                directory,
-                directory / ".terraform",
-                "default",
-                "s3",
-                backend_config.normalise(settings),
-                [source],
-            )
-            stack = Stack(directory, "terragrunt", backend, (path, block.line, block.column))
-            stack.places = {k: (path, *v) for k, v in places.items()}
-            found.append(stack)
-    return found
+    resolved = terragrunt.resolve(path)
+    empty = backend_config.BackendConfig(directory, directory / ".terraform", "default", "s3")
+    if resolved.error:
+        return Stack(directory, "terragrunt", empty, (path, 1, 1), error=resolved.error), resolved.parents
+    if resolved.block is None or resolved.backend_type != "s3":
+        if resolved.notes and resolved.block is None:
+            stack = Stack(directory, "terragrunt", empty, resolved.notes[0][2], notes=resolved.notes)
+            return stack, resolved.parents
+        return None, resolved.parents
+    block_file, line, column = resolved.block
+    source = backend_config.Source(
+        os.path.relpath(block_file, directory),
+        "s3",
+        resolved.settings,
+        {"": (line, column), **{k: (v[1], v[2]) for k, v in resolved.places.items()}},
+    )
+    backend = backend_config.BackendConfig(
+        directory,
+        directory / ".terraform",
+        "default",
+        "s3",
+        backend_config.normalise(resolved.settings),
+        [source],
+    )
+    stack = Stack(
+        directory, "terragrunt", backend, resolved.block, dict(resolved.places), notes=resolved.notes
+    )
+    stack.how = resolved.how
+    return stack, resolved.parents

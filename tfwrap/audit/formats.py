@@ -7,6 +7,7 @@ resolve them against the repository root, where CI runs the audit).
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -14,7 +15,7 @@ from typing import Any
 
 from tfwrap import __version__
 from tfwrap.audit.rules import Located
-from tfwrap.audit.run import Report
+from tfwrap.audit.run import Report, unchecked
 from tfwrap.findings.finding import CATALOG, ERROR, INFO, SEVERITIES, WARNING
 
 SCHEMA_VERSION = 1
@@ -108,6 +109,7 @@ def text(report: Report) -> str:
     """Grouped by finding, one line per stack, then the summary."""
     out: list[str] = []
     current = None
+    last_fix = ""
     for one in _sorted(report):
         f = one.finding
         if (f.severity, f.id) != current:
@@ -118,7 +120,13 @@ def text(report: Report) -> str:
             if help_text:
                 out.append(f"  fix: {help_text}")
         _, line, column = one.where
-        out.append(f"  {relative(one.file)}:{line}:{column}  {f.message}")
+        # A file several states share (a Terragrunt parent): say which state the line is about.
+        shared = not relative(one.file).startswith(relative(one.stack.path).rstrip("/") + "/")
+        about = f"[{relative(one.stack.path)}] " if shared and relative(one.stack.path) != "." else ""
+        out.append(f"  {relative(one.file)}:{line}:{column}  {about}{f.message}")
+        if one.stack.kind == "terragrunt" and f.fix and f.fix != last_fix:
+            out.append(f"    fix: {f.fix}")  # not the group's: there is no tfwrap migrate for it
+        last_fix = f.fix if one.stack.kind == "terragrunt" else ""
     out.append(report.summary())
     return "\n".join(out) + "\n"
 
@@ -135,6 +143,7 @@ def to_json(report: Report) -> dict[str, Any]:
             "errors": report.count(ERROR),
             "warnings": report.count(WARNING),
             "notes": report.count(INFO),
+            "unchecked": len(report.unchecked_stacks),
         },
         "stacks": [
             {
@@ -142,6 +151,7 @@ def to_json(report: Report) -> dict[str, Any]:
                 "kind": s.kind,
                 "file": relative(s.block[0]),
                 "line": s.block[1],
+                "backend_file": relative(s.backend_file) if s.backend_file else None,
                 "bucket": _plain(s.backend.settings.get("bucket")),
                 "key": _plain(s.backend.settings.get("key")),
                 "region": _plain(s.backend.settings.get("region")),
@@ -157,9 +167,11 @@ def to_json(report: Report) -> dict[str, Any]:
                 "message": one.finding.message,
                 "fix": one.finding.fix,
                 "stack": relative(one.stack.path),
+                "backend_file": relative(one.stack.backend_file) if one.stack.backend_file else None,
                 "file": relative(one.file),
                 "line": one.where[1],
                 "column": one.where[2],
+                "unchecked": unchecked(one),
             }
             for one in _sorted(report)
         ],
@@ -190,22 +202,18 @@ def sarif(report: Report) -> dict[str, Any]:
     for one in _sorted(report):
         f = one.finding
         message = f.message + (f" — fix: {f.fix}" if f.fix else "")
-        results.append(
-            {
-                "ruleId": f.id,
-                "ruleIndex": index[f.id],
-                "level": _level(f.severity),
-                "message": {"text": message},
-                "locations": [
-                    {
-                        "physicalLocation": {
-                            "artifactLocation": {"uri": _uri(one.file)},
-                            "region": {"startLine": one.where[1], "startColumn": one.where[2]},
-                        }
-                    }
-                ],
-            }
-        )
+        result: dict[str, Any] = {
+            "ruleId": f.id,
+            "ruleIndex": index[f.id],
+            "level": _level(f.severity),
+            "message": {"text": message},
+            "locations": [_location(one.where)],
+            "partialFingerprints": {"tfwrapFinding/v1": fingerprint(one)},
+        }
+        related = [w for w in (one.stack.block, _backend_file_place(one)) if w and w != one.where]
+        if related:
+            result["relatedLocations"] = [{"id": i, **_location(w)} for i, w in enumerate(related)]
+        results.append(result)
     return {
         "$schema": SARIF_SCHEMA,
         "version": "2.1.0",
@@ -217,6 +225,71 @@ def sarif(report: Report) -> dict[str, Any]:
             }
         ],
     }
+
+
+def _location(where: tuple[Path, int, int]) -> dict[str, Any]:
+    return {
+        "physicalLocation": {
+            "artifactLocation": {"uri": _uri(where[0])},
+            "region": {"startLine": where[1], "startColumn": where[2]},
+        }
+    }
+
+
+def _backend_file_place(one: Located) -> tuple[Path, int, int] | None:
+    return (one.stack.backend_file, 1, 1) if one.stack.backend_file else None
+
+
+def fingerprint(one: Located) -> str:
+    """A finding's identity across commits: its id, its state (stack and backend file) and the
+    setting's file, never a line number (docs/decisions/052-audit-outcomes.md)."""
+    stack = one.stack
+    parts = [one.finding.id, relative(stack.path), relative(stack.backend_file) if stack.backend_file else ""]
+    parts.append(relative(one.file))
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:32]
+
+
+def junit(report: Report) -> str:
+    """JUnit XML: one test case per state; an error finding fails it, a stack that could not be
+    checked is skipped, warnings and notes are its output (GitLab, Jenkins show the report)."""
+    from xml.etree import ElementTree as ET
+
+    by_stack: dict[int, list[Located]] = {}
+    for one in _sorted(report):
+        by_stack.setdefault(id(one.stack), []).append(one)
+    suite = ET.Element("testsuite", name="tfwrap audit", tests=str(len(report.stacks)))
+    failures = skipped = 0
+    for stack in report.stacks:
+        name = relative(stack.path) + (f" ({relative(stack.backend_file)})" if stack.backend_file else "")
+        case = ET.SubElement(suite, "testcase", classname=f"tfwrap.audit.{stack.kind}", name=name)
+        case.set("file", relative(stack.block[0]))
+        mine = by_stack.get(id(stack), [])
+        errors = [o for o in mine if o.finding.severity == ERROR and not unchecked(o)]
+        if errors:
+            failures += 1
+            failure = ET.SubElement(
+                case, "failure", type=errors[0].finding.id, message=errors[0].finding.message
+            )
+            failure.text = "\n".join(_junit_line(o) for o in errors)
+        elif any(unchecked(o) for o in mine):
+            skipped += 1
+            reason = next(o for o in mine if unchecked(o)).finding
+            ET.SubElement(case, "skipped", message=f"not checked: [{reason.id}] {reason.message}")
+        rest = [o for o in mine if o not in errors]
+        if rest:
+            ET.SubElement(case, "system-out").text = "\n".join(_junit_line(o) for o in rest)
+    suite.set("failures", str(failures))
+    suite.set("skipped", str(skipped))
+    suite.set("errors", "0")
+    suites = ET.Element("testsuites", name="tfwrap audit")
+    suites.append(suite)
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(suites, encoding="unicode") + "\n"
+
+
+def _junit_line(one: Located) -> str:
+    f = one.finding
+    fix = f" (fix: {f.fix})" if f.fix else ""
+    return f"{f.severity} [{f.id}] {relative(one.file)}:{one.where[1]}:{one.where[2]} {f.message}{fix}"
 
 
 def _uri(path: Path) -> str:
@@ -259,4 +332,6 @@ def render(report: Report, fmt: str) -> str:
         return json.dumps(sarif(report), indent=2) + "\n"
     if fmt == "github":
         return github(report)
+    if fmt == "junit":
+        return junit(report)
     return text(report)

@@ -8,6 +8,7 @@ expressions, which are shown as written and never guessed (issue 10).
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -67,8 +68,24 @@ def offline(stack: Stack, object_lock: bool | None = None) -> list[Located]:
                 stack.block,
             )
         ]
+    notes = [
+        Located(
+            stack,
+            make(
+                "backend-dynamic-value",
+                f"{what} = {expression} is built by an expression tfwrap does not evaluate: not read",
+                "write a literal path if tfwrap should read it",
+            ),
+            where,
+        )
+        for what, expression, where in stack.notes
+    ]
+    if not stack.backend.settings and stack.kind == "terragrunt":
+        return notes  # nothing read: the unit's backend is behind what was not evaluated
+    if stack.partial:  # as the guard says it, and nothing else: no bucket, no other finding
+        return [*notes, Located(stack, locking.partial(stack.backend), stack.block)]
     settings = stack.backend.settings
-    found = [
+    found = notes + [
         Located(
             stack,
             make(
@@ -82,7 +99,10 @@ def offline(stack: Stack, object_lock: bool | None = None) -> list[Located]:
         if dynamic(value) and name in ("bucket", "use_lockfile", "dynamodb_table", "encrypt", "region")
     ]
     if not any(dynamic(settings.get(n)) for n in ("use_lockfile", "dynamodb_table")):
-        found += [Located(stack, f, _locking_place(stack, f)) for f in locking.evaluate(stack.backend)]
+        found += [
+            Located(stack, terragrunt_fix(stack, f), _locking_place(stack, f))
+            for f in locking.evaluate(stack.backend)
+        ]
     if not dynamic(settings.get("encrypt")) and to_bool(settings.get("encrypt")) is not True:
         state = "is false" if "encrypt" in settings else "is not set"
         found.append(
@@ -91,7 +111,7 @@ def offline(stack: Stack, object_lock: bool | None = None) -> list[Located]:
                 make(
                     "encrypt-missing",
                     f"encrypt {state}: state is encrypted only by the bucket's default encryption, if any",
-                    f"set encrypt = true in {stack.block[0].name}",
+                    f"set encrypt = true in {_home(stack, 'encrypt')}",
                 ),
                 stack.where("encrypt"),
             )
@@ -112,6 +132,21 @@ def offline(stack: Stack, object_lock: bool | None = None) -> list[Located]:
             )
         )
     return found
+
+
+def _home(stack: Stack, name: str) -> str:
+    """The file a user edits to change ``name``: where it is written, else the backend file
+    of a partial backend, else the file with the block (relative to the stack)."""
+    where = stack.places.get(name)
+    path = where[0] if where else (stack.backend_file or stack.block[0])
+    return os.path.relpath(path, stack.path)
+
+
+def terragrunt_fix(stack: Stack, finding: Finding) -> Finding:
+    """A locking fix for a Terragrunt unit: which ``.hcl`` to edit (as the guard says it)."""
+    if stack.kind != "terragrunt":
+        return finding
+    return locking.for_terragrunt(finding, os.path.relpath(stack.block[0], stack.path), stack.how)
 
 
 def _locking_place(stack: Stack, finding: Finding) -> Where:

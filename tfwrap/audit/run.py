@@ -31,26 +31,51 @@ class Report:
     policy_files: dict[Path, str | None] = field(default_factory=dict)  # stack dir -> governing file
 
     def count(self, severity: str) -> int:
-        return sum(1 for f in self.findings if f.finding.severity == severity)
+        return sum(1 for f in self.findings if f.finding.severity == severity and not unchecked(f))
 
     @property
     def errors(self) -> int:
         return self.count(ERROR)
+
+    @property
+    def unchecked_stacks(self) -> list[Stack]:
+        """Stacks a finding says could not be checked (credentials, endpoint, access)."""
+        seen = {id(f.stack): f.stack for f in self.findings if unchecked(f)}
+        return list(seen.values())
 
     def summary(self) -> str:
         """``412 stacks, 37 buckets: 9 errors, 15 warnings`` (and notes when there are any)."""
         parts = [_plural(self.count(ERROR), "error"), _plural(self.count(WARNING), "warning")]
         if self.count(INFO):
             parts.append(_plural(self.count(INFO), "note"))
+        if self.unchecked_stacks:
+            parts.append(f"{len(self.unchecked_stacks)} not checked")
         return f"{_plural(len(self.stacks), 'stack')}, {_plural(self.buckets, 'bucket')}: {', '.join(parts)}"
+
+
+# What the environment stopped tfwrap from checking: no verdict on the configuration.
+UNCHECKED_IDS = frozenset(
+    {"no-credentials", "bad-credentials", "endpoint-unreachable", "access-denied", "check-failed"}
+)
+
+
+def unchecked(one: Located) -> bool:
+    return one.finding.id in UNCHECKED_IDS
 
 
 def _plural(n: int, word: str) -> str:
     return f"{n} {word}{'' if n == 1 else 's'}"
 
 
-def audit(paths: list[Path], *, offline: bool, jobs: int = 8, use_cache: bool = True) -> Report:
-    found = discover.stacks(discover.candidate_files(paths))
+def audit(
+    paths: list[Path],
+    *,
+    offline: bool,
+    jobs: int = 8,
+    use_cache: bool = True,
+    backend_files: list[Path] | None = None,
+) -> Report:
+    found = discover.stacks(discover.candidate_files(paths), backend_files)
     by_file: dict[str | None, policies.Policy] = {}
     stack_policy: dict[int, policies.Policy] = {}
     report = Report(found, 0, offline)

@@ -258,28 +258,134 @@ def config_files(workdir: Path) -> list[Path]:
     return [p for p in files if not _is_override(p.name)] + overrides
 
 
+def _in_load_order(files: list[Path]) -> list[Path]:
+    files = sorted(files, key=lambda p: p.name)
+    return [p for p in files if not _is_override(p.name)] + [p for p in files if _is_override(p.name)]
+
+
 def _is_override(name: str) -> bool:
     stem = name.removesuffix(".json").removesuffix(".tf")
     return stem == "override" or stem.endswith("_override")
 
 
+def read_text(path: Path) -> str:
+    """A configuration file as Terraform reads it: UTF-8 whatever the locale, and a leading
+    byte order mark is not part of the text (a BOM before ``terraform {`` hid the backend)."""
+    return path.read_bytes().decode("utf-8").removeprefix("\ufeff")
+
+
+# What may stand for the state in a terraform block; an override file's one replaces the others.
+_STATE_BLOCKS = ("backend", "cloud", "state_store")
+
+
 def _from_files(workdir: Path, texts: dict[Path, str] | None = None) -> list[Source]:
-    sources: list[Source] = []
-    for path in config_files(workdir):
+    """The backend the root module declares, merged as Terraform merges it (its source, or none).
+
+    Primary files may declare one of ``backend``, ``cloud`` or ``state_store`` once; each
+    override file's replaces it (a ``cloud`` or ``state_store`` there removes the backend).
+    Terraform refuses a second block and a repeated setting: so does this, naming both places
+    (docs/decisions/050-read-as-terraform-merges.md).
+    """
+    chosen: Source | None = None
+    # Files already read (audit): their names are the directory's listing, in Terraform's order.
+    paths = config_files(workdir) if texts is None else _in_load_order(list(texts))
+    for path in paths:
         text = (texts or {}).get(path)
         if text is None:
             try:
-                text = path.read_text()
+                text = read_text(path)
             except (OSError, UnicodeDecodeError) as exc:
                 raise BackendConfigError(f"cannot read {path.name}: {exc}") from exc
-        if "backend" not in text:  # cheap: most files cannot hold a backend block
+        if "backend" not in text and "cloud" not in text and "state_store" not in text:
+            continue  # cheap: most files cannot hold a backend block
+        found = _state_blocks(path, text)
+        if not found:
             continue
-        if path.name.endswith(".json"):
-            blocks = _backend_blocks_json(path, text)
-        else:
-            blocks = _backend_blocks_hcl(path, text)
-        sources.extend(Source(path.name, kind, settings, places) for kind, settings, places in blocks)
-    return sources
+        if _is_override(path.name):
+            kinds = [s for s in found if s.backend_type not in ("cloud", "state_store")]
+            kinds = kinds if len(found) == len(kinds) else [s for s in found if s not in kinds]
+            if len(kinds) > 1:
+                raise _two_blocks(kinds[0], kinds[1], "an override file may hold only one")
+            chosen = kinds[0]
+            continue
+        for source in found:
+            if chosen is not None:
+                raise _two_blocks(chosen, source, "Terraform refuses a second one")
+            chosen = source
+    return [chosen] if chosen is not None else []
+
+
+def _shown(source: Source) -> str:
+    line = source.places.get("", (1, 1))[0]
+    kind = source.backend_type
+    what = kind if kind in ("cloud", "state_store") else f'backend "{kind}"'
+    return f"{what} in {source.where}:{line}"
+
+
+def _two_blocks(first: Source, second: Source, why: str) -> BackendConfigError:
+    others = {first.backend_type, second.backend_type} & {"cloud", "state_store"}
+    terraform_says = (
+        "Terraform: a backend, cloud and state_store block exclude each other"
+        if others
+        else "Terraform: Duplicate 'backend' configuration block"
+    )
+    return BackendConfigError(
+        f"two backend blocks, {_shown(first)} and {_shown(second)}: {why} ({terraform_says}); keep one"
+    )
+
+
+def _state_blocks(path: Path, text: str) -> list[Source]:
+    """Every backend, cloud and state_store block of one file, in the order written."""
+    from tfwrap.backend import scan
+
+    if path.name.endswith(".json"):
+        found_json = [
+            Source(path.name, kind, settings, places)
+            for kind, settings, places in _backend_blocks_json(path, text)
+        ]
+        return found_json + _json_others(path, text)
+    try:
+        found = scan.scan(text, versions=False)
+    except scan.ScanError as exc:
+        raise BackendConfigError(
+            f"cannot parse {path.name}: {exc}; run `terraform validate` to see the error"
+        ) from exc
+    out: list[tuple[tuple[int, int], Source]] = []
+    for terraform_block in found:
+        for block in terraform_block.backends:
+            _refuse_duplicates(path.name, block.duplicates)
+            if block.literal:
+                settings = block.settings
+            elif block.label == "s3":
+                settings = _backend_block_hcl(path, block.text)
+            else:  # not ours to read: Terraform judges another backend's settings
+                settings = {}
+            places = {"": (block.line, block.column), **block.places}
+            out.append(((block.line, block.column), Source(path.name, block.label, settings, places)))
+        for kind, place in terraform_block.others:
+            out.append((place, Source(path.name, kind, {}, {"": place})))
+    return [source for _, source in sorted(out, key=lambda pair: pair[0])]
+
+
+def _json_others(path: Path, text: str) -> list[Source]:
+    """``cloud`` and ``state_store`` in a ``.tf.json`` (already parsed once: errors are reported)."""
+    doc = json.loads(text)
+    blocks = doc.get("terraform") if isinstance(doc, dict) else None
+    return [
+        Source(path.name, kind, {}, {"": (1, 1)})
+        for block in _as_list(blocks)
+        for kind in ("cloud", "state_store")
+        if kind in block
+    ]
+
+
+def _refuse_duplicates(where: str, duplicates: list[tuple[str, tuple[int, int], tuple[int, int]]]) -> None:
+    if duplicates:
+        name, first, second = duplicates[0]
+        raise BackendConfigError(
+            f"{name} is set twice in {where} (lines {first[0]} and {second[0]}): Terraform refuses it "
+            '("Attribute redefined"); keep one'
+        )
 
 
 def load_files(workdir: Path, texts: dict[Path, str]) -> BackendConfig:
@@ -293,6 +399,68 @@ def load_files(workdir: Path, texts: dict[Path, str]) -> BackendConfig:
         config.backend_type = from_files[-1].backend_type
         config.settings = _normalise(from_files[-1].settings)
     return config
+
+
+def with_backend_file(config: BackendConfig, path: Path, text: str | None = None) -> BackendConfig:
+    """``config`` as ``terraform init -backend-config=PATH`` reads it: the file's settings on
+    top of the block's, key by key; the file is a source of its own (with its places)."""
+    if text is None:
+        try:
+            text = read_text(path)
+        except (OSError, UnicodeDecodeError) as exc:
+            raise BackendConfigError(f"cannot read -backend-config file {path}: {exc}") from exc
+    settings, places = _backend_file_places(path, text)
+    where = os.path.relpath(path, config.workdir)
+    source = Source(f"-backend-config={where}", "", settings, places)
+    files = [s for s in config.sources if not s.where.endswith("terraform.tfstate")]
+    initialised = [s for s in config.sources if s.where.endswith("terraform.tfstate")]
+    merged = dict(files[-1].settings) if files else {}
+    merged.update(settings)
+    return BackendConfig(
+        workdir=config.workdir,
+        data_dir=config.data_dir,
+        workspace=config.workspace,
+        backend_type=config.backend_type,
+        settings=_normalise(merged),
+        sources=[*files, source, *initialised],
+    )
+
+
+# -backend-config files: ``*.tfbackend`` (``*.s3.tfbackend`` too) and ``*.backend``, beside the
+# root module or in one of these folders of it (docs/layouts.md).
+BACKEND_FILE_SUFFIXES = (".tfbackend", ".backend")
+BACKEND_FILE_DIRS = (
+    "",
+    "backends",
+    "backend",
+    "backend-config",
+    "backend-configs",
+    "env",
+    "envs",
+    "environments",
+)
+
+
+def is_backend_file(name: str) -> bool:
+    return name.endswith(BACKEND_FILE_SUFFIXES) and not name.startswith(".")
+
+
+def backend_files(workdir: Path) -> list[Path]:
+    """The -backend-config files that may serve the root module in ``workdir``."""
+    found: list[Path] = []
+    try:
+        here = sorted(os.scandir(workdir), key=lambda e: e.name)
+    except OSError:
+        return found
+    found.extend(Path(e.path) for e in here if is_backend_file(e.name) and e.is_file())
+    subdirs = {e.name for e in here if e.name in BACKEND_FILE_DIRS and e.is_dir()}
+    for sub in (s for s in BACKEND_FILE_DIRS if s in subdirs):  # one listing each, only if present
+        try:
+            entries = sorted(os.scandir(workdir / sub), key=lambda e: e.name)
+        except OSError:
+            continue
+        found.extend(Path(e.path) for e in entries if is_backend_file(e.name) and e.is_file())
+    return found
 
 
 Blocks = list[tuple[str, dict[str, Any], dict[str, tuple[int, int]]]]
@@ -311,7 +479,12 @@ def _backend_blocks_hcl(path: Path, text: str) -> Blocks:
     blocks: Blocks = []
     for terraform_block in found:
         for block in terraform_block.backends:
-            settings = block.settings if block.literal else _backend_block_hcl(path, block.text)
+            if block.literal:
+                settings = block.settings
+            elif block.label == "s3":
+                settings = _backend_block_hcl(path, block.text)
+            else:  # not ours to read: Terraform judges another backend's settings
+                settings = {}
             blocks.append((block.label, settings, {"": (block.line, block.column), **block.places}))
     return blocks
 
@@ -391,12 +564,15 @@ def _from_backend_config_args(command: Command, workdir: Path, env: dict[str, st
             continue
         path = (workdir / value).resolve()
         try:
-            text = path.read_text()
+            text = read_text(path)
         except OSError as exc:
             raise BackendConfigError(
                 f"cannot read -backend-config file {value}: {exc.strerror}; check the path"
             ) from exc
-        sources.append(Source(f"-backend-config={value}", "", _backend_file(path, text)))
+        except UnicodeDecodeError as exc:
+            raise BackendConfigError(f"cannot read -backend-config file {value}: {exc}") from exc
+        settings, places = _backend_file_places(path, text)
+        sources.append(Source(f"-backend-config={value}", "", settings, places))
     return sources
 
 
@@ -411,6 +587,22 @@ def _arg_value(raw: str) -> Any:
         except Exception:  # noqa: BLE001 - keep the raw text; Terraform will judge it
             return stripped
     return stripped
+
+
+def _backend_file_places(path: Path, text: str) -> tuple[dict[str, Any], dict[str, tuple[int, int]]]:
+    """A -backend-config file's settings and where each is (literals: no python-hcl2)."""
+    from tfwrap.backend import scan
+
+    try:
+        block = scan.attributes(text)
+    except scan.ScanError as exc:
+        raise BackendConfigError(
+            f"cannot parse -backend-config file {path.name}: {exc}; fix its syntax"
+        ) from exc
+    _refuse_duplicates(path.name, block.duplicates)
+    if block.literal:
+        return block.settings, block.places
+    return _backend_file(path, text), block.places
 
 
 def _backend_file(path: Path, text: str) -> dict[str, Any]:
@@ -429,7 +621,7 @@ def file_settings(path: Path) -> dict[str, Any] | None:
     """The ``backend "s3"`` settings written in one file: a ``.tf``, a ``.tf.json`` or a
     ``-backend-config`` file (None when the file does not exist or has no S3 block)."""
     try:
-        text = path.read_text()
+        text = read_text(path)
     except FileNotFoundError:
         return None
     except (OSError, UnicodeDecodeError) as exc:
@@ -439,7 +631,7 @@ def file_settings(path: Path) -> dict[str, Any] | None:
     elif path.name.endswith(".tf"):
         blocks = _backend_blocks_hcl(path, text)
     else:
-        return _backend_file(path, text)
+        return _backend_file_places(path, text)[0]
     return next((settings for kind, settings, _ in blocks if kind == "s3"), None)
 
 

@@ -125,13 +125,16 @@ def _edit_text(path: Path, text: str, name: str, value: Any, remove: bool) -> st
             text = text[: brace + 1] + body + text[close:]
             block = _s3_block(path, text)
         return _edit_block(path, text, block, name, value, remove=remove, indent=outer + "  ")
-    # a -backend-config file: all of it is the body
+    # a -backend-config file: all of it is the settings
     if text and not text.endswith("\n"):
         text += "\n"
-    block = scan.scan_body(text)
-    if not block.complete:
+    try:
+        settings = scan.attributes(text, strict=False)
+    except scan.ScanError:
+        settings = None
+    if settings is None or not settings.complete:
         raise BackendConfigError(f"cannot read the settings in {path.name}; edit it by hand")
-    return _edit_block(path, text, block, name, value, remove=remove, indent="")
+    return _edit_block(path, text, settings, name, value, remove=remove, indent="")
 
 
 def _s3_block(path: Path, text: str) -> scan.Block:

@@ -17,6 +17,7 @@ caller hands that block alone to python-hcl2. The same reader serves Terragrunt'
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import sys
@@ -31,13 +32,13 @@ _HEREDOC = r"<<(-?)([A-Za-z_][\w-]*)[ \t]*\r?\n"
 # Every alternative starts with a literal character, so the regex engine skips ahead fast.
 _FILE = re.compile(
     rf"(?P<s>{_SIMPLE_STRING})|(?P<t>\")|(?P<c>#[^\n]*|//[^\n]*)|(?P<b>/\*)|(?P<h>{_HEREDOC})"
-    r"|(?P<o>\{)|(?P<x>\})|(?P<w>(?:terraform|backend|remote_state)(?![\w-]))"
+    r"|(?P<o>\{)|(?P<x>\})|(?P<w>(?:terraform|backend|remote_state|cloud|state_store)(?![\w-]))"
 )
 # A string whose templates hold no string, brace, newline or comment: skipped in one step.
 _PLAIN_TEMPLATE = r'"(?:[^"\\\n$%]|\\.|\$\$\{|%%\{|[$%](?!\{)|[$%]\{(?:[^{}"\n#/]|/(?![/*]))*\})*"'
 # Everything in between, consumed in one C-level match: the loop sees only what matters.
 _RUN = re.compile(
-    r"(?:[^\"#/<{}\w]+|(?!(?:terraform|backend|remote_state)(?![\w-]))[\w-]+"
+    r"(?:[^\"#/<{}\w]+|(?!(?:terraform|backend|remote_state|cloud|state_store)(?![\w-]))[\w-]+"
     rf"|{_PLAIN_TEMPLATE}|#[^\n]*|//[^\n]*|/(?![/*])|<(?!<[-A-Za-z_]))*"
 )
 # Python >= 3.11: the run and a brace in one match, the common step outside a terraform block
@@ -105,6 +106,8 @@ class Block:
     span: tuple[int, int, int] = (0, 0, 0)
     spans: dict[str, tuple[int, int, int]] = field(default_factory=dict)
     complete: bool = True  # False: the body holds something the reader could not follow
+    # A setting written twice ("Attribute redefined" in Terraform): its name and both places.
+    duplicates: list[tuple[str, Place, Place]] = field(default_factory=list)
 
 
 @dataclass
@@ -117,6 +120,9 @@ class TerraformBlock:
     required_version: Any = None
     required_version_place: Place | None = None
     body: tuple[int, int] = (0, 0)  # offsets inside the braces
+    # ``cloud`` and ``state_store`` blocks directly inside: each replaces any backend
+    # (in an override file) or conflicts with one (in a primary file). Kind and place.
+    others: list[tuple[str, Place]] = field(default_factory=list)
 
 
 class _Lines:
@@ -211,7 +217,12 @@ def _template_end(text: str, pos: int) -> int:
 
 
 def scan(  # noqa: PLR0912, PLR0915 - one token loop reads best whole
-    text: str, keyword: str = "terraform", *, settings: bool = True, versions: bool = True
+    text: str,
+    keyword: str = "terraform",
+    *,
+    settings: bool = True,
+    versions: bool = True,
+    expressions: bool = False,
 ) -> list[TerraformBlock]:
     """Every top-level ``terraform`` block of a ``.tf`` file, with its backend blocks.
 
@@ -219,6 +230,8 @@ def scan(  # noqa: PLR0912, PLR0915 - one token loop reads best whole
     ``remote_state = { ... }`` is returned as a one-backend block labelled ``remote_state``.
     ``settings=False``: the backend blocks' places only, not their settings (cheaper);
     ``versions=False``: no ``required_version`` (the guard does not need it).
+    ``expressions=True``: a backend value that is not a literal is kept as an ``Expression``
+    (Terragrunt's ``generate`` contents, where ``${...}`` is Terragrunt's to fill).
     """
     headers = _HEADERS[keyword].finditer(text)
     last = -1
@@ -253,7 +266,7 @@ def scan(  # noqa: PLR0912, PLR0915 - one token loop reads best whole
             if inner is not None and depth == 1:
                 span = (*inner[1:], m.start())
                 found[-1].backends.append(
-                    _read_block(text, lines, inner[0], span)
+                    _read_block(text, lines, inner[0], span, strict=not expressions)
                     if settings
                     else Block(inner[0], *lines.place(inner[1]), text[inner[1] : m.start() + 1], span=span)
                 )
@@ -278,6 +291,10 @@ def scan(  # noqa: PLR0912, PLR0915 - one token loop reads best whole
                     outer_at, outer_brace = start, header.end() - 1
                     found.append(outer)
                     pos = outer_brace  # the "{" itself is counted above
+            elif word in ("cloud", "state_store") and keyword == "terraform" and outer is not None:
+                header = (_TF_HEADER if word == "cloud" else _LABEL_HEADER).match(text, pos)
+                if depth == 1 and inner is None and header and _at_line_start(text, start):
+                    outer.others.append((word, lines.place(start)))
             elif word == "backend" and keyword == "terraform" and outer is not None and depth == 1:
                 header = _LABEL_HEADER.match(text, pos)
                 if header and inner is None and _at_line_start(text, start):
@@ -295,37 +312,26 @@ def scan(  # noqa: PLR0912, PLR0915 - one token loop reads best whole
     return found
 
 
-def _read_block(text: str, lines: _Lines, label: str, span: tuple[int, int, int]) -> Block:
+def _read_block(
+    text: str, lines: _Lines, label: str, span: tuple[int, int, int], *, strict: bool | None = None
+) -> Block:
     """``span``: offsets of the keyword, the opening brace and the closing brace."""
     start, brace, close = span
     line, column = lines.place(start)
     block = Block(label, line, column, text[start : close + 1], span=span)
     try:
-        _Body(text, lines, block, strict=label != "remote_state").read(brace + 1, close, "")
+        strict = label != "remote_state" if strict is None else strict
+        _Body(text, lines, block, strict=strict).read(brace + 1, close, "")
     except _NotLiteral:
         block.literal = False
         block.settings.clear()
         block.places.clear()
         block.spans.clear()
+        block.duplicates.clear()
         try:
             _Body(text, lines, block, strict=False).read(brace + 1, close, "")
         except _NotLiteral:  # the places found so far are all we can give
             block.complete = False
-    return block
-
-
-def scan_body(text: str) -> Block:
-    """A whole file read as one block body: a ``-backend-config`` file (``key = value`` lines).
-
-    Its ``span`` covers the text (no braces: keyword and brace at -1, close at the end)."""
-    lines = _Lines(text)
-    block = Block("", 1, 1, text, span=(-1, -1, len(text)))
-    try:
-        _Body(text, lines, block, strict=False).read(0, len(text), "")
-    except _NotLiteral:
-        block.complete = False
-    except ScanError:
-        block.complete = False
     return block
 
 
@@ -382,7 +388,7 @@ class _Body:
     def __init__(self, text: str, lines: _Lines, block: Block, *, strict: bool) -> None:
         self.text, self.lines, self.block, self.strict = text, lines, block, strict
 
-    def read(self, pos: int, end: int, prefix: str) -> None:
+    def read(self, pos: int, end: int, prefix: str) -> None:  # noqa: PLR0912 - one loop over a body
         """Attributes and nested blocks between ``pos`` and ``end``."""
         text, target = self.text, self.block.settings
         for part in prefix.split(".")[:-1] if prefix else []:
@@ -396,11 +402,17 @@ class _Body:
                 raise _NotLiteral
             key, at = name.group(), pos
             pos = _space(text, name.end())
+            repeated = key in target
+            if repeated:
+                first = self.block.places.get(prefix + key, (0, 0))
+                self.block.duplicates.append((prefix + key, first, self.lines.place(at)))
             if text.startswith("=", pos) and not text.startswith("==", pos):
                 value_start = _space(text, pos + 1)
-                target[key], value_end = self.attribute(value_start, end, prefix + key + ".")
-                if not prefix:
-                    self.block.spans[key] = (at, value_start, value_end)
+                value, value_end = self.attribute(value_start, end, prefix + key + ".")
+                if not repeated:  # Terraform refuses a repeated attribute; keep the first
+                    target[key] = value
+                    if not prefix:
+                        self.block.spans[key] = (at, value_start, value_end)
                 pos = _space(text, value_end)
                 pos = pos + 1 if text.startswith(",", pos) else pos
             else:  # a nested block, e.g. assume_role { ... } (labels are not expected here)
@@ -408,13 +420,14 @@ class _Body:
                 if header is None:
                     raise _NotLiteral
                 close = _template_end(text, header.end()) - 1
-                if key not in target:  # Terraform refuses a repeated block; keep the first
+                if not repeated:  # Terraform refuses a repeated block; keep the first
                     target[key] = {}
                     self.read(header.end(), close, prefix + key + ".")
                     if not prefix:
                         self.block.spans[key] = (at, header.end() - 1, close + 1)
                 pos = close + 1
-            self.block.places[prefix + key] = self.lines.place(at)
+            if not repeated:
+                self.block.places[prefix + key] = self.lines.place(at)
 
     def attribute(self, start: int, end: int, prefix: str) -> tuple[Any, int]:
         """An attribute's value and the offset just after the value."""
@@ -561,6 +574,137 @@ def _decode(raw: str) -> str:
         return chr(int(short or long, 16))
 
     return _ESCAPE.sub(one, raw)
+
+
+# --- whole bodies: -backend-config files and Terragrunt files ---------------------------
+
+
+def attributes(text: str, *, strict: bool = True) -> Block:
+    """A ``-backend-config`` file: a body of attributes, read as a block labelled ``file``.
+
+    ``literal=False`` when something in it is not a literal (the caller hands it to
+    python-hcl2, which reports Terraform's own error); repeated settings are in ``duplicates``.
+    ``strict=False`` reads on past an expression, for editing (``complete`` says whether it
+    could). Its ``span`` covers the text (no braces: keyword and brace at -1). ScanError for an
+    unterminated string, comment or heredoc.
+    """
+    lines = _Lines(text)
+    block = Block("file", 1, 1, text, span=(-1, -1, len(text)))
+    try:
+        _Body(text, lines, block, strict=strict).read(0, len(text), "")
+    except _NotLiteral:
+        block.literal = False
+        block.complete = False
+    _check_closed(text)
+    return block
+
+
+def _check_closed(text: str) -> None:
+    """ScanError for an unterminated string, comment or heredoc (what Terraform refuses first)."""
+    pos = 0
+    while True:
+        m = _EXPR.search(text, pos)
+        if m is None:
+            return
+        pos = _skip(text, m)
+
+
+@dataclass
+class Item:
+    """A top-level attribute or block of an HCL body (a Terragrunt file): name, labels, where."""
+
+    name: str
+    labels: list[str]
+    line: int
+    column: int
+    start: int  # the name's offset
+    value: tuple[int, int]  # an attribute's expression, or a block's body inside the braces
+    is_block: bool
+
+
+_LABELS = re.compile(r'[ \t]*(?:"((?:[^"\\\n]|\\.)*)"|([A-Za-z_][\w-]*))')
+
+
+def items(text: str) -> list[Item]:
+    """The top-level attributes and blocks of an HCL file, without reading their values.
+
+    ScanError when the file is not HCL Terraform or Terragrunt could read.
+    """
+    found: list[Item] = []
+    lines = _Lines(text)
+    pos, end = 0, len(text)
+    while True:
+        pos = _blank(text, pos)
+        if pos >= end:
+            return found
+        name = _IDENT.match(text, pos)
+        if name is None:
+            raise ScanError(f"unexpected {text[pos]!r}", text.count("\n", 0, pos) + 1)
+        at, pos = pos, _space(text, name.end())
+        line, column = lines.place(at)
+        if text.startswith("=", pos):
+            value_start = _space(text, pos + 1)
+            value_end = _expression_end(text, value_start, end)
+            found.append(Item(name.group(), [], line, column, at, (value_start, value_end), False))
+            pos = value_end
+            continue
+        labels: list[str] = []
+        while (label := _LABELS.match(text, pos)) and not text.startswith("{", _space(text, pos)):
+            quoted, bare = label.groups()
+            labels.append(_decode(quoted) if quoted is not None else bare)
+            pos = label.end()
+        pos = _space(text, pos)
+        if not text.startswith("{", pos):
+            raise ScanError(f"{name.group()}: expected a block or an attribute", line)
+        close = _template_end(text, pos + 1) - 1
+        found.append(Item(name.group(), labels, line, column, at, (pos + 1, close), True))
+        pos = close + 1
+
+
+def body(text: str, item: Item) -> Block:
+    """A top-level block's settings, expressions kept as written (never evaluated)."""
+    lines = _Lines(text)
+    block = Block(item.labels[0] if item.labels else item.name, item.line, item.column, "")
+    if item.is_block:
+        with contextlib.suppress(_NotLiteral):
+            _Body(text, lines, block, strict=False).read(item.value[0], item.value[1], "")
+    return block
+
+
+def value(text: str, item: Item) -> Any:
+    """A top-level attribute's value: a literal, an object of values, or an ``Expression``."""
+    lines = _Lines(text)
+    block = Block(item.name, item.line, item.column, "")
+    start, end = item.value
+    reader = _Body(text, lines, block, strict=False)
+    try:
+        found, _ = reader.attribute(start, end, item.name + ".")
+    except _NotLiteral:
+        return Expression(text[start:end].strip())
+    return found
+
+
+def places(text: str, item: Item) -> dict[str, Place]:
+    """Where each setting of an attribute's object value is (``config.bucket``: line, column)."""
+    lines = _Lines(text)
+    block = Block(item.name, item.line, item.column, "")
+    with contextlib.suppress(_NotLiteral):
+        _Body(text, lines, block, strict=False).attribute(item.value[0], item.value[1], "")
+    return block.places
+
+
+def heredoc(raw: str) -> str | None:
+    """The content of a heredoc expression as written (``<<EOF`` ... ``EOF``): its first line
+    is the line after the marker. None if ``raw`` is not a heredoc."""
+    m = re.match(_HEREDOC, raw)
+    if m is None:
+        return None
+    tag = m.group(2)
+    content = raw[m.end() :]
+    last = content.rstrip().rfind("\n")
+    if content.rstrip()[last + 1 :].strip() != tag:
+        return None
+    return content[: last + 1]
 
 
 # --- .tf.json --------------------------------------------------------------------------------

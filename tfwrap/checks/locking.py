@@ -2,11 +2,58 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 from tfwrap.backend.config import BackendConfig, Source, to_bool
 from tfwrap.findings.finding import Finding, make
 
 
 def evaluate(backend: BackendConfig) -> list[Finding]:
+    found = _evaluate(backend)
+    unit = _terragrunt_unit(backend)
+    if unit is None:
+        return found
+    from tfwrap.backend import terragrunt
+
+    resolved = terragrunt.resolve(unit)
+    if resolved.block is None:
+        return found
+    home = os.path.relpath(resolved.block[0], unit.parent)  # as the audit names it
+    return [for_terragrunt(f, home, resolved.how) for f in found]
+
+
+def _terragrunt_unit(backend: BackendConfig) -> Path | None:
+    """The unit's ``terragrunt.hcl`` when Terraform runs in Terragrunt's cache (its copy of the
+    module, with the generated backend.tf): the files to edit are the unit's, not these."""
+    parts = backend.workdir.parts
+    if ".terragrunt-cache" not in parts:
+        return None
+    unit = Path(*parts[: parts.index(".terragrunt-cache")]) / "terragrunt.hcl"
+    return unit if unit.is_file() else None
+
+
+def for_terragrunt(finding: Finding, home: str, how: str) -> Finding:
+    """A locking fix for a Terragrunt unit: what to change in which ``.hcl`` file
+    (``tfwrap migrate`` edits Terraform files only, and refuses a Terragrunt unit)."""
+    if not finding.id.startswith("locking-"):
+        return finding
+    part = 'the backend "s3" block in generate "backend"' if how == "generate" else "remote_state's config"
+    after = "then run `terragrunt init -reconfigure` in each unit that uses it"
+    fixes = {
+        "locking-dynamodb-only": f"add use_lockfile = true beside dynamodb_table in {part} of {home}, "
+        f"{after}; remove dynamodb_table once every pipeline has it (tfwrap migrate does not edit "
+        "Terragrunt files)",
+        "locking-dual": f"once no pipeline runs the old configuration, remove dynamodb_table from {part} of "
+        f"{home}, {after}",
+        "locking-none": f"add use_lockfile = true to {part} of {home}, {after}",
+        "locking-disagree": f"run `terragrunt init -reconfigure` so Terraform uses what {home} says",
+    }
+    fix = fixes.get(finding.id)
+    return Finding(finding.id, finding.severity, finding.message, fix) if fix else finding
+
+
+def _evaluate(backend: BackendConfig) -> list[Finding]:
     found: list[Finding] = []
     leftovers = [s.where for s in backend.sources if s.settings.get("dynamodb_table")]
     where = f" (dynamodb_table set in {', '.join(leftovers)})" if leftovers else ""
@@ -76,12 +123,56 @@ def partial(backend: BackendConfig) -> Finding:
     """A ``backend "s3" {}`` whose bucket comes from -backend-config, and none was given."""
     blocks = [s.where for s in backend.sources if s.backend_type == "s3" and not _initialised(s)]
     block = f'the backend "s3" block in {blocks[-1]}' if blocks else 'the backend "s3" block'
+    candidates = _candidates(backend)
+    if candidates:
+        first = candidates[0]
+        others = f" (the backend files here: {', '.join(candidates)})" if len(candidates) > 1 else ""
+        fix = (
+            f"pass the file your team initialises with, e.g. `terraform init -backend-config={first}`"
+            f"{others}; `tfwrap check -backend-config={first}` checks it"
+        )
+    else:
+        name = f"{backend.workdir.name or 'backend'}.s3.tfbackend"
+        fix = (
+            f"write bucket, key and region in a file such as {name} and run "
+            f"`terraform init -backend-config={name}` (`tfwrap check -backend-config={name}` checks it)"
+        )
     return make(
         "backend-config-missing",
         f"{block} sets no bucket: the bucket comes from -backend-config, none given",
-        "pass the file your team initialises with: `terraform init -backend-config=FILE` "
-        "(`tfwrap check -backend-config=FILE` checks it)",
+        fix,
     )
+
+
+def _candidates(backend: BackendConfig) -> list[str]:
+    """The -backend-config files beside the root module, as paths relative to it."""
+    from tfwrap.backend.config import backend_files
+
+    return [os.path.relpath(p, backend.workdir) for p in backend_files(backend.workdir)]
+
+
+def _serving(backend: BackendConfig) -> list[str]:
+    """The -backend-config files this backend was read from: given on the command line, or
+    (for the initialised copy of a partial backend) the files beside it naming its bucket and key."""
+    given = [
+        s.where.split("=", 1)[1]
+        for s in backend.sources
+        if s.where.startswith("-backend-config=") and not s.where.endswith("=...")
+    ]
+    if given or not _is_partial(backend):
+        return given
+    from tfwrap.backend.config import backend_files, file_settings
+    from tfwrap.errors import BackendConfigError
+
+    matching = []
+    for path in backend_files(backend.workdir):
+        try:
+            settings = file_settings(path) or {}
+        except BackendConfigError:
+            continue
+        if settings.get("bucket") == backend.bucket and settings.get("key") == backend.key:
+            matching.append(os.path.relpath(path, backend.workdir))
+    return matching[:1]
 
 
 def _setting(backend: BackendConfig, name: str) -> list[Source]:
@@ -100,6 +191,12 @@ def _homes(backend: BackendConfig, name: str) -> str:
     if named:
         return ", ".join(dict.fromkeys(named))
     if _is_partial(backend):
+        serving = _serving(backend)
+        if serving:
+            return f"{serving[0]} (-backend-config)"
+        candidates = _candidates(backend)
+        if candidates:
+            return f"the -backend-config file your `terraform init` uses (one of {', '.join(candidates)})"
         return "the -backend-config file your `terraform init` uses"
     blocks = [s.where for s in backend.sources if s.backend_type == "s3" and not _initialised(s)]
     return f'the backend "s3" block in {blocks[-1]}' if blocks else 'the backend "s3" block'
@@ -120,12 +217,18 @@ def _is_partial(backend: BackendConfig) -> bool:
 
 
 def _backend_config_args(backend: BackendConfig) -> str:
-    files = [
-        s.where for s in backend.sources if s.where.startswith("-backend-config=") and "..." not in s.where
-    ]
+    """The -backend-config arguments a fix command needs, with the real file names."""
+    files = _serving(backend)
     if files:
-        return "".join(f" {w}" for w in files)
-    return " -backend-config=FILE" if _is_partial(backend) else ""
+        return "".join(f" -backend-config={w}" for w in files)
+    if not _is_partial(backend):
+        return ""
+    candidates = _candidates(backend)
+    if len(candidates) == 1:
+        return f" -backend-config={candidates[0]}"
+    if candidates:
+        return f" -backend-config=<one of {', '.join(candidates)}>"
+    return " -backend-config=<the file with its bucket and key>"
 
 
 def _disagreements(backend: BackendConfig) -> list[Finding]:

@@ -18,10 +18,20 @@ from tfwrap.output import say
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["text", "json", "sarif", "github"]),
+    type=click.Choice(["text", "json", "sarif", "github", "junit"]),
     default="text",
     show_default=True,
-    help="text for people, json (stable schema), sarif 2.1.0, github workflow commands.",
+    help="text for people, json (stable schema), sarif 2.1.0, github workflow commands, junit XML.",
+)
+@click.option(
+    "--backend-config",
+    "backend_configs",
+    multiple=True,
+    metavar="FILE|GLOB",
+    help="A -backend-config file for every partial backend (repeatable); default: the files beside it.",
+)
+@click.option(
+    "--allow-no-stacks", is_flag=True, help="Exit 0, not 89, when no stack is found (pre-commit on modules)."
 )
 @click.option("--output", "-o", type=click.Path(path_type=Path), help="Write the report here, not stdout.")
 @click.option(
@@ -29,18 +39,31 @@ from tfwrap.output import say
 )
 @click.option("--no-cache", is_flag=True, help="Ask AWS again instead of using cached bucket facts.")
 def audit(  # noqa: PLR0917 - click passes every option as an argument
-    paths: tuple[Path, ...], offline: bool, fmt: str, output: Path | None, jobs: int, no_cache: bool
+    paths: tuple[Path, ...],
+    offline: bool,
+    fmt: str,
+    backend_configs: tuple[str, ...],
+    allow_no_stacks: bool,
+    output: Path | None,
+    jobs: int,
+    no_cache: bool,
 ) -> None:
-    """Check every stack under PATHS (default .); exit 0 when nothing is an error, 80 otherwise.
+    """Check every state under PATHS (default .): exit 0 all clear, 80 an error finding, 88 some
+    stack could not be checked, 89 no stack found.
 
-    A stack is a directory whose *.tf or *.tf.json declares backend "s3", or a terragrunt.hcl /
-    root.hcl with remote_state { backend = "s3" }. A file given by name stands for its own
-    directory (how pre-commit passes changed files). .terraform/, .terragrunt-cache/, .git/ and
-    what .gitignore ignores are skipped. Each stack uses the .tfwrap.toml that governs it.
+    A state is a root module whose *.tf or *.tf.json declares backend "s3" (a partial one: once
+    per -backend-config file beside it), or a Terragrunt unit (terragrunt.hcl) whose
+    remote_state or generate "backend", in it or in what it includes, is S3. A file given by
+    name stands for its own directory (how pre-commit passes changed files). .terraform/,
+    .terragrunt-cache/, .git/ and what .gitignore ignores are skipped. Each stack uses the
+    .tfwrap.toml that governs it. See docs/layouts.md.
     """
     from tfwrap.audit import formats, run
 
-    report = run.audit(list(paths) or [Path()], offline=offline, jobs=jobs, use_cache=not no_cache)
+    files = _backend_files(backend_configs) if backend_configs else None
+    report = run.audit(
+        list(paths) or [Path()], offline=offline, jobs=jobs, use_cache=not no_cache, backend_files=files
+    )
     rendered = formats.render(report, fmt)
     if output is not None:
         try:
@@ -54,3 +77,41 @@ def audit(  # noqa: PLR0917 - click passes every option as an argument
         sys.stdout.write(rendered)
     if report.errors:
         raise click.exceptions.Exit(exitcodes.BLOCKED)
+    if report.unchecked_stacks:
+        raise click.exceptions.Exit(exitcodes.UNCHECKED)
+    if not report.stacks and not allow_no_stacks:
+        say(_nothing_found(list(paths) or [Path()]))
+        raise click.exceptions.Exit(exitcodes.NOTHING_FOUND)
+
+
+def _backend_files(given: tuple[str, ...]) -> list[Path]:
+    """--backend-config values: a file, or a glob (relative to the current directory)."""
+    import glob
+
+    found: list[Path] = []
+    for value in given:
+        matched = sorted(glob.glob(value, recursive=True)) if glob.has_magic(value) else [value]
+        if not matched or not all(Path(m).is_file() for m in matched):
+            raise TfwrapError(
+                f"--backend-config {value}: no such file; pass a file or a glob", exitcodes.USAGE
+            )
+        found.extend(Path(m).resolve() for m in matched)
+    return list(dict.fromkeys(found))
+
+
+def _nothing_found(paths: list[Path]) -> str:
+    """What was not found, and what may be there that tfwrap does not read."""
+    foreign = []
+    for root in paths:
+        base = root if root.is_dir() else root.parent
+        for marker, what in (("atmos.yaml", "Atmos (backends in YAML)"), ("cdktf.json", "CDKTF")):
+            if (base / marker).exists() or next(base.glob(f"*/{marker}"), None) is not None:
+                foreign.append(what)
+    shown = " ".join(str(p) for p in paths)
+    said = (
+        f'no stack found under {shown}: no backend "s3" in *.tf or *.tf.json, '
+        "no Terragrunt unit with an S3 backend"
+    )
+    if foreign:
+        return f"{said}; this looks like {' and '.join(dict.fromkeys(foreign))}, which tfwrap does not read"
+    return said + "; tfwrap reads the layouts in docs/layouts.md (--allow-no-stacks makes this exit 0)"
