@@ -93,6 +93,23 @@ def _backend(chdir: str) -> BackendConfig:
     return backend
 
 
+def _with_journal_table(backend: BackendConfig) -> BackendConfig:
+    """The backend, with the migration journal's lock table after finalize: a run on the old
+    configuration still locks there, and its lock must not read as "no lock held"."""
+    import dataclasses
+
+    from tfwrap.aws import clients
+    from tfwrap.lock import current
+
+    if backend.dynamodb_table:
+        return backend
+    with _aws(f"read the migration journal s3://{backend.bucket}/{backend.journal_key}", backend.s3_endpoint):
+        table = current.migration_table(clients.client(backend, "s3"), backend)
+    if not table:
+        return backend
+    return dataclasses.replace(backend, settings={**backend.settings, "dynamodb_table": table})
+
+
 @contextmanager
 def _aws(action: str, endpoint: str | None) -> Iterator[None]:
     """Turn an AWS failure into one line and exit 80: the lock could not be read or changed."""
@@ -123,7 +140,14 @@ def _read(backend: BackendConfig) -> CurrentLock:
             f"read the lock item in DynamoDB table {backend.dynamodb_table}", backend.dynamodb_endpoint
         ):
             dynamo = DynamoLock(clients.client(backend, "dynamodb"), backend)
-            item = dynamo.read()
+            try:
+                item = dynamo.read()
+            except Exception as exc:
+                from tfwrap.aws.errors import error_code
+
+                if error_code(exc) != "ResourceNotFoundException":
+                    raise
+                dynamo = None  # the table is gone: nobody can hold a lock in it
     return current.judged(lockfile, dynamo, s3, item)
 
 
@@ -142,7 +166,7 @@ def status(chdir: str, as_json: bool) -> None:
     """
     from tfwrap.lock import report
 
-    backend = _backend(chdir)
+    backend = _with_journal_table(_backend(chdir))
     found = _read(backend)
     if as_json:
         sys.stdout.write(json.dumps(report.document(backend, found), indent=2) + "\n")
@@ -176,7 +200,7 @@ def clear(chdir: str, stale: bool, lock_id: str | None, yes: bool) -> None:
     """
     if stale == bool(lock_id):
         raise TfwrapError("pass exactly one of --stale or --id ID", exitcodes.USAGE)
-    backend = _backend(chdir)
+    backend = _with_journal_table(_backend(chdir))
     found = _read(backend)
     v = found.verdict
     if v is None:
