@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from tfwrap import exitcodes
+from tfwrap import exitcodes, schema
 from tfwrap.errors import TfwrapError
 from tfwrap.findings.finding import CATALOG
 
@@ -109,7 +109,7 @@ def _show_config(pol: Any, as_json: bool) -> None:
     rows = policy.settings(pol)
     if as_json:
         doc = {
-            "schema_version": 1,
+            "schema_version": schema.VERSION,
             "files": pol.files,
             "settings": [{"name": n, "value": json.loads(v), "from": w} for n, v, w in rows],
         }

@@ -169,7 +169,9 @@ def status(chdir: str, as_json: bool) -> None:
     backend = _with_journal_table(_backend(chdir))
     found = _read(backend)
     if as_json:
-        sys.stdout.write(json.dumps(report.document(backend, found), indent=2) + "\n")
+        from tfwrap.schema import versioned
+
+        sys.stdout.write(json.dumps(versioned(report.document(backend, found)), indent=2) + "\n")
         return
     for line in report.lines(backend, found):
         click.echo(line)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import sys
 
 from tfwrap.findings.finding import ERROR, Finding
+from tfwrap.schema import VERSION as SCHEMA_VERSION
 
 TYPE_CHECKING = False  # typing costs ~3 ms to import on the hot path
 
@@ -22,7 +23,6 @@ def line(f: Finding) -> str:
     return f"{f.severity} [{f.id}] {f.message}" + (f" — fix: {f.fix}" if f.fix else "")
 
 
-SCHEMA_VERSION = 1  # of the `tfwrap check --json` document; raised on any incompatible change
 DAY = 24 * 3600.0
 # The setting a finding is about: where `check --json` points (None: the backend block itself).
 _SETTING = {

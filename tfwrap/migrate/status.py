@@ -142,9 +142,15 @@ def _from_files(report: dict[str, Any], files: str, extra: str) -> tuple[str | N
 
 def show(report: dict[str, Any], as_json: bool) -> None:
     if as_json:
-        sys.stdout.write(json.dumps(report, indent=2) + "\n")
+        from tfwrap.schema import versioned
+
+        sys.stdout.write(json.dumps(versioned(report), indent=2) + "\n")
         return
     backend = report["backend"]
+    if backend["type"] != "s3":  # one statement, not an s3 line contradicting it
+        kind = backend["type"] or "none (local state)"
+        sys.stdout.write(f"backend: {kind}\nnext: nothing to do ({report['why']})\n")
+        return
     where = (
         f"s3://{backend['bucket']}/{backend['state_key']}" if backend["bucket"] else "s3 (bucket not given)"
     )
