@@ -93,7 +93,7 @@ def _backend(chdir: str) -> BackendConfig:
     return backend
 
 
-def _with_journal_table(backend: BackendConfig) -> BackendConfig:
+def _with_journal_table(backend: BackendConfig) -> tuple[BackendConfig, Any]:
     """The backend, with the migration journal's lock table after finalize: a run on the old
     configuration still locks there, and its lock must not read as "no lock held"."""
     import dataclasses
@@ -102,12 +102,13 @@ def _with_journal_table(backend: BackendConfig) -> BackendConfig:
     from tfwrap.lock import current
 
     if backend.dynamodb_table:
-        return backend
+        return backend, None
     with _aws(f"read the migration journal s3://{backend.bucket}/{backend.journal_key}", backend.s3_endpoint):
-        table = current.migration_table(clients.client(backend, "s3"), backend)
+        s3 = clients.client(backend, "s3")
+        table = current.migration_table(s3, backend)
     if not table:
-        return backend
-    return dataclasses.replace(backend, settings={**backend.settings, "dynamodb_table": table})
+        return backend, s3
+    return dataclasses.replace(backend, settings={**backend.settings, "dynamodb_table": table}), s3
 
 
 @contextmanager
@@ -124,14 +125,14 @@ def _aws(action: str, endpoint: str | None) -> Iterator[None]:
         raise TfwrapError(f"cannot {action}: {failure.detail} [{failure.kind}]", exitcodes.BLOCKED) from exc
 
 
-def _read(backend: BackendConfig) -> CurrentLock:
+def _read(backend: BackendConfig, s3_client: Any = None) -> CurrentLock:
     from tfwrap.aws import clients
     from tfwrap.lock import current
     from tfwrap.lock.lockfile import DynamoLock, S3LockFile
 
     where = f"s3://{backend.bucket}/{backend.lock_key}"
     with _aws(f"read the lock {where}", backend.s3_endpoint):
-        lockfile = S3LockFile(clients.client(backend, "s3"), backend)
+        lockfile = S3LockFile(s3_client or clients.client(backend, "s3"), backend)
         s3 = lockfile.read()
     dynamo: DynamoLock | None = None
     item: dict[str, Any] | None = None
@@ -166,8 +167,8 @@ def status(chdir: str, as_json: bool) -> None:
     """
     from tfwrap.lock import report
 
-    backend = _with_journal_table(_backend(chdir))
-    found = _read(backend)
+    backend, s3_client = _with_journal_table(_backend(chdir))
+    found = _read(backend, s3_client)
     if as_json:
         from tfwrap.schema import versioned
 
@@ -202,8 +203,8 @@ def clear(chdir: str, stale: bool, lock_id: str | None, yes: bool) -> None:
     """
     if stale == bool(lock_id):
         raise TfwrapError("pass exactly one of --stale or --id ID", exitcodes.USAGE)
-    backend = _with_journal_table(_backend(chdir))
-    found = _read(backend)
+    backend, s3_client = _with_journal_table(_backend(chdir))
+    found = _read(backend, s3_client)
     v = found.verdict
     if v is None:
         _say(f"no lock held on {found.where}: nothing removed")
