@@ -3,14 +3,17 @@
 ``tfwrap lock status [-chdir DIR] [--json]`` reads the backend of DIR as ``terraform plan``
 would (the initialised copy in ``.terraform``, else the ``*.tf`` files), then the
 ``<state key>.tflock`` object and, with ``dynamodb_table`` set, the DynamoDB item
-``LockID = "<bucket>/<state key>"``. It prints who holds the lock, its heartbeat and the
-verdict (``tfwrap.lock.verdict``), or "no lock held"; exit 0 either way. The report goes
-to stdout. ``--json`` prints one document instead; its fields are stable:
+``LockID = "<bucket>/<state key>"``. After ``tfwrap migrate finalize`` removed
+``dynamodb_table`` and until ``cleanup-table`` deleted the table, the migration journal's lock
+table is read too: a run still on the old configuration locks there. It prints who holds the
+lock, its heartbeat and the verdict (``tfwrap.lock.verdict``), or "no lock held"; exit 0
+either way. The report goes to stdout. ``--json`` prints one document instead; its fields are stable:
 
+- ``schema_version``: 1 (``tfwrap/schema.py``).
 - ``bucket``: the state bucket.
 - ``state_key``: the state object's key (with the workspace prefix).
 - ``lock_key``: the ``.tflock`` object's key (``state_key`` + ``.tflock``).
-- ``dynamodb_table``: the DynamoDB lock table, or null when not set.
+- ``dynamodb_table``: the DynamoDB lock table (the journal's after finalize), or null.
 - ``locked``: true when the ``.tflock`` object or the DynamoDB item exists.
 - ``s3``: null, or the ``.tflock`` object: ``ID``, ``Operation``, ``Info``, ``Who``,
   ``Version``, ``Created``, ``Path`` (as Terraform wrote them), ``etag`` and
@@ -176,6 +179,11 @@ def status(chdir: str, as_json: bool) -> None:
         return
     for line in report.lines(backend, found):
         click.echo(line)
+    if backend.dynamodb_table and s3_client is not None:  # the table came from the journal
+        click.echo(
+            "(lock table from the migration journal: finalize removed dynamodb_table, but a run on "
+            "the old configuration still locks there until tfwrap migrate cleanup-table)"
+        )
 
 
 def _say(message: str) -> None:

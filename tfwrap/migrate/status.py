@@ -5,7 +5,10 @@ the next command, a pure function), show (text or ``--json`` on stdout: a report
 for, issue 11). The JSON fields are stable: ``backend`` (``type``, ``bucket``,
 ``state_key``, ``workspace``, ``backend_config``), ``journal``, ``files_locking``, ``initialised_locking``,
 ``lock_table``, ``phase``, ``steps`` (``[{"step", "at"}]``), ``rolled_back_at``, ``next``
-(a command line, or null when nothing is left to do) and ``why``.
+(a command line, or null when nothing is left to do) and ``why``; ``schema_version`` (1),
+``checkout_behind`` (the "pull the backend change" line when the files are behind the
+journal's edits, else null) and ``stragglers`` (``[{"kind", "lock_id", "who", "at",
+"operation", "id"}]``: runs on the old configuration found by evidence, ``tfwrap.migrate.stragglers``).
 """
 
 from __future__ import annotations
