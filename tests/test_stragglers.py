@@ -182,3 +182,39 @@ def test_a_checkout_behind_the_journal_is_told_to_pull_never_to_roll_back(
     all_say_behind(dual, "dynamodb_table removed in backend.tf at 20")
     # The checkout that did the migration is not behind: it is done.
     assert "nothing to do" in must(migrate(work, env)).stderr
+
+
+def test_behind_compares_the_files_with_the_journals_edits() -> None:
+    from tfwrap.migrate.behind import behind
+
+    dual = {
+        "steps": {"dual/edit": {"at": "2026-12-01T10:00:00Z"}},
+        "edits": [{"phase": "dual", "file": "backend.tf"}],
+    }
+    found = behind(dual, "dynamodb")
+    assert found is not None and found.line.startswith(BEHIND)
+    assert "use_lockfile = true added in backend.tf at 2026-12-01T10:00:00Z" in found.line
+    assert behind(dual, "dual") is None and behind(dual, "native") is None  # not behind: ahead is fine
+    final = {
+        "steps": {**dual["steps"], "finalize/edit": {"at": "2026-12-02T10:00:00Z"}},
+        "edits": [*dual["edits"], {"phase": "finalize", "file": "prod.s3.tfbackend"}],
+    }
+    found = behind(final, "dual")
+    assert found is not None and "use_lockfile" not in found.edits
+    assert found.edits == "dynamodb_table removed in prod.s3.tfbackend at 2026-12-02T10:00:00Z"
+    rolling = {"steps": {**final["steps"], "rollback/edit": {"at": "2026-12-03T10:00:00Z"}}}
+    assert behind(rolling, "dynamodb") is None  # a rollback puts the files back on purpose
+    assert behind({"steps": {}}, "dynamodb") is None
+
+
+def test_the_table_is_watched_from_the_dual_edit_until_it_is_deleted() -> None:
+    from tfwrap.migrate.stragglers import watched
+
+    steps: dict[str, Any] = {"dual/preflight": {}}
+    assert watched({"table": "t", "steps": steps}) == ""  # before the edit every run is "old"
+    steps["dual/edit"] = {}
+    assert watched({"table": "t", "steps": steps}) == "t"
+    steps["finalize/remove-digest"] = {}
+    assert watched({"table": "t", "steps": steps}) == "t"
+    assert watched({"table": "t", "steps": {**steps, "cleanup-table/delete-table": {}}}) == ""
+    assert watched({"table": "t", "steps": {**steps, "rollback/preflight": {}}}) == ""

@@ -8,7 +8,8 @@ for, issue 11). The JSON fields are stable: ``backend`` (``type``, ``bucket``,
 (a command line, or null when nothing is left to do) and ``why``; ``schema_version`` (1),
 ``checkout_behind`` (the "pull the backend change" line when the files are behind the
 journal's edits, else null) and ``stragglers`` (``[{"kind", "lock_id", "who", "at",
-"operation", "id"}]``: runs on the old configuration found by evidence, ``tfwrap.migrate.stragglers``).
+"operation", "id"}]``: runs on the old configuration found by evidence, ``tfwrap.migrate.stragglers``)
+and ``stragglers_unread`` (why they could not be looked for, e.g. access denied; else null).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import sys
 from typing import Any
 
 from tfwrap.durations import human
+from tfwrap.errors import TfwrapError
 from tfwrap.migrate import stragglers
 from tfwrap.migrate.behind import behind
 from tfwrap.migrate.journal import Journal, now, parse_stamp
@@ -41,7 +43,12 @@ def read(m: Migration) -> dict[str, Any]:
     stale = behind(journal.data, m.mode) if journal else None
     table = stragglers.watched(journal.data) if journal else ""
     remote = m.remote if m.backend.bucket else Remote(backend)
-    evidence = stragglers.find(remote, table, journal) if journal and table else []
+    evidence, unread = [], None
+    if journal and table:
+        try:
+            evidence = stragglers.find(remote, table, journal)
+        except TfwrapError as exc:  # a report still: say what could not be looked at
+            unread = exc.message
     return {
         "backend": {
             "type": m.backend.backend_type or None,
@@ -59,6 +66,7 @@ def read(m: Migration) -> dict[str, Any]:
         "rolled_back_at": last.get("ended") if not steps and last.get("how") == "rolled back" else None,
         "checkout_behind": stale.line if stale else None,
         "stragglers": [e.to_json() for e in evidence],
+        "stragglers_unread": unread,
     }
 
 
@@ -175,6 +183,8 @@ def show(report: dict[str, Any], as_json: bool) -> None:
     lines += [f"  {s['at']}  {s['step']}" for s in report["steps"]]
     for e in report.get("stragglers") or []:
         lines.append(f"straggler: {_evidence_line(e)}")
+    if report.get("stragglers_unread"):
+        lines.append(f"stragglers: not looked for: {report['stragglers_unread']}")
     if report.get("checkout_behind"):
         lines.append(
             "next: pull the backend change, then terraform init -reconfigure (" + report["why"] + ")"

@@ -95,7 +95,7 @@ def finalized_at(data: dict[str, Any]) -> str:
 
 def find(remote: Remote, table: str, journal: Journal) -> list[Evidence]:
     """All evidence of stragglers on this configuration's states, newest knowledge first."""
-    from tfwrap.migrate.remote import code_of
+    from tfwrap.aws.errors import error_code
 
     if not table:
         return []
@@ -112,7 +112,7 @@ def find(remote: Remote, table: str, journal: Journal) -> list[Evidence]:
                 if remote.digest(table, key) is not None:
                     found.append(_digest(remote, key, journal))
     except Exception as exc:
-        if "ResourceNotFoundException" in (code_of(exc), str(exc)):
+        if error_code(exc.__cause__ or exc) == "ResourceNotFoundException":  # aws() wraps it
             return []  # the table is gone: nobody can lock with it
         raise
     live = {e.terraform_id for e in found if e.kind == "lock"}
@@ -146,14 +146,14 @@ def _item(remote: Remote, table: str, lock_id: str) -> dict[str, Any] | None:
 
 
 def _tflock_id(remote: Remote, key: str) -> str | None:
-    from tfwrap.migrate.remote import code_of
+    from tfwrap.aws.errors import error_code
 
     lock_key = key + ".tflock"
     with remote._s3_call(f"read the lock s3://{remote.bucket}/{lock_key}", "s3:GetObject", lock_key):
         try:
             got = remote.s3.get_object(Bucket=remote.bucket, Key=lock_key, **remote._sse_c())
         except Exception as exc:
-            if code_of(exc) in ("NoSuchKey", "404"):
+            if error_code(exc) in ("NoSuchKey", "404"):
                 return None
             raise
         body = got["Body"].read()
