@@ -737,14 +737,22 @@ def test_cleanup_table_refuses_while_another_state_uses_it(
     ddb.put_item(
         TableName=table, Item={"LockID": {"S": f"{bucket_name}/{STATE_KEY}"}, "Info": {"S": json.dumps(mine)}}
     )
-    assert "holds a lock of this state" in refusal(migrate(work, env, "cleanup-table"), 86)
+    line = refusal(migrate(work, env, "cleanup-table"), 86)
+    assert "a run on the old configuration (dynamodb_table, no use_lockfile) holds the lock now" in line
+    assert "ci@old" in line and "--ignore-stragglers" not in line  # a held lock is never overridden
+    line = refusal(migrate(work, env, "cleanup-table", "--ignore-stragglers"), 86)
+    assert "holds the lock now" in line
     assert table in ddb.list_tables()["TableNames"]
-    # Only this state's stale digest left (written after finalize): removed, then the table goes.
+    # Only this state's digest left, written after finalize removed it: the table is still in
+    # use (a straggler wrote the state); deleted only knowingly, with --ignore-stragglers.
     ddb.delete_item(TableName=table, Key={"LockID": {"S": f"{bucket_name}/{STATE_KEY}"}})
     ddb.put_item(
         TableName=table, Item={"LockID": {"S": f"{bucket_name}/{STATE_KEY}-md5"}, "Digest": {"S": "0"}}
     )
-    done = migrate(work, env, "cleanup-table")
+    line = refusal(migrate(work, env, "cleanup-table"), 86)
+    assert f"table {table} is still in use after finalize" in line and "ci@old" in line
+    assert table in ddb.list_tables()["TableNames"]
+    done = migrate(work, env, "cleanup-table", "--ignore-stragglers")
     assert done.returncode == 0, done.stderr
     assert "removed 1 stale digest item(s)" in done.stderr
     assert table not in ddb.list_tables()["TableNames"]

@@ -41,7 +41,9 @@ def get() -> Any:
         if json_lines:  # exc_info=True becomes the trace itself, not `"exc_info": true` (issue 7)
             processors += [structlog.processors.format_exc_info, structlog.processors.JSONRenderer()]
         else:
-            processors.append(structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty()))
+            processors.append(
+                structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty() and not os.environ.get("NO_COLOR"))
+            )
         structlog.configure(
             processors=processors,
             wrapper_class=structlog.make_filtering_bound_logger(level()),

@@ -15,7 +15,7 @@ from tfwrap import log
 from tfwrap.backend import config as backend_config
 from tfwrap.backend import literal
 from tfwrap.checks import bucket, locking, rolled_back, store
-from tfwrap.findings import cache
+from tfwrap.findings import cache, suppress
 from tfwrap.findings.finding import ERROR, OFF, Finding
 from tfwrap.findings.policy import Policy
 from tfwrap.terraform import version
@@ -107,6 +107,7 @@ def run(
         *store.evaluate(backend, facts, probed),
     ]
     outcome.raw = rolled_back.soften(backend, outcome.raw)
+    outcome.raw = suppress.apply(backend, outcome.raw)  # `# tfwrap:ignore <id> <reason>`
     outcome.findings, outcome.blocked = decide(command, policy, outcome.raw)
     log.info(
         "checked backend",

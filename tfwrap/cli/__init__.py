@@ -2,17 +2,61 @@
 
 from __future__ import annotations
 
+import os
+import sys
+
 import click
 
 from tfwrap import __version__, exitcodes
 from tfwrap.errors import TfwrapError
 from tfwrap.output import say
 
+# One line each in `--help` (click cuts a docstring's first sentence mid-word to fit).
+SUMMARIES = {
+    "audit": "Check every stack under some paths, for CI and pre-commit.",
+    "bootstrap": "Create or check the state bucket as your standard wants it.",
+    "check": "Run every check on one directory's backend and report.",
+    "demo": "Watch the guard and the lock keeper on a local S3 server.",
+    "doctor": "Explain this setup: binaries, backend, policy, cache.",
+    "iam-policy": "Print the least-privilege IAM policy Terraform needs.",
+    "lock": "Who holds the state lock; remove it safely.",
+    "migrate": "Move from DynamoDB locking to S3 native locking.",
+    "shim": "Install, remove or inspect the terraform shim.",
+    "version": "Print tfwrap's version.",
+    "lock clear": "Remove the state lock: only a stale one, or one by ID.",
+    "lock status": "Who holds the lock, its heartbeat, and the verdict.",
+    "shim install": "Place the terraform shim first on PATH.",
+    "shim status": "Where the shim is and which terraform it runs.",
+    "shim uninstall": "Remove the terraform shim (never anything else).",
+    "migrate cleanup-table": "Delete the lock table once nothing uses it.",
+    "migrate dual": "Phase 1: use_lockfile beside dynamodb_table, verified.",
+    "migrate finalize": "Phase 2: dynamodb_table removed after the soak.",
+    "migrate rollback": "Back to DynamoDB locking from either phase.",
+    "migrate status": "What the journal says, and the next command.",
+}
+EPILOG = (
+    "Run `tfwrap COMMAND --help` for a command's options. Shell completion: "
+    'eval "$(_TFWRAP_COMPLETE=bash_source tfwrap)" in ~/.bashrc (zsh_source, fish_source for '
+    "zsh and fish); see docs/cli.md."
+)
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+
+@click.group(
+    context_settings={
+        "help_option_names": ["-h", "--help"],
+        "color": False if os.environ.get("NO_COLOR") else None,
+    },
+    epilog=EPILOG,
+)
 @click.version_option(__version__, prog_name="tfwrap")
 def group() -> None:
     """tfwrap: a drop-in terraform that checks the S3 backend and keeps the state lock safe."""
+
+
+@click.command("version")
+def version() -> None:
+    """Print tfwrap's version (as --version does)."""
+    click.echo(f"tfwrap, version {__version__}")
 
 
 def _register() -> None:
@@ -28,13 +72,30 @@ def _register() -> None:
         shim.shim,
         doctor.doctor,
         audit.audit,
+        version,
     ):
         group.add_command(command)
+    _summaries(group, "")
+
+
+def _summaries(command: click.Command, path: str) -> None:
+    """Give every command its one-line summary, subcommands included."""
+    if path in SUMMARIES:
+        command.short_help = SUMMARIES[path]
+    if isinstance(command, click.Group):
+        for name, sub in command.commands.items():
+            _summaries(sub, f"{path} {name}".strip())
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run a tfwrap command; every refusal is one line on stderr and a documented exit code."""
     _register()
+    args = sys.argv[1:] if argv is None else argv
+    if not args and not os.environ.get("_TFWRAP_COMPLETE"):
+        # A bare `tfwrap` is a question, not a mistake: the help, exit 0.
+        with click.Context(group, info_name="tfwrap", **group.context_settings) as top:
+            click.echo(group.get_help(top), color=False if os.environ.get("NO_COLOR") else None)
+        return exitcodes.OK
     try:
         # With standalone_mode=False click returns (not raises) the code of an Exit.
         code = group.main(args=argv, prog_name="tfwrap", standalone_mode=False)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -38,6 +39,19 @@ from tfwrap.output import say
     "--jobs", "-j", type=click.IntRange(1, 64), default=8, show_default=True, help="Buckets asked at once."
 )
 @click.option("--no-cache", is_flag=True, help="Ask AWS again instead of using cached bucket facts.")
+@click.option(
+    "--baseline",
+    type=click.Path(path_type=Path),
+    help="Leave out the findings recorded in this file (see --write-baseline).",
+)
+@click.option(
+    "--write-baseline",
+    type=click.Path(path_type=Path),
+    help="Record today's findings in this file and exit 0: later runs with --baseline show only new ones.",
+)
+@click.option(
+    "--skip-path", multiple=True, metavar="GLOB", help="Leave out stacks under these paths (repeatable)."
+)
 def audit(  # noqa: PLR0917 - click passes every option as an argument
     paths: tuple[Path, ...],
     offline: bool,
@@ -47,6 +61,9 @@ def audit(  # noqa: PLR0917 - click passes every option as an argument
     output: Path | None,
     jobs: int,
     no_cache: bool,
+    baseline: Path | None = None,
+    write_baseline: Path | None = None,
+    skip_path: tuple[str, ...] = (),
 ) -> None:
     """Check every state under PATHS (default .): exit 0 all clear, 80 an error finding, 88 some
     stack could not be checked, 89 no stack found.
@@ -64,6 +81,8 @@ def audit(  # noqa: PLR0917 - click passes every option as an argument
     report = run.audit(
         list(paths) or [Path()], offline=offline, jobs=jobs, use_cache=not no_cache, backend_files=files
     )
+    if _leave_out(report, baseline, write_baseline, skip_path):
+        return
     rendered = formats.render(report, fmt)
     if output is not None:
         try:
@@ -115,3 +134,31 @@ def _nothing_found(paths: list[Path]) -> str:
     if foreign:
         return f"{said}; this looks like {' and '.join(dict.fromkeys(foreign))}, which tfwrap does not read"
     return said + "; tfwrap reads the layouts in docs/layouts.md (--allow-no-stacks makes this exit 0)"
+
+
+def _leave_out(
+    report: Any, baseline: Path | None, write_baseline: Path | None, skip_path: tuple[str, ...]
+) -> bool:
+    """Skipped stacks, inline ignores and the baseline taken out of ``report``; True when the
+    run only wrote a baseline."""
+    from tfwrap.audit import baseline as known
+
+    left: list[str] = []
+    if skip_path:
+        before = len(report.stacks)
+        report.stacks = [s for s in report.stacks if not known.skipped(s.path, skip_path)]
+        report.findings = [f for f in report.findings if not known.skipped(f.stack.path, skip_path)]
+        left.append(f"{before - len(report.stacks)} stack(s) skipped")
+    report.findings, ignored = known.without_inline_ignores(report.findings)
+    if ignored:
+        left.append(f"{ignored} ignored inline")
+    if write_baseline is not None:
+        known.write(report.findings, write_baseline)
+        say(f"wrote {len(report.findings)} finding(s) to the baseline {write_baseline}")
+        return True
+    if baseline is not None:
+        report.findings, baselined = known.without_baselined(report.findings, known.read(baseline))
+        left.append(f"{baselined} in the baseline {baseline}")
+    if left:
+        say(f"left out: {', '.join(left)}")
+    return False

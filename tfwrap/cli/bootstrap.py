@@ -206,7 +206,9 @@ def _report(opts: Options, result: Any, drift: list[str]) -> None:
         "refused": result.refused,
         "drift": drift,
     }
-    sys.stdout.write(json.dumps(document, indent=2) + "\n")
+    from tfwrap.schema import versioned
+
+    sys.stdout.write(json.dumps(versioned(document), indent=2) + "\n")
 
 
 def _validate(opts: Options) -> None:

@@ -29,7 +29,9 @@ def doctor(chdir: str, probe: bool, as_json: bool) -> None:
         raise TfwrapError(f"{chdir} is not a directory; pass -chdir DIR", exitcodes.USAGE)
     report = diagnosis.gather(chdir, policy.load(chdir), probe=probe)
     if as_json:
-        sys.stdout.write(json.dumps(report, indent=2) + "\n")
+        from tfwrap.schema import versioned
+
+        sys.stdout.write(json.dumps(versioned(report), indent=2) + "\n")
     else:
         for line in text(report):
             click.echo(line)

@@ -3,14 +3,17 @@
 ``tfwrap lock status [-chdir DIR] [--json]`` reads the backend of DIR as ``terraform plan``
 would (the initialised copy in ``.terraform``, else the ``*.tf`` files), then the
 ``<state key>.tflock`` object and, with ``dynamodb_table`` set, the DynamoDB item
-``LockID = "<bucket>/<state key>"``. It prints who holds the lock, its heartbeat and the
-verdict (``tfwrap.lock.verdict``), or "no lock held"; exit 0 either way. The report goes
-to stdout. ``--json`` prints one document instead; its fields are stable:
+``LockID = "<bucket>/<state key>"``. After ``tfwrap migrate finalize`` removed
+``dynamodb_table`` and until ``cleanup-table`` deleted the table, the migration journal's lock
+table is read too: a run still on the old configuration locks there. It prints who holds the
+lock, its heartbeat and the verdict (``tfwrap.lock.verdict``), or "no lock held"; exit 0
+either way. The report goes to stdout. ``--json`` prints one document instead; its fields are stable:
 
+- ``schema_version``: 1 (``tfwrap/schema.py``).
 - ``bucket``: the state bucket.
 - ``state_key``: the state object's key (with the workspace prefix).
 - ``lock_key``: the ``.tflock`` object's key (``state_key`` + ``.tflock``).
-- ``dynamodb_table``: the DynamoDB lock table, or null when not set.
+- ``dynamodb_table``: the DynamoDB lock table (the journal's after finalize), or null.
 - ``locked``: true when the ``.tflock`` object or the DynamoDB item exists.
 - ``s3``: null, or the ``.tflock`` object: ``ID``, ``Operation``, ``Info``, ``Who``,
   ``Version``, ``Created``, ``Path`` (as Terraform wrote them), ``etag`` and
@@ -94,6 +97,24 @@ def _backend(chdir: str) -> BackendConfig:
     return backend
 
 
+def _with_journal_table(backend: BackendConfig) -> tuple[BackendConfig, Any]:
+    """The backend, with the migration journal's lock table after finalize: a run on the old
+    configuration still locks there, and its lock must not read as "no lock held"."""
+    import dataclasses
+
+    from tfwrap.aws import clients
+    from tfwrap.lock import current
+
+    if backend.dynamodb_table:
+        return backend, None
+    with _aws(f"read the migration journal s3://{backend.bucket}/{backend.journal_key}", backend.s3_endpoint):
+        s3 = clients.client(backend, "s3")
+        table = current.migration_table(s3, backend)
+    if not table:
+        return backend, s3
+    return dataclasses.replace(backend, settings={**backend.settings, "dynamodb_table": table}), s3
+
+
 @contextmanager
 def _aws(action: str, endpoint: str | None) -> Iterator[None]:
     """Turn an AWS failure into one line and exit 80: the lock could not be read or changed."""
@@ -108,14 +129,14 @@ def _aws(action: str, endpoint: str | None) -> Iterator[None]:
         raise TfwrapError(f"cannot {action}: {failure.detail} [{failure.kind}]", exitcodes.BLOCKED) from exc
 
 
-def _read(backend: BackendConfig) -> CurrentLock:
+def _read(backend: BackendConfig, s3_client: Any = None) -> CurrentLock:
     from tfwrap.aws import clients
     from tfwrap.lock import current
     from tfwrap.lock.lockfile import DynamoLock, S3LockFile
 
     where = f"s3://{backend.bucket}/{backend.lock_key}"
     with _aws(f"read the lock {where}", backend.s3_endpoint):
-        lockfile = S3LockFile(clients.client(backend, "s3"), backend)
+        lockfile = S3LockFile(s3_client or clients.client(backend, "s3"), backend)
         s3 = lockfile.read()
     dynamo: DynamoLock | None = None
     item: dict[str, Any] | None = None
@@ -124,7 +145,14 @@ def _read(backend: BackendConfig) -> CurrentLock:
             f"read the lock item in DynamoDB table {backend.dynamodb_table}", backend.dynamodb_endpoint
         ):
             dynamo = DynamoLock(clients.client(backend, "dynamodb"), backend)
-            item = dynamo.read()
+            try:
+                item = dynamo.read()
+            except Exception as exc:
+                from tfwrap.aws.errors import error_code
+
+                if error_code(exc) != "ResourceNotFoundException":
+                    raise
+                dynamo = None  # the table is gone: nobody can hold a lock in it
     return current.judged(lockfile, dynamo, s3, item)
 
 
@@ -143,13 +171,20 @@ def status(chdir: str, as_json: bool) -> None:
     """
     from tfwrap.lock import report
 
-    backend = _backend(chdir)
-    found = _read(backend)
+    backend, s3_client = _with_journal_table(_backend(chdir))
+    found = _read(backend, s3_client)
     if as_json:
-        sys.stdout.write(json.dumps(report.document(backend, found), indent=2) + "\n")
+        from tfwrap.schema import versioned
+
+        sys.stdout.write(json.dumps(versioned(report.document(backend, found)), indent=2) + "\n")
         return
     for line in report.lines(backend, found):
         click.echo(line)
+    if backend.dynamodb_table and s3_client is not None:  # the table came from the journal
+        click.echo(
+            "(lock table from the migration journal: finalize removed dynamodb_table, but a run on "
+            "the old configuration still locks there until tfwrap migrate cleanup-table)"
+        )
 
 
 def _confirm(yes: bool, question: str) -> None:
@@ -173,8 +208,8 @@ def clear(chdir: str, stale: bool, lock_id: str | None, yes: bool) -> None:
     """
     if stale == bool(lock_id):
         raise TfwrapError("pass exactly one of --stale or --id ID", exitcodes.USAGE)
-    backend = _backend(chdir)
-    found = _read(backend)
+    backend, s3_client = _with_journal_table(_backend(chdir))
+    found = _read(backend, s3_client)
     v = found.verdict
     if v is None:
         say(f"no lock held on {found.where}: nothing removed")

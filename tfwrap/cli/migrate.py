@@ -72,6 +72,13 @@ _OPTIONS: dict[str, Callable[[Callable[..., Any]], Callable[..., Any]]] = {
         help="-lock-timeout for the verification plans (default 60s).",
     ),
 }
+_IGNORE_STRAGGLERS = click.option(
+    "--ignore-stragglers",
+    "ignore_stragglers",
+    is_flag=True,
+    help="Go on although a run on the old configuration used the lock table (a lock held now "
+    "always stops it): only when you know every pipeline is updated.",
+)
 _ALL = ("chdir", "dry_run", "backend_config", "plan_args", "lock_timeout")
 _PHASE = _ALL  # the phases that run verification plans
 _WHERE = ("chdir", "dry_run", "backend_config")  # cleanup-table: no plan
@@ -123,12 +130,14 @@ def dual(ctx: click.Context, /, **given: Any) -> None:
 @migrate.command("finalize")
 @_options_of(*_PHASE)
 @click.option("--soak", default="24h", show_default=True, help="Minimum age of the dual phase (0s: none).")
+@_IGNORE_STRAGGLERS
 @click.pass_context
-def finalize(ctx: click.Context, /, soak: str, **given: Any) -> None:
+def finalize(ctx: click.Context, /, soak: str, ignore_stragglers: bool, **given: Any) -> None:
     """Phase 2: remove dynamodb_table, reinit, verify S3 native locking, remove the digest item."""
     from tfwrap.migrate import run
 
-    raise click.exceptions.Exit(run.finalize(_options(ctx, given, soak=parse_duration(soak))))
+    opts = _options(ctx, given, soak=parse_duration(soak), ignore_stragglers=ignore_stragglers)
+    raise click.exceptions.Exit(run.finalize(opts))
 
 
 @migrate.command("rollback")
@@ -145,12 +154,14 @@ def rollback(ctx: click.Context, /, table: str | None, **given: Any) -> None:
 @migrate.command("cleanup-table")
 @_options_of(*_WHERE)
 @click.option("--table", default=None, help="The DynamoDB lock table (when the journal does not know it).")
+@_IGNORE_STRAGGLERS
 @click.pass_context
-def cleanup_table(ctx: click.Context, /, table: str | None, **given: Any) -> None:
+def cleanup_table(ctx: click.Context, /, table: str | None, ignore_stragglers: bool, **given: Any) -> None:
     """Delete the lock table, only when no other state has an item in it."""
     from tfwrap.migrate import run
 
-    raise click.exceptions.Exit(run.cleanup_table(_options(ctx, given, table=table)))
+    opts = _options(ctx, given, table=table, ignore_stragglers=ignore_stragglers)
+    raise click.exceptions.Exit(run.cleanup_table(opts))
 
 
 @migrate.command("status")

@@ -62,6 +62,11 @@ def _digest(*parts: object) -> str:
     return blake2b(repr(parts).encode(), digest_size=16).hexdigest()
 
 
+def key_of(*parts: object) -> str:
+    """A cache key for any small tuple of values (a hash: the parts are not stored)."""
+    return _digest(*parts)
+
+
 def _stat(path: str) -> tuple[int, int] | None:
     try:
         st = os.stat(path)

@@ -25,6 +25,7 @@ CATALOG: dict[str, str] = {
     "locking-dual": WARNING,  # use_lockfile + dynamodb_table: mid-migration
     "locking-dynamodb-only": ERROR,
     "locking-rolled-back": WARNING,  # DynamoDB only, as `tfwrap migrate rollback` left it (issue 11)
+    "checkout-behind": ERROR,  # the files lack an edit the migration journal records: pull it
     "locking-none": ERROR,
     "locking-disagree": WARNING,  # files and the initialised copy differ
     "backend-config-missing": ERROR,  # a partial backend block and no -backend-config (issue 11)

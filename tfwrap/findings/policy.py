@@ -1,4 +1,13 @@
-"""The policy: ``TFWRAP_MODE`` and the nearest ``.tfwrap.toml`` (found walking up).
+"""The policy: the ``.tfwrap.toml`` files that govern a directory, merged, then the environment.
+
+Files, lowest precedence first (docs/decisions/062-policy-files-merge.md): the user's own
+(``$XDG_CONFIG_HOME/tfwrap/config.toml``, default ``~/.config/tfwrap/config.toml``), then every
+``.tfwrap.toml`` from the repository root (the nearest directory with ``.git``, else ``/``)
+down to the directory itself, then ``TFWRAP_CONFIG`` (a file). The nearest value wins per key,
+and per finding id under ``[severity]``: a stack's file holding one setting keeps the
+repository's others. ``TFWRAP_MODE``, ``TFWRAP_STALE_LOCKS``, ``TFWRAP_QUIET`` and the
+``TFWRAP_*_SECONDS`` variables win over every file. ``tfwrap check --show-config`` says which
+file gave each value.
 
 ``.tfwrap.toml``::
 
@@ -9,6 +18,7 @@
     lease_intervals = 3              # a heartbeat older than this many intervals is stale
     grace_seconds = 7                # after relaying a stop signal, wait this long, then kill
     stale_locks = "report"           # report | take-over (issue 8); TFWRAP_STALE_LOCKS wins
+    quiet = false                    # true: warnings and notes are not printed by the shim
     [severity]                       # any finding id -> error | warning | info | off
     bucket-object-lock = "warning"
 
@@ -26,6 +36,7 @@ from tfwrap.findings.finding import CATALOG, SEVERITIES, Finding
 TYPE_CHECKING = False  # typing costs ~3 ms to import on the hot path
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
     from typing import Any
 
 MODES = ("enforce", "warn", "off")
@@ -40,8 +51,10 @@ _KEYS = frozenset(
         "lease_intervals",
         "grace_seconds",
         "stale_locks",
+        "quiet",
     }
 )
+USER_FILE = os.path.join("tfwrap", "config.toml")  # under $XDG_CONFIG_HOME (default ~/.config)
 STALE_LOCKS = ("report", "take-over")
 # Supervision settings: name -> (environment override, minimum). The grace default fits
 # inside docker stop's 10 s and GitHub Actions' SIGINT-then-SIGTERM-7.5-s-later cancel.
@@ -60,11 +73,14 @@ class Policy:
 
     __slots__ = (
         "cache_ttl_seconds",
+        "files",
         "grace_seconds",
         "heartbeat_seconds",
         "lease_intervals",
         "min_terraform_version",
         "mode",
+        "origin",
+        "quiet",
         "severity",
         "source",
         "stale_locks",
@@ -80,6 +96,9 @@ class Policy:
         self.lease_intervals = 3.0
         self.grace_seconds = 7.0
         self.stale_locks = "report"  # a stale lock blocking a run is reported, not taken over
+        self.quiet = False
+        self.files: list[str] = []  # the files applied, lowest precedence first
+        self.origin: dict[str, str] = {}  # setting ("severity.<id>" for severities) -> where it came from
 
     @property
     def lease_seconds(self) -> int:
@@ -113,23 +132,79 @@ def find_policy_file(start: str) -> str | None:
         directory = parent
 
 
+def policy_files(workdir: str, environ: Mapping[str, str] | None = None) -> list[str]:
+    """The files that govern ``workdir``, lowest precedence first."""
+    env = os.environ if environ is None else environ
+    files = []
+    home = env.get("XDG_CONFIG_HOME") or (os.path.join(env["HOME"], ".config") if env.get("HOME") else "")
+    if home and os.path.isfile(os.path.join(home, USER_FILE)):
+        files.append(os.path.join(home, USER_FILE))
+    chain = []
+    directory = os.path.abspath(workdir)
+    while True:
+        candidate = os.path.join(directory, POLICY_FILE)
+        if os.path.lexists(candidate):
+            chain.append(candidate)
+        parent = os.path.dirname(directory)
+        if parent == directory or os.path.lexists(os.path.join(directory, ".git")):
+            break
+        directory = parent
+    files.extend(reversed(chain))
+    explicit = env.get("TFWRAP_CONFIG", "")
+    if explicit:
+        if not os.path.isfile(explicit):
+            raise PolicyError(
+                f"TFWRAP_CONFIG={explicit} is not a file; point it at a .tfwrap.toml or unset it"
+            )
+        files.append(explicit)
+    return files
+
+
 def load(workdir: str, environ: dict[str, str] | None = None) -> Policy:
     """The policy for ``workdir``; PolicyError names the bad value and the fix."""
     env = os.environ if environ is None else environ
-    path = find_policy_file(workdir)
-    policy = _from_file(path) if path else Policy()
+    policy = Policy()
+    for path in policy_files(workdir, env):
+        _apply_file(policy, path)
+    if policy.files:
+        policy.source = policy.files[-1]
     mode = env.get("TFWRAP_MODE", "")
     if mode:
         if mode not in MODES:
             raise PolicyError(f"TFWRAP_MODE={mode!r} is not one of enforce, warn, off; set one of those")
         policy.mode = mode
+        policy.origin["mode"] = "TFWRAP_MODE"
     stale = env.get("TFWRAP_STALE_LOCKS", "")
     if stale:
         policy.stale_locks = _stale_locks("TFWRAP_STALE_LOCKS", stale)
+        policy.origin["stale_locks"] = "TFWRAP_STALE_LOCKS"
+    if env.get("TFWRAP_QUIET"):
+        policy.quiet = env["TFWRAP_QUIET"] not in ("0", "false", "no")
+        policy.origin["quiet"] = "TFWRAP_QUIET"
     for name, (variable, minimum) in _NUMBERS.items():
         if env.get(variable):
             setattr(policy, name, _number(variable, env[variable], minimum))
+            policy.origin[name] = variable
     return policy
+
+
+def settings(policy: Policy) -> list[tuple[str, str, str]]:
+    """Every setting as (name, value as TOML, where it came from): ``check --show-config``."""
+    import json
+
+    version = ".".join(map(str, policy.min_terraform_version))
+    values: list[tuple[str, object]] = [
+        ("mode", policy.mode),
+        ("min_terraform_version", version),
+        ("cache_ttl_seconds", policy.cache_ttl_seconds),
+        ("heartbeat_seconds", policy.heartbeat_seconds),
+        ("lease_intervals", policy.lease_intervals),
+        ("grace_seconds", policy.grace_seconds),
+        ("stale_locks", policy.stale_locks),
+        ("quiet", policy.quiet),
+    ]
+    values += [(f"severity.{k}", v) for k, v in sorted(policy.severity.items())]
+    return [(name, json.dumps(value), policy.origin.get(name, "default")) for name, value in values]
 
 
 def _stale_locks(where: str, value: object) -> str:
@@ -148,7 +223,7 @@ def _number(where: str, value: object, minimum: float) -> float:
     return number
 
 
-def _from_file(path: str) -> Policy:  # noqa: PLR0912 - one branch per setting
+def _apply_file(policy: Policy, path: str) -> None:  # noqa: PLR0912 - one branch per setting
     if sys.version_info >= (3, 11):
         import tomllib
     else:  # pragma: no cover - Python 3.10
@@ -163,7 +238,14 @@ def _from_file(path: str) -> Policy:  # noqa: PLR0912 - one branch per setting
     unknown = sorted(set(data) - _KEYS)
     if unknown:
         raise PolicyError(f"{path}: unknown setting {unknown[0]!r}; known: {', '.join(sorted(_KEYS))}")
-    policy = Policy(source=path)
+    policy.files.append(path)
+    for name in data:
+        if name != "severity":
+            policy.origin[name] = path
+    if "quiet" in data:
+        if not isinstance(data["quiet"], bool):
+            raise PolicyError(f"{path}: quiet must be true or false")
+        policy.quiet = data["quiet"]
     if "mode" in data:
         if data["mode"] not in MODES:
             raise PolicyError(f"{path}: mode = {data['mode']!r} is not one of enforce, warn, off")
@@ -197,4 +279,4 @@ def _from_file(path: str) -> Policy:  # noqa: PLR0912 - one branch per setting
         if value not in SEVERITIES:
             raise PolicyError(f"{path}: severity of {check_id} is {value!r}; use error, warning, info or off")
         policy.severity[check_id] = value
-    return policy
+        policy.origin[f"severity.{check_id}"] = path

@@ -61,3 +61,24 @@ def judged(
     s3_age, item_age = verdict.ages(s3_fields, s3.written if s3 else None, item, server_now)
     judged = verdict.judge_lock(s3_fields, item, s3_age=s3_age, dynamodb_age=item_age, here=here)
     return CurrentLock(lockfile, dynamo, s3, item, judged, server_now)
+
+
+def migration_table(s3: Any, backend: Any) -> str:
+    """After ``tfwrap migrate finalize`` removed ``dynamodb_table`` and before ``cleanup-table``
+    deleted the table: the journal's lock table, where a run still on the old configuration
+    locks ("" otherwise, or when the journal cannot be read). Without it a straggler's lock
+    would show as "no lock held" (docs/decisions/061-stragglers-by-evidence.md)."""
+    import json
+
+    from tfwrap.migrate.stragglers import watched
+
+    if backend.dynamodb_table:
+        return ""
+    key = backend.get("sse_customer_key")
+    params = {"SSECustomerAlgorithm": "AES256", "SSECustomerKey": str(key)} if key else {}
+    try:
+        got = s3.get_object(Bucket=backend.bucket, Key=backend.journal_key, **params)
+        data = json.loads(got["Body"].read())
+    except Exception:  # noqa: BLE001 - no journal (or unreadable): only the configured locks
+        return ""
+    return watched(data) if isinstance(data, dict) else ""

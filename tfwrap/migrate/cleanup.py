@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from tfwrap import exitcodes
 from tfwrap.errors import TfwrapError
+from tfwrap.migrate import stragglers
 from tfwrap.migrate.migration import Migration
 from tfwrap.migrate.step import Done, Step
 
@@ -64,20 +65,19 @@ def cleanup_steps(m: Migration, table: str) -> list[Step]:
         return f"scan {table}: refuse while another state uses it; remove this configuration's stale digests"
 
     def scan_run() -> Done:
+        overridden = stragglers.refuse_cleanup(m, table)
         locks, digests, others = classify()
         refuse_in_use(locks, others)
         for lock_id in digests:
             m.remote.delete_digest(table, lock_id[len(bucket) + 1 : -len("-md5")])
         note = f"no other state uses it; removed {len(digests)} stale digest item(s)"
-        if digests and m.journal.done("finalize/remove-digest"):
-            note += (
-                " (written after finalize removed them: a pipeline may still run with dynamodb_table; "
-                "once the table is gone it fails instead of locking alone)"
-            )
-        return Done(note, {"removed": digests})
+        if overridden:
+            note += f" ({stragglers.OVERRIDE}: {overridden[0].describe()})"
+        return Done(note, {"removed": digests, "ignored": [e.to_json() for e in overridden]})
 
     def scan_dry() -> None:
         """--dry-run scans as the real run does and says the same (issue 11)."""
+        stragglers.refuse_cleanup(m, table)
         locks, digests, others = classify()
         refuse_in_use(locks, others)
         m.out.note(f"no other state uses it; would remove {len(digests)} stale digest item(s)")
@@ -93,7 +93,8 @@ def cleanup_steps(m: Migration, table: str) -> list[Step]:
                 "--no-deletion-protection-enabled, then run cleanup-table again",
                 exitcodes.BLOCKED,
             )
-        locks, _, others = classify()  # once more, right before: nothing new may have arrived
+        stragglers.refuse_cleanup(m, table)  # once more, right before: nothing new may have arrived
+        locks, _, others = classify()
         refuse_in_use(locks, others)
         m.remote.delete_table(table)
         return Done(

@@ -8,7 +8,7 @@ from tfwrap import exitcodes
 from tfwrap.backend import edit
 from tfwrap.durations import human
 from tfwrap.errors import TfwrapError
-from tfwrap.migrate import edits
+from tfwrap.migrate import edits, stragglers
 from tfwrap.migrate.common import (
     baseline_step,
     diff_printer,
@@ -28,6 +28,8 @@ def finalize_steps(m: Migration) -> list[Step]:
 
     def preflight() -> Done:
         places_with_table()  # a setting tfwrap cannot edit is refused before anything changes
+        # Evidence first: a straggler seen restarts the soak, and says who to update.
+        stragglers.refuse_finalize(m, table, soak=not started)
         if not started:
             soak_check(m)
         # the item is checked even after the edit: a run on the old configuration locks it

@@ -69,6 +69,7 @@ class Options:
     lock_timeout: str = "60s"
     soak: float = 86400.0
     table: str | None = None
+    ignore_stragglers: bool = False  # finalize/cleanup-table despite evidence of old-configuration runs
 
 
 class Out:

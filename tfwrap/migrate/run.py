@@ -25,6 +25,16 @@ def _session(opts: Options, body: Callable[[Migration], int]) -> int:
         m.close()
 
 
+def _refuse_if_behind(m: Migration) -> None:
+    """A colleague's checkout without the journal's edits: pull, never roll back or re-create
+    (docs/decisions/060-checkout-behind-the-journal.md)."""
+    from tfwrap.migrate.behind import behind
+
+    found = behind(m.journal.data, m.mode)
+    if found is not None:
+        raise TfwrapError(found.line, exitcodes.USAGE)
+
+
 def _header(m: Migration, phase: str) -> None:
     dry = " --dry-run (the plan only: nothing is changed)" if m.opts.dry_run else ""
     m.out.line(f"migrate {phase}{dry}: {m.where} in {m.workdir}")
@@ -34,6 +44,7 @@ def dual(opts: Options) -> int:
     def body(m: Migration) -> int:
         m.check_config()
         m.refuse_if_rolling_back()
+        _refuse_if_behind(m)
         journal = m.journal
         if m.mode == "native":
             if journal.done("finalize/remove-digest"):
@@ -88,6 +99,7 @@ def finalize(opts: Options) -> int:
     def body(m: Migration) -> int:
         m.check_config()
         m.refuse_if_rolling_back()
+        _refuse_if_behind(m)
         journal = m.journal
         if m.mode == "native" and journal.done("finalize/remove-digest"):
             at = journal.steps["finalize/remove-digest"]["at"]
@@ -118,6 +130,7 @@ def finalize(opts: Options) -> int:
 def rollback(opts: Options) -> int:
     def body(m: Migration) -> int:
         m.check_config()
+        _refuse_if_behind(m)
         journal = m.journal
         table = m.backend.dynamodb_table or str(journal.get("table") or "") or (opts.table or "")
         if m.mode == "dynamodb" and not journal.phase_started("rollback"):
@@ -149,6 +162,7 @@ def rollback(opts: Options) -> int:
 def cleanup_table(opts: Options) -> int:
     def body(m: Migration) -> int:
         m.check_config()
+        _refuse_if_behind(m)
         journal = m.journal
         table = opts.table or str(journal.get("table") or "") or m.backend.dynamodb_table
         if not table:

@@ -20,9 +20,10 @@ without being done again. File edits are journaled before they are written.
 Exit codes: 0 done or nothing to do; 80 a check, a verification, Terraform or AWS stopped
 the migration (the line says which; with access denied it names the IAM action); 82 the
 configuration or journal cannot be read; 83 a configuration tfwrap cannot migrate (not s3,
-Terragrunt, backend in a module, settings on the command line) or a phase out of order;
-86 the state lock is held, the lock table is still in use, or another ``tfwrap migrate``
-changed the journal meanwhile; 127/126 no usable terraform;
+Terragrunt, backend in a module, settings on the command line), a phase out of order, or a
+checkout behind the journal (``behind.py``); 86 the state lock is held, the lock table is
+still in use, a run on the old configuration was found (``stragglers.py``), or another
+``tfwrap migrate`` changed the journal meanwhile; 127/126 no usable terraform;
 128+N stopped by signal N (run the same command again to resume).
 """
 

@@ -57,7 +57,7 @@ def _main(argv: list[str] | None) -> int:
         mode = pol.mode
         if mode != "off" and command.kind != commands.KIND_PASS_THROUGH:
             findings, blocked, is_s3 = check(command, real, pol)
-            report.to_stderr(findings, blocked)
+            report.to_stderr(findings, blocked, quiet=pol.quiet, stack=os.path.abspath(command.chdir or "."))
             if blocked:
                 return exitcodes.BLOCKED
             if is_s3 and command.takes_lock:

@@ -1,0 +1,220 @@
+"""A colleague left behind during a migration, end to end with the real engine and the loopback
+S3/DynamoDB server: a straggler still on ``dynamodb_table`` (a plain ``terraform apply``, the
+engine itself, not through the shim) during and after finalize, and a checkout that has not
+pulled the migration's backend change."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support.lockwatch import wait_for
+from tests.support.world import RESOURCE, Tools, ddb_client, run
+from tests.test_migrate import (
+    QUIET,
+    STATE_KEY,
+    a_state,
+    digest,
+    initialised,
+    journal,
+    journal_object,
+    lock_item,
+    migrate,
+    must,
+    refusal,
+)
+from tfwrap.demo.server import S3Server
+
+pytestmark = [pytest.mark.engine]
+
+BEHIND = "your checkout is behind the migration journal: pull the backend change"
+
+
+HOLD = """
+resource "terraform_data" "held" {
+  triggers_replace = timestamp()
+  provisioner "local-exec" {
+    command = "n=0; while [ -e %s ] && [ $n -lt 1200 ]; do sleep 0.1; n=$((n+1)); done"
+  }
+}
+"""
+
+
+def straggle(tools: Tools, old: Path, env: dict[str, str], hold: Path) -> subprocess.Popen[str]:
+    """A plain terraform apply on the old configuration (DynamoDB locking only), holding its
+    lock until ``hold`` is removed (at most two minutes)."""
+    hold.touch()
+    return subprocess.Popen(
+        [str(tools.engine), "apply", *QUIET, "-auto-approve"],
+        cwd=old,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def held_item(s3: S3Server, bucket: str, table: str) -> dict[str, Any]:
+    item = wait_for(lambda: lock_item(s3, bucket, table), 60, what="the straggler's DynamoDB lock")
+    info: dict[str, Any] = json.loads(item["Info"]["S"])
+    return info
+
+
+def finish(proc: subprocess.Popen[str], hold: Path) -> None:
+    hold.unlink()
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+
+
+def set_journal_step_time(work: Path, step: str, at: str) -> None:
+    client, bucket, key = journal_object(work)
+    data = journal(work)
+    data["steps"][step]["at"] = at
+    client.put_object(Bucket=bucket, Key=key, Body=json.dumps(data).encode())
+
+
+def tfwrap(work: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return run(["tfwrap", *args], work, env, timeout=180)
+
+
+@pytest.mark.engine
+def test_a_straggler_during_and_after_finalize_is_found_shown_and_stops_the_deletions(
+    s3: S3Server, bucket_name: str, tmp_path: Path, env: dict[str, str], tools: Tools
+) -> None:
+    hold = tmp_path / "hold"
+    work, table = a_state(s3, bucket_name, tmp_path / "work", tools, env, resource=RESOURCE + HOLD % hold)
+    old = tmp_path / "old"
+    shutil.copytree(work, old, symlinks=True)  # a pipeline nobody updated: dynamodb_table only
+    must(migrate(work, env))
+
+    # During the dual phase: the straggler holds the DynamoDB item and no .tflock.
+    proc = straggle(tools, old, env, hold)
+    info = held_item(s3, bucket_name, table)
+    line = refusal(migrate(work, env, "finalize", "--soak", "0s"), 86)
+    assert "a run on the old configuration (dynamodb_table, no use_lockfile) holds the lock now" in line
+    assert info["Who"] in line and f"ID {info['ID']}" in line and "since 20" in line, line
+    assert initialised(work)["dynamodb_table"] == table  # refused before anything changed
+    status = must(migrate(work, env, "status"))
+    assert f"straggler: DynamoDB item LockID={bucket_name}/{STATE_KEY} held by {info['Who']}" in status.stdout
+    finish(proc, hold)
+    assert journal(work)["stragglers"][0]["who"] == info["Who"]  # kept after that run ended
+
+    # A straggler seen is younger than the soak: finalize waits for the soak from then.
+    set_journal_step_time(work, "dual/verify", "2000-01-01T00:00:00Z")
+    line = refusal(migrate(work, env, "finalize", "--soak", "1h"), 86)
+    assert "used the lock table" in line and info["Who"] in line and "--ignore-stragglers" in line, line
+    assert "finalize after the soak from then" in line
+    final = migrate(work, env, "finalize", "--soak", "1h", "--ignore-stragglers")
+    assert final.returncode == 0, final.stderr
+    assert "dynamodb_table" not in (work / "backend.tf").read_text()
+    assert digest(s3, bucket_name, table) is None
+
+    # After finalize: the straggler runs again. lock status must show its lock.
+    proc = straggle(tools, old, env, hold)
+    info = held_item(s3, bucket_name, table)
+    shown = must(tfwrap(work, env, "lock", "status"))
+    assert "no lock held" not in shown.stdout, shown.stdout
+    assert "the DynamoDB item is held:" in shown.stdout and info["Who"] in shown.stdout
+    doc = json.loads(must(tfwrap(work, env, "lock", "status", "--json")).stdout)
+    assert doc["locked"] is True and doc["dynamodb"]["ID"] == info["ID"] and doc["dynamodb_table"] == table
+    report = json.loads(must(migrate(work, env, "status", "--json")).stdout)
+    assert [e["kind"] for e in report["stragglers"]][:1] == ["lock"]
+    assert report["stragglers"][0]["who"] == info["Who"] and report["next"] is None
+    line = refusal(migrate(work, env, "cleanup-table"), 86)
+    assert "holds the lock now" in line and info["Who"] in line
+    finish(proc, hold)
+
+    # It ended and left its digest behind: the table is still in use, whatever the soak.
+    assert digest(s3, bucket_name, table) is not None
+    status = must(migrate(work, env, "status"))
+    assert "written after finalize" in status.stdout and "the state was last written at 20" in status.stdout
+    assert "next: nothing to do" in status.stdout and "cleanup-table refuses" in status.stdout
+    line = refusal(migrate(work, env, "cleanup-table"), 86)
+    assert f"table {table} is still in use after finalize" in line and info["Who"] in line, line
+    assert "--ignore-stragglers" in line
+    assert table in ddb_client(s3.url).list_tables()["TableNames"]
+    gone = migrate(work, env, "cleanup-table", "--ignore-stragglers")
+    assert gone.returncode == 0, gone.stderr
+    assert table not in ddb_client(s3.url).list_tables()["TableNames"]
+
+
+@pytest.mark.engine
+def test_a_checkout_behind_the_journal_is_told_to_pull_never_to_roll_back(
+    s3: S3Server, bucket_name: str, tmp_path: Path, env: dict[str, str], tools: Tools
+) -> None:
+    work, table = a_state(s3, bucket_name, tmp_path / "work", tools, env)
+    old = tmp_path / "old"
+    shutil.copytree(work, old, symlinks=True)  # a colleague's checkout, initialised, not pulled
+    must(migrate(work, env))
+    dual = tmp_path / "dual"
+    shutil.copytree(work, dual, symlinks=True)  # pulled the dual edit, not the finalize one
+
+    def all_say_behind(where: Path, files: str) -> None:
+        for args in (("migrate",), ("migrate", "finalize", "--soak", "0s"), ("migrate", "rollback")):
+            line = refusal(tfwrap(where, env, *args), 83)
+            assert line.startswith(f"tfwrap: {BEHIND}") and files in line, (args, line)
+            assert "rollback" not in line.split("pull")[1] and "create" not in line, line
+        status = must(tfwrap(where, env, "migrate", "status"))
+        assert status.stdout.splitlines()[-1].startswith("next: pull the backend change"), status.stdout
+        assert "rollback" not in status.stdout.splitlines()[-1]
+        report = json.loads(must(tfwrap(where, env, "migrate", "status", "--json")).stdout)
+        assert report["checkout_behind"].startswith(BEHIND) and report["next"] is None
+        plan = run(["terraform", "plan", *QUIET], where, env)  # the guard, through the shim
+        assert plan.returncode == 80, plan.stderr
+        said = [ln for ln in plan.stderr.splitlines() if "[checkout-behind]" in ln]
+        assert said and "pull the backend change" in plan.stderr, plan.stderr
+        assert "tfwrap migrate`" not in plan.stderr and "rollback" not in plan.stderr
+
+    all_say_behind(old, "use_lockfile = true added in backend.tf at 20")
+
+    must(migrate(work, env, "finalize", "--soak", "0s"))
+    must(migrate(work, env, "cleanup-table"))
+    assert table not in ddb_client(s3.url).list_tables()["TableNames"]
+    # The table is gone: still "pull", never "create it".
+    all_say_behind(old, "dynamodb_table removed in backend.tf at 20")
+    line = refusal(tfwrap(old, env, "migrate", "cleanup-table"), 83)
+    assert line.startswith(f"tfwrap: {BEHIND}")
+    all_say_behind(dual, "dynamodb_table removed in backend.tf at 20")
+    # The checkout that did the migration is not behind: it is done.
+    assert "nothing to do" in must(migrate(work, env)).stderr
+
+
+def test_behind_compares_the_files_with_the_journals_edits() -> None:
+    from tfwrap.migrate.behind import behind
+
+    dual = {
+        "steps": {"dual/edit": {"at": "2026-12-01T10:00:00Z"}},
+        "edits": [{"phase": "dual", "file": "backend.tf"}],
+    }
+    found = behind(dual, "dynamodb")
+    assert found is not None and found.line.startswith(BEHIND)
+    assert "use_lockfile = true added in backend.tf at 2026-12-01T10:00:00Z" in found.line
+    assert behind(dual, "dual") is None and behind(dual, "native") is None  # not behind: ahead is fine
+    final = {
+        "steps": {**dual["steps"], "finalize/edit": {"at": "2026-12-02T10:00:00Z"}},
+        "edits": [*dual["edits"], {"phase": "finalize", "file": "prod.s3.tfbackend"}],
+    }
+    found = behind(final, "dual")
+    assert found is not None and "use_lockfile" not in found.edits
+    assert found.edits == "dynamodb_table removed in prod.s3.tfbackend at 2026-12-02T10:00:00Z"
+    rolling = {"steps": {**final["steps"], "rollback/edit": {"at": "2026-12-03T10:00:00Z"}}}
+    assert behind(rolling, "dynamodb") is None  # a rollback puts the files back on purpose
+    assert behind({"steps": {}}, "dynamodb") is None
+
+
+def test_the_table_is_watched_from_the_dual_edit_until_it_is_deleted() -> None:
+    from tfwrap.migrate.stragglers import watched
+
+    steps: dict[str, Any] = {"dual/preflight": {}}
+    assert watched({"table": "t", "steps": steps}) == ""  # before the edit every run is "old"
+    steps["dual/edit"] = {}
+    assert watched({"table": "t", "steps": steps}) == "t"
+    steps["finalize/remove-digest"] = {}
+    assert watched({"table": "t", "steps": steps}) == "t"
+    assert watched({"table": "t", "steps": {**steps, "cleanup-table/delete-table": {}}}) == ""
+    assert watched({"table": "t", "steps": {**steps, "rollback/preflight": {}}}) == ""
