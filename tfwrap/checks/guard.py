@@ -67,7 +67,7 @@ def run(
     version_key = cache.version_key(real)
     version_fact = cache.get("version", version_key) if use_cache else None
     probe = version.start_probe(real) if version_fact is None else None
-    prefetch = _prefetch(command, policy, use_cache and not fresh_bucket)
+    prefetch = _prefetch(command, policy, use_cache and not fresh_bucket, (use_cache, probe_now))
     try:
         backend = _backend(command, use_cache)
         outcome = Outcome(backend)
@@ -81,8 +81,11 @@ def run(
         facts, outcome.cacheable, outcome.used_cache = _bucket_facts(
             command, backend, policy, use_cache and not fresh_bucket, prefetch
         )
+        if prefetch is not None and prefetch.probed is not None:
+            probed, probe_cacheable = prefetch.probed  # the child probed while this process read HCL
+        else:
+            probed, probe_cacheable = store.facts_for(backend, facts, use_cache, probe_now)
         prefetch = None
-        probed, probe_cacheable = store.facts_for(backend, facts, use_cache, probe_now)
         outcome.cacheable = outcome.cacheable and probe_cacheable
         outcome.probe = probed
         if probe is not None:
@@ -131,16 +134,23 @@ def _backend(command: Command, use_cache: bool) -> backend_config.BackendConfig:
 
 
 class _Prefetch:
-    """Bucket facts gathered by a forked child while this process parses HCL.
+    """Bucket facts, and the store probe's facts, gathered by a forked child while this
+    process parses HCL.
 
     A cold check is python-hcl2 (~170 ms) then botocore and four S3 calls (~300 ms); both
     are CPU-bound, so on a 2-core machine running them side by side is what brings a cold
     run under the 400 ms budget (issue 2). Non-``init`` commands use the initialised copy
-    (plain JSON), so the child knows the bucket before any HCL is read.
+    (plain JSON), so the child knows the bucket before any HCL is read. The probe (custom
+    endpoints, once a day) runs in the same child, on the same loaded botocore: run here
+    after the facts, it cost a second botocore import and client (~400 ms) in series
+    (docs/decisions/091-probe-in-the-prefetch.md).
     """
 
-    def __init__(self, key: str, backend: backend_config.BackendConfig) -> None:
+    def __init__(
+        self, key: str, backend: backend_config.BackendConfig, probe: tuple[bool, bool] | None = None
+    ) -> None:
         self.key = key
+        self.probed: tuple[dict[str, Any] | None, bool] | None = None  # set by result()
         read_end, write_end = os.pipe()
         self.pid = os.fork()
         if self.pid == 0:  # the child: gather, write JSON, leave without cleanup handlers
@@ -149,8 +159,12 @@ class _Prefetch:
             try:
                 from tfwrap.aws import bucket_facts
 
+                facts = bucket_facts.gather(backend)
+                probed = None
+                if probe is not None:
+                    probed = store.facts_for(backend, facts, *probe)
                 with os.fdopen(write_end, "w") as out:
-                    json.dump(bucket_facts.gather(backend), out)
+                    json.dump({"facts": facts, "probe": probed}, out)
                 code = 0
             finally:
                 os._exit(code)
@@ -163,7 +177,11 @@ class _Prefetch:
         _, status = os.waitpid(self.pid, 0)
         if status != 0:
             return None
-        facts: dict[str, Any] = json.loads(text)
+        found = json.loads(text)
+        if found.get("probe") is not None:
+            probed, cacheable = found["probe"]
+            self.probed = (probed, bool(cacheable))
+        facts: dict[str, Any] = found["facts"]
         return facts
 
     def discard(self) -> None:
@@ -171,7 +189,9 @@ class _Prefetch:
         os.waitpid(self.pid, 0)
 
 
-def _prefetch(command: Command, policy: Policy, use_cache: bool) -> _Prefetch | None:
+def _prefetch(
+    command: Command, policy: Policy, use_cache: bool, probe: tuple[bool, bool] | None = None
+) -> _Prefetch | None:
     if command.name == "init":
         return None  # init reads the files: the bucket is not known before the HCL
     initialised = backend_config.load_initialised(command)
@@ -180,7 +200,7 @@ def _prefetch(command: Command, policy: Policy, use_cache: bool) -> _Prefetch | 
     key = cache.bucket_key(initialised.s3_endpoint, initialised.region, initialised.bucket)
     if use_cache and cache.get("bucket", key, max_age=policy.cache_ttl_seconds) is not None:
         return None
-    return _Prefetch(key, initialised)
+    return _Prefetch(key, initialised, probe)
 
 
 def _bucket_facts(
