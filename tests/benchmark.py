@@ -46,6 +46,10 @@ from tfwrap.demo.server import S3Server
 from tfwrap.lock import info as lockinfo
 
 DEAD = "http://127.0.0.1:9"  # anything that forgets its endpoint fails at once
+# What a cold check on a machine that ran tfwrap before still has: the store probe's verdict
+# (a day) and botocore's parsed models (decision 090: facts of botocore's files, not of any
+# backend, as Python's bytecode cache is). A fresh runner has neither.
+KEPT_WHEN_COLD = ("store-", "botocore-")
 TFWRAP = Path(sys.prefix) / "bin" / "tfwrap"
 Hook = Callable[[], None] | None
 
@@ -353,7 +357,7 @@ def paths_section(go: Path, server: S3Server, tmp: Path, env: dict[str, str], ru
 
     def keep_store_verdict() -> None:  # a cold check on a machine that probed the store today
         for entry in cache.iterdir():
-            if not entry.name.startswith("store-"):
+            if not entry.name.startswith(KEPT_WHEN_COLD):
                 entry.unlink()
 
     def fresh_runner() -> None:  # nothing cached on this machine: a new CI runner
@@ -913,7 +917,7 @@ def main() -> int:
             # The store probe's verdict (a day, issue 9) stays: "cold" is the check itself;
             # the first check of the day, probe included, is its own row.
             for entry in cache.iterdir() if cache.exists() else ():
-                if not entry.name.startswith("store-"):
+                if not entry.name.startswith(KEPT_WHEN_COLD):
                     entry.unlink()
 
         def empty_cache_and_probe() -> None:
