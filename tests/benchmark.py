@@ -261,12 +261,8 @@ def side_by_side(
     direct, shim = [str(bench.real), *args], [str(bench.shim), *args]
     check(direct, bench.cwd, bench.env)
     check(shim, bench.cwd, bench.env)  # fills the check cache: the warm case
-    wall, cpu = Result(name, [], [], target_ms), Result(name, [], [], None)
-    for i in range(runs):
-        for side in ("direct", "shim") if i % 2 == 0 else ("shim", "direct"):
-            w, c = wall_and_cpu(direct if side == "direct" else shim, bench.cwd, bench.env)
-            (wall.direct if side == "direct" else wall.shim).append(w)
-            (cpu.direct if side == "direct" else cpu.shim).append(c)
+    wall, cpu = interleaved(direct, shim, bench.cwd, bench.env, runs, None)
+    wall.name, wall.target_ms, cpu.name = name, target_ms, name
     return wall, cpu
 
 
