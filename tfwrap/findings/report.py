@@ -89,7 +89,7 @@ def _first_time(kind: str, what: str, within: float | None = None) -> bool:
     A cache that cannot be read or written makes every time the first: full output, never less."""
     from tfwrap.findings import cache
 
-    key = cache.key_of(kind, what)
+    key = cache.digest(kind, what)
     if cache.get(kind, key, max_age=within) is not None:
         return False
     cache.put(kind, key, {"shown": True})

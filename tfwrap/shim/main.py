@@ -118,10 +118,19 @@ def _check(
     if verdict is not None and verdict["s3"] and not cache.fresh(verdict, pol.cache_ttl_seconds):
         verdict = None
     if verdict is None:
-        from tfwrap.checks import guard
+        from tfwrap.checks import prefetch
 
+        # Forked before the guard's imports (~25 ms): the bucket's facts come that much sooner
+        # (docs/decisions/093-prefetch-forks-first.md).
+        started = prefetch.start(command, pol.cache_ttl_seconds, use_cache, fresh_bucket=fresh)
+        try:
+            from tfwrap.checks import guard
+        except BaseException:
+            if started is not None:
+                started.discard()
+            raise
         log.debug("check cache miss", command=command.name, workdir=os.path.abspath(command.chdir or "."))
-        outcome = guard.run(command, real, pol, use_cache=use_cache, fresh_bucket=fresh)
+        outcome = guard.run(command, real, pol, use_cache=use_cache, fresh_bucket=fresh, started=started)
         raw, is_s3, cached = outcome.raw, outcome.backend.is_s3, outcome.used_cache
         if outcome.cacheable:
             cache.put("verdict", key, verdict_value(outcome))

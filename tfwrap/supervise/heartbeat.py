@@ -29,6 +29,10 @@ if TYPE_CHECKING:
 
 POLL_SECONDS = 0.1  # how often Terraform's log is read: annotation within ~0.1 s of "Locked"
 STARTUP_WAIT = 0.5  # at most this long for Terraform's first log line before connecting
+# Nor before this long after Terraform's start: a command done by then (a plan on a small
+# state, ~100 ms) never pays the ~250 ms of CPU a connection costs
+# (docs/decisions/092-heartbeat-connects-after-a-quarter-second.md).
+CONNECT_AFTER = 0.25
 
 
 class Locks:
@@ -70,6 +74,7 @@ class Heartbeat(threading.Thread):
         self.lease_seconds = lease_seconds
         self.terraform_pid = terraform_pid
         self.started_at = time.time()
+        self._created = time.monotonic()  # just before Terraform's exec (keeper.py)
         self.ci = ""
         self.host = ""
         self.attempted: str = ""  # the ID Terraform tried to take
@@ -124,7 +129,8 @@ class Heartbeat(threading.Thread):
             os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
         # And start them only once Terraform has started (its first log line): its lock
         # comes 150-350 ms later, time enough to connect, and its start is not slowed.
-        deadline = time.monotonic() + STARTUP_WAIT
+        self._halt.wait(max(0.0, self._created + CONNECT_AFTER - time.monotonic()))
+        deadline = self._created + STARTUP_WAIT
         while not self.watcher.has_output() and time.monotonic() < deadline and not self._halt.is_set():
             time.sleep(0.005)
         try:
