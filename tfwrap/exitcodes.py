@@ -16,6 +16,7 @@ RECURSION = 84  # the "real" terraform is a tfwrap shim, or calls back into one 
 INTERNAL = 85  # a bug in tfwrap: says so in one line and stops (enforce mode fails closed)
 LOCK_HELD = 86  # tfwrap refused to remove or change a lock that is not safe to touch
 FOREIGN_FILE = 87  # tfwrap shim install/uninstall refused a `terraform` that is not a tfwrap shim
+PARTIAL = 88  # an estate-wide command did part of its work: the summary names what failed and why
 NOT_EXECUTABLE = 126  # the real terraform exists but cannot be executed
 NOT_FOUND = 127  # no real terraform
 
