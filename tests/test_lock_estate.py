@@ -15,9 +15,9 @@ import pytest
 
 from tests.support.world import Tools, ddb_client, make_bucket, make_table, run, s3_client, write_config
 from tests.test_lock_cli import QUIET, SLOW, body, live_info, stale_info, tfwrap
+from tfwrap.demo.server import S3Server
 
 SLOWER = SLOW.replace("sleep 5", "sleep 40")  # long enough for every listing below
-from tfwrap.demo.server import S3Server
 
 pytestmark = [pytest.mark.engine, pytest.mark.shim]
 
