@@ -157,7 +157,8 @@ def client(
     checksum the operation does not need); None keeps the SDK default, as Terraform's SDK.
     """
     sess = sess or session(backend)
-    endpoint = backend.s3_endpoint if service == "s3" else backend.dynamodb_endpoint
+    # Other services (KMS) have no backend setting: botocore reads AWS_ENDPOINT_URL_<SERVICE>.
+    endpoint = {"s3": backend.s3_endpoint, "dynamodb": backend.dynamodb_endpoint}.get(service)
     return sess.create_client(
         service,
         region_name=backend.region or "us-east-1",
