@@ -9,7 +9,8 @@
 - ``bucket-policy-tls`` (warning): nothing denies ``aws:SecureTransport = false``, so the
   state can be read over plain HTTP. Not raised for a plain ``http://`` endpoint, where such a
   statement would lock Terraform out (``bootstrap`` skips it there too).
-- ``bucket-access-logging`` (warning): server access logging is off (the guide recommends it).
+- ``bucket-access-logging`` (warning): server access logging is off (the guide recommends it);
+  reported by ``audit``, ``doctor`` and ``bootstrap --check``, not before every run (``hygiene``).
 
 Why these severities: docs/decisions/071-bucket-policy-findings.md.
 """
@@ -125,18 +126,6 @@ def evaluate(backend: BackendConfig, facts: dict[str, Any]) -> list[Finding]:
                     f"tfwrap bootstrap --bucket {bucket} --fix (adds the TLS-only statement)",
                 )
             )
-    logging = facts.get("logging")
-    if isinstance(logging, dict) and "error" in logging:
-        found.append(_unknown("access logging", bucket, logging))
-    elif isinstance(logging, dict) and not logging.get("enabled"):
-        found.append(
-            make(
-                "bucket-access-logging",
-                f"bucket {bucket!r} has server access logging off: "
-                "who read or changed the state is not recorded",
-                f"tfwrap bootstrap --bucket {bucket} --log-bucket LOGS --fix",
-            )
-        )
     kms = facts.get("kms")
     if isinstance(kms, dict) and "error" in kms:
         found.append(_unknown("the KMS key", bucket, kms))
@@ -151,3 +140,23 @@ def evaluate(backend: BackendConfig, facts: dict[str, Any]) -> list[Finding]:
             )
         )
     return found
+
+
+def hygiene(backend: BackendConfig, facts: dict[str, Any]) -> list[Finding]:
+    """What ``audit``, ``doctor`` and ``bootstrap --check`` add to the guard's findings: server
+    access logging (not the guard's: it does not change whether this run is safe; see
+    docs/decisions/071-bucket-policy-findings.md)."""
+    bucket = backend.bucket
+    logging = facts.get("logging")
+    if isinstance(logging, dict) and "error" in logging:
+        return [_unknown("access logging", bucket, logging)]
+    if isinstance(logging, dict) and not logging.get("enabled"):
+        return [
+            make(
+                "bucket-access-logging",
+                f"bucket {bucket!r} has server access logging off: "
+                "who read or changed the state is not recorded",
+                f"tfwrap bootstrap --bucket {bucket} --log-bucket LOGS --fix",
+            )
+        ]
+    return []
