@@ -307,7 +307,7 @@ def test_online_asks_once_per_bucket_in_parallel_and_shares_the_guard_cache(
         ]
         for b in calls
     }
-    assert {b: len(c) for b, c in checked.items()} == dict.fromkeys(calls, 4), checked
+    assert {b: len(c) for b, c in checked.items()} == dict.fromkeys(calls, 6), checked
 
 
 @pytest.mark.shim
