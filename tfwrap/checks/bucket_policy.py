@@ -135,8 +135,8 @@ def evaluate(backend: BackendConfig, facts: dict[str, Any]) -> list[Finding]:
                 "kms-key-access",
                 f"the KMS key {kms.get('key')} of bucket {bucket!r} cannot be used by this identity "
                 f"({kms.get('detail')}): Terraform's first lock or state write would fail with 403",
-                "grant kms:GenerateDataKey, kms:Encrypt and kms:Decrypt on the key to the identity "
-                "running Terraform (in the key policy or an IAM policy)",
+                "grant kms:DescribeKey, kms:GenerateDataKey, kms:Encrypt and kms:Decrypt on the key "
+                "to the identity running Terraform (in the key policy or an IAM policy)",
             )
         )
     return found
