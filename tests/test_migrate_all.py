@@ -65,7 +65,8 @@ def test_migrate_all_resumes_reports_a_failure_and_deletes_a_shared_table_last(
 
     # Interrupted: every stack stops after its init step (as a Ctrl-C at stack N would).
     stopped = tfwrap(root, env, "--all", ".", TFWRAP_TEST_MIGRATE_STOP_AFTER="dual/init")
-    assert stopped.returncode == 88 and stopped.stderr.count("stopped after dual/init") == 3, stopped.stderr
+    assert stopped.returncode == 88, stopped.stderr
+    assert stopped.stderr.count("FAILED (exit 130): stopped after dual/init") == 3, stopped.stderr
     resumed = tfwrap(root, env, "--all", ".")
     assert resumed.returncode == 88, resumed.stderr
     for name in ("a", "b", "c"):
@@ -75,10 +76,10 @@ def test_migrate_all_resumes_reports_a_failure_and_deletes_a_shared_table_last(
     assert "tfwrap: broken: FAILED (exit" in resumed.stderr
     assert "3 of 4 stacks done, 1 failed, 0 skipped, 0 not ready" in resumed.stderr
     again = tfwrap(root, env, "--all", ".")
-    assert again.stderr.count("nothing to do: dual locking was verified") == 3, again.stderr
+    assert again.stderr.count(": ok: nothing to do: dual locking was verified") == 3, again.stderr
 
     status = tfwrap(root, env, "status", "--all", "--json", "--soak", "0s", ".")
-    assert status.returncode == 88, status.stderr
+    assert status.returncode == 0, status.stderr  # every stack could be read (broken too)
     doc = {Path(d["stack"]).name: d for d in json.loads(status.stdout)}
     assert {n: doc[n]["phase"] for n in ("a", "b", "c")} == dict.fromkeys("abc", "dual")
     assert doc["a"]["next"]["command"].startswith("tfwrap migrate finalize")

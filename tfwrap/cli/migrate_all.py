@@ -28,8 +28,8 @@ from tfwrap.migrate import fleet
 from tfwrap.output import say
 
 
-def _targets(paths: tuple[Path, ...]) -> list[fleet.Target]:
-    found = fleet.targets(list(paths or (Path(),)))
+def _targets(paths: tuple[Path, ...], *, native: bool = True) -> list[fleet.Target]:
+    found = fleet.targets(list(paths or (Path(),)), native=native)
     if not found:
         where = ", ".join(map(str, paths or (Path(),)))
         raise TfwrapError(f"no stack on DynamoDB locking under {where}: nothing to migrate", exitcodes.USAGE)
@@ -61,8 +61,13 @@ def _report(outcomes: list[fleet.Outcome], skipped: list[fleet.Target], waiting:
     return exitcodes.PARTIAL if failed or skipped else exitcodes.OK
 
 
+def _finished(one: fleet.Outcome) -> bool:
+    """Nothing left to do for this stack (native only, or its migration complete)."""
+    return one.ok and (one.report.get("next") or {}).get("command") is None
+
+
 def dual_all(paths: tuple[Path, ...], *, dry_run: bool, jobs: int) -> int:
-    found = _targets(paths)
+    found = _targets(paths, native=False)
     chosen = [t for t in found if not t.skipped]
     args = ["dual", *(["--dry-run"] if dry_run else [])]
     return _report(fleet.run_each(chosen, args, jobs), [t for t in found if t.skipped], {})
@@ -75,7 +80,7 @@ def finalize_all(paths: tuple[Path, ...], *, soak: float, dry_run: bool, jobs: i
     waiting = {
         str(o.target.path): (fleet.ready_for("finalize", o.report) or "") if o.ok else _last_line(o.output)
         for o in reports
-        if o.target not in ready
+        if o.target not in ready and not _finished(o)
     }
     args = ["finalize", "--soak", f"{int(soak)}s", *(["--dry-run"] if dry_run else [])]
     return _report(fleet.run_each(ready, args, jobs), [t for t in found if t.skipped], waiting)

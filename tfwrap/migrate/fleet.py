@@ -51,8 +51,9 @@ class Outcome:
         return self.code == exitcodes.OK
 
 
-def targets(paths: list[Path]) -> list[Target]:
-    """The stacks ``audit`` finds that lock with DynamoDB (alone or beside the lockfile)."""
+def targets(paths: list[Path], *, native: bool = False) -> list[Target]:
+    """The stacks ``audit`` finds that lock with DynamoDB (alone or beside the lockfile); with
+    ``native``, also those on S3 native locking only (a finalized stack's journal is there)."""
     from tfwrap.audit import discover
 
     found = []
@@ -65,7 +66,7 @@ def targets(paths: list[Path]) -> list[Target]:
                 found.append(
                     Target(stack.path, backend.dynamodb_table, "a Terragrunt stack: migrate its module")
                 )
-        elif backend.dynamodb_table:
+        elif backend.dynamodb_table or (native and backend.use_lockfile):
             found.append(Target(stack.path, backend.dynamodb_table))
         elif not backend.bucket and not backend.use_lockfile:
             found.append(
