@@ -20,7 +20,8 @@ from tests.support.world import backend_block, make_bucket, write_config
 
 # A werkzeug access line; 4xx lines are coloured.
 _REQUEST = re.compile(r'"(?:\x1b\[[\d;]*m)?([A-Z]+) (\S+) HTTP/[\d.]+(?:\x1b\[[\d;]*m)?" (\d{3})')
-BUCKET_CALLS = 4  # the guard's reads per bucket: versioning, Object Lock, encryption, public access
+BUCKET_CALLS = 6  # the guard's reads per bucket: versioning, Object Lock, encryption, public access,
+# policy, logging
 CPU_SECONDS: list[float] = []  # CPU (user + sys) of the last timed_run, its workers included
 
 

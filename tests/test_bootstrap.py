@@ -175,9 +175,11 @@ def test_fresh_bucket_passes_every_check_and_terraform_runs_on_it(
     assert found["get_bucket_location"].get("LocationConstraint") is None  # us-east-1: none sent
     sse = found["get_bucket_encryption"]["ServerSideEncryptionConfiguration"]["Rules"][0]
     assert sse["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
-    (rule,) = found["get_bucket_lifecycle_configuration"]["Rules"]
+    # One rule for the lock, one for tfwrap's own objects beside the state (journal, probe).
+    rule, own = found["get_bucket_lifecycle_configuration"]["Rules"]
     assert rule["Filter"] == {"Prefix": LOCK} and rule["NoncurrentVersionExpiration"]["NoncurrentDays"] == 1
     assert rule["Expiration"] == {"ExpiredObjectDeleteMarker": True} and rule["Status"] == "Enabled"
+    assert own["Filter"] == {"Prefix": f"{KEY}.tfwrap-"} and own["Status"] == "Enabled"
 
     assert backend.read_text() == textwrap.dedent(
         f"""\
@@ -261,7 +263,11 @@ def test_workspaces_get_their_own_lock_rule(tls: TlsServer, bucket_name: str) ->
     ok(bootstrap(*args, "--workspace", "staging", "--workspace", "prod"))
     keys = (LOCK, f"env:/staging/{LOCK}", f"env:/prod/{LOCK}")
     assert_meets_standard(tls.url, bucket_name, keys)
-    assert len(lifecycle_rules(tls.url, bucket_name)) == 3
+    rules = lifecycle_rules(tls.url, bucket_name)
+    assert len(rules) == 6  # each workspace: its lock, and tfwrap's journal and probe objects
+    for state in (KEY, f"env:/staging/{KEY}", f"env:/prod/{KEY}"):
+        for own in (f"{state}.tfwrap-migrate.json", f"{state}.tfwrap-probe-abc-a"):
+            assert any(standard.covers(r, own) for r in rules), own
 
 
 # --- a TLS S3 API: where a policy denying non-TLS access belongs ------------------------------
@@ -425,6 +431,7 @@ def test_drift_is_reported_by_check_and_fixed_by_fix_never_deleting(tls: TlsServ
         "bucket-object-lock",
         "bucket-encryption",
         "public-access-block",
+        "bucket-policy-tls",  # an HTTPS endpoint and no statement denying plain HTTP
     }
     before = snapshot(server.url, bucket_name)
     args = ["--bucket", bucket_name, "--region", "us-east-1", "--endpoint-url", server.url, "--key", KEY]
@@ -441,7 +448,8 @@ def test_drift_is_reported_by_check_and_fixed_by_fix_never_deleting(tls: TlsServ
             "tfwrap: drift: bucket policy does not deny non-TLS access (aws:SecureTransport = false) "
             "(run with --fix)",
             "tfwrap: drift: public access block off for BlockPublicPolicy (run with --fix)",
-            f"tfwrap: drift: no lifecycle rule expires noncurrent versions of {LOCK} (run with --fix)",
+            f"tfwrap: drift: no lifecycle rule expires noncurrent versions of {LOCK}, {KEY}.tfwrap- "
+            "(run with --fix)",
         ]
     assert set(requests_for(log, bucket_name, mark)) <= {"GET", "HEAD"}
     assert snapshot(server.url, bucket_name) == before
@@ -508,7 +516,8 @@ def test_stricter_settings_are_kept_and_own_rules_merged(tls: TlsServer, bucket_
     rule = found["get_object_lock_configuration"]["ObjectLockConfiguration"]["Rule"]
     assert {k: v for k, v in rule["DefaultRetention"].items() if v} == retention  # moto adds Years: 0
     rules = found["get_bucket_lifecycle_configuration"]["Rules"]
-    assert rules[0] == theirs_rule and len(rules) == 2 and rules[1]["Filter"] == {"Prefix": LOCK}
+    assert rules[0] == theirs_rule and len(rules) == 3 and rules[1]["Filter"] == {"Prefix": LOCK}
+    assert rules[2]["Filter"] == {"Prefix": f"{KEY}.tfwrap-"}
     statements = policy_statements(tls.url, bucket_name)
     assert statements[0] == theirs_statement and len(statements) == 2
     assert_meets_standard(tls.url, bucket_name)

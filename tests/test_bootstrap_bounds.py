@@ -166,8 +166,9 @@ def test_with_a_key_the_lock_rule_stays_and_no_bound_is_added(s3: S3Server, buck
         "--bucket", bucket_name, "--region", "us-east-1", "--endpoint-url", s3.url, "--key", KEY
     )
     assert result.returncode == 0, result.stderr
-    (rule,) = rules(s3.url, bucket_name)
+    rule, own = rules(s3.url, bucket_name)
     assert rule["ID"] == standard.rule_id(KEY + ".tflock")
+    assert own["ID"] == standard.rule_id(KEY + ".tfwrap-")  # the journal and probe objects
 
 
 def test_the_rule_sent_keeps_n_versions(s3: S3Server, bucket_name: str) -> None:

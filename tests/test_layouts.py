@@ -399,7 +399,7 @@ def test_override_with_cloud_or_state_store_removes_the_backend(tmp_path: Path, 
     (work / "backend_override.tf").unlink()
     (work / "main.tf").unlink()
     done = run([*AUDIT, "--offline"], tmp_path)
-    assert done.returncode == 89 and done.stdout.startswith("0 stacks")
+    assert done.returncode == 91 and done.stdout.startswith("0 stacks")
     assert "Atmos (backends in YAML), which tfwrap does not read" in done.stderr
     assert run([*AUDIT, "--offline", "--allow-no-stacks"], tmp_path).returncode == 0
 
@@ -451,7 +451,7 @@ def test_could_not_check_is_88_and_not_a_misconfiguration(tmp_path: Path, env: d
         '    endpoints = { s3 = "http://127.0.0.1:9" }\n    use_path_style = true\n  }\n}\n',
     )
     done = run(["tfwrap", "audit", "--format", "json"], tmp_path, {**env, "AWS_MAX_ATTEMPTS": "1"})
-    assert done.returncode == 88, done.stderr
+    assert done.returncode == 90, done.stderr
     doc = json.loads(done.stdout)
     assert doc["summary"]["errors"] == 0 and doc["summary"]["unchecked"] == 1
     assert {f["id"] for f in doc["findings"]} == {"endpoint-unreachable"}

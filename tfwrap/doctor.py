@@ -45,6 +45,12 @@ def gather(chdir: str, policy: Policy, probe: bool = False) -> Report:
         ]
         report["probe"] = facts
         report["findings"] = [f.to_json() for f in found]
+    if backend.is_s3:  # what the guard does not say before every run (checks/bucket_policy.py)
+        from tfwrap.checks import bucket_policy
+
+        cached = (report["cache"]["bucket"] or {}).get("facts") or {}
+        hygiene = [f for f in map(policy.apply, bucket_policy.hygiene(backend, cached)) if f.severity != OFF]
+        report["findings"] += [f.to_json() for f in hygiene]
     report["errors"] = sum(1 for f in report["findings"] if f["severity"] == ERROR)
     return report
 

@@ -1,7 +1,7 @@
 """Every exit code tfwrap itself decides, in one place (documented in the README).
 
 Terraform owns 0, 1 and 2 (2 with ``-detailed-exitcode``), and 128+N means "killed by
-signal N". tfwrap's own refusals live in 80-89 so a pipeline can never mistake one for
+signal N". tfwrap's own refusals live in 80-99 so a pipeline can never mistake one for
 a Terraform result; 126/127 keep their shell meaning.
 """
 
@@ -16,10 +16,9 @@ RECURSION = 84  # the "real" terraform is a tfwrap shim, or calls back into one 
 INTERNAL = 85  # a bug in tfwrap: says so in one line and stops (enforce mode fails closed)
 LOCK_HELD = 86  # tfwrap refused to remove or change a lock that is not safe to touch
 FOREIGN_FILE = 87  # tfwrap shim install/uninstall refused a `terraform` that is not a tfwrap shim
-UNCHECKED = (
-    88  # audit: no finding is an error, but some stack could not be checked (credentials, endpoint, access)
-)
-NOTHING_FOUND = 89  # audit: no stack found (or backends only in formats tfwrap does not read)
+UNCHECKED = 90  # audit: no error, but some stack could not be checked (credentials, endpoint, access)
+NOTHING_FOUND = 91  # audit: no stack found (or backends only in formats tfwrap does not read)
+PARTIAL = 92  # an estate-wide command did part of its work: the summary names what failed and why
 NOT_EXECUTABLE = 126  # the real terraform exists but cannot be executed
 NOT_FOUND = 127  # no real terraform
 

@@ -39,6 +39,8 @@ CHECK_ACTIONS = (
     "s3:GetBucketObjectLockConfiguration",
     "s3:GetEncryptionConfiguration",
     "s3:GetBucketPublicAccessBlock",
+    "s3:GetBucketPolicy",  # tfwrap.aws.policy_facts: conditional-write denials, TLS-only
+    "s3:GetBucketLogging",
 )
 STATE_ACTIONS = ("s3:GetObject", "s3:PutObject")
 LOCK_FILE_ACTIONS = ("s3:GetObject", "s3:PutObject", "s3:DeleteObject")
@@ -49,7 +51,8 @@ PROBE_SUFFIX = ".tfwrap-probe-*"
 # With `acl` in the backend every PutObject (state and lock file) carries x-amz-acl, which S3
 # authorises as s3:PutObjectAcl too.
 ACL_ACTIONS = ("s3:PutObjectAcl",)
-KMS_ACTIONS = ("kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey")
+# kms:DescribeKey: tfwrap's check that the key is usable (with a GenerateDataKey dry run).
+KMS_ACTIONS = ("kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey", "kms:DescribeKey")
 # Dual locking: the lock item and the state digest item (``<bucket>/<key>-md5``).
 DYNAMODB_LOCK_ACTIONS = ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem")
 DYNAMODB_HEARTBEAT_ACTIONS = ("dynamodb:UpdateItem",)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import textwrap
@@ -40,6 +41,7 @@ def make_bucket(
     encryption: bool = True,
     public_access_block: bool = True,
     retention: dict[str, Any] | None = None,
+    access_logging: bool = True,
 ) -> str:
     """Create a bucket with exactly the settings asked for (the standard by default)."""
     s3 = s3_client(url)
@@ -76,7 +78,38 @@ def make_bucket(
                 "RestrictPublicBuckets": True,
             },
         )
+    if access_logging:
+        enable_logging(url, name)
     return name
+
+
+def enable_logging(url: str, name: str) -> str:
+    """Server access logging to ``<name>-logs``, with the log delivery policy S3 requires."""
+    s3 = s3_client(url)
+    logs = f"{name}-logs"
+    s3.create_bucket(Bucket=logs)
+    s3.put_bucket_policy(
+        Bucket=logs,
+        Policy=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Sid": "S3ServerAccessLogsPolicy",
+                        "Effect": "Allow",
+                        "Principal": {"Service": "logging.s3.amazonaws.com"},
+                        "Action": "s3:PutObject",
+                        "Resource": f"arn:aws:s3:::{logs}/*",
+                    }
+                ],
+            }
+        ),
+    )
+    s3.put_bucket_logging(
+        Bucket=name,
+        BucketLoggingStatus={"LoggingEnabled": {"TargetBucket": logs, "TargetPrefix": "s3/"}},
+    )
+    return logs
 
 
 def backend_block(url: str, bucket: str, key: str = "app/terraform.tfstate", **extra: Any) -> str:

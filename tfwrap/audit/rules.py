@@ -186,7 +186,9 @@ def _required_version(stack: Stack) -> list[Located]:
 
 def online(stack: Stack, facts: dict[str, Any]) -> list[Located]:
     """The guard's bucket findings for this stack's bucket, at the ``bucket`` setting."""
+    from tfwrap.checks import bucket_policy
+
     return [
         Located(stack, f, stack.where(_SETTING.get(f.id, "bucket")))
-        for f in bucket.evaluate(stack.backend, facts)
+        for f in [*bucket.evaluate(stack.backend, facts), *bucket_policy.hygiene(stack.backend, facts)]
     ]

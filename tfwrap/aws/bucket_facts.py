@@ -1,4 +1,5 @@
-"""What the state bucket is: versioning, Object Lock, encryption, public access block.
+"""What the state bucket is: versioning, Object Lock, encryption, public access block (and its
+policy, access logging and KMS key: ``policy_facts.py``).
 
 Facts are plain JSON (cached between runs); each is either a value or the failure that
 kept it unknown, with the IAM action that was needed.
@@ -49,6 +50,9 @@ def gather(backend: BackendConfig, s3: Any = None) -> Facts:
             if failure.kind in FATAL:
                 return {"fatal": {"kind": failure.kind, "detail": failure.detail, "action": action}}
             facts[name] = {"error": failure.kind, "detail": failure.detail, "action": action}
+    from tfwrap.aws import policy_facts
+
+    facts.update(policy_facts.gather(s3, backend, facts))
     return facts
 
 

@@ -208,7 +208,9 @@ def _seconds(duration: object) -> int:
     return sum(int(n) * units[u] for n, u in parts)
 
 
-def _config(backend: BackendConfig, retries: bool, checksums: str | None = None) -> Any:
+def _config(
+    backend: BackendConfig, retries: bool, checksums: str | None = None, pool: int | None = None
+) -> Any:
     from botocore.config import Config
 
     config = Config(
@@ -220,6 +222,8 @@ def _config(backend: BackendConfig, retries: bool, checksums: str | None = None)
         retries={"total_max_attempts": 1} if not retries else {"mode": "standard", "total_max_attempts": 4},
         s3={"addressing_style": "path" if backend.path_style else "auto"},
     )
+    if pool:  # many requests at once on one client (tfwrap lock ls): one connection each
+        config = config.merge(Config(max_pool_connections=pool))
     if checksums == "when_required":
         return config.merge(Config(request_checksum_calculation="when_required"))
     return config
@@ -232,6 +236,7 @@ def client(
     checksums: str | None = None,
     *,
     retries: bool = True,
+    pool: int | None = None,
 ) -> BaseClient:
     """An S3 or DynamoDB client for the backend's endpoint and region (``retries=False``:
     one try per call, for the fast check).
@@ -240,11 +245,12 @@ def client(
     checksum the operation does not need); None keeps the SDK default, as Terraform's SDK.
     """
     sess = sess or session(backend)
-    endpoint = backend.s3_endpoint if service == "s3" else backend.dynamodb_endpoint
+    # Other services (KMS) have no backend setting: botocore reads AWS_ENDPOINT_URL_<SERVICE>.
+    endpoint = {"s3": backend.s3_endpoint, "dynamodb": backend.dynamodb_endpoint}.get(service)
     return sess.create_client(
         service,
         region_name=backend.region or "us-east-1",
         endpoint_url=endpoint,
-        config=_config(backend, retries, checksums),
+        config=_config(backend, retries, checksums, pool),
         verify=False if backend.get("insecure") is True else None,
     )

@@ -53,7 +53,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tfwrap import exitcodes
-from tfwrap.bootstrap import names
+from tfwrap.bootstrap import hygiene, names, policy_checks
 from tfwrap.errors import TfwrapError
 
 PAB_FLAGS = ("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets")
@@ -104,6 +104,7 @@ class Standard:
     keep_versions: int | None = KEEP_VERSIONS
     noncurrent_days: int = NONCURRENT_DAYS
     skip: tuple[str, ...] = ()  # aspects the policy turns off (bucket-object-lock = "off": "Object Lock")
+    workspace_prefix: str = "env:"  # where other workspaces' states live (hygiene.py finds them)
 
     @property
     def arn(self) -> str:
@@ -521,14 +522,15 @@ def _policy(bucket: Bucket, notes: list[str]) -> list[Change]:
     text = (answer or {}).get("Policy")
     doc: dict[str, Any] = json.loads(text) if text else {"Version": "2012-10-17", "Statement": []}
     statements = _as_list(doc.get("Statement"))
+    breaking = policy_checks.conditional_write_drift(bucket, statements)
     if any(isinstance(s, dict) and denies_insecure(s, bucket.standard) for s in statements):
-        return []
+        return breaking
     if (bucket.endpoint or "").lower().startswith("http://"):
         notes.append(
             f"{bucket.endpoint} is plain HTTP: no statement denying non-TLS access is added "
             "(it would refuse every request made through this endpoint, Terraform's included)"
         )
-        return []
+        return breaking
     sids = {s.get("Sid") for s in statements if isinstance(s, dict)}
     sid = TLS_SID if TLS_SID not in sids else "Tfwrap" + TLS_SID
     merged = {**doc, "Statement": [*statements, tls_statement(bucket.standard, sid)]}
@@ -537,13 +539,14 @@ def _policy(bucket: Bucket, notes: list[str]) -> list[Change]:
         f" (statement {sid} added, {len(statements)} kept)" if statements else ""
     )
     return [
+        *breaking,
         Change(
             "bucket policy",
             before,
             after,
             "bucket policy does not deny non-TLS access (aws:SecureTransport = false)",
             lambda: _put(bucket, "s3:PutBucketPolicy", "put_bucket_policy", Policy=json.dumps(merged)),
-        )
+        ),
     ]
 
 
@@ -630,7 +633,7 @@ def bounds(rule: dict[str, Any]) -> bool:
 
 def _lifecycle(bucket: Bucket) -> list[Change]:
     wanted = bucket.standard
-    keys = wanted.lock_keys
+    keys = hygiene.keys_to_bound(bucket)  # every workspace's lock, journal and probe objects
     bound = wanted.keep_versions is not None and not keys  # a bucket for many states (issue 7)
     if not keys and not bound:
         return []
@@ -720,17 +723,7 @@ def _logging(bucket: Bucket) -> list[Change]:
                 "off",
                 f"to {wanted}",
                 f"access logging off (wanted to {wanted})",
-                lambda: _put(
-                    bucket,
-                    "s3:PutBucketLogging",
-                    "put_bucket_logging",
-                    BucketLoggingStatus={
-                        "LoggingEnabled": {
-                            "TargetBucket": standard.log_bucket,
-                            "TargetPrefix": standard.log_prefix,
-                        }
-                    },
-                ),
+                lambda: _enable_logging(bucket),
             )
         ]
     found = f"s3://{enabled.get('TargetBucket')}/{enabled.get('TargetPrefix') or ''}"
@@ -745,6 +738,21 @@ def _logging(bucket: Bucket) -> list[Change]:
             why_not="an existing log destination is never replaced",
         )
     ]
+
+
+def _enable_logging(bucket: Bucket) -> None:
+    """The log target's policy first (policy_checks.py), then the logging itself."""
+    from botocore.exceptions import ClientError
+
+    standard = bucket.standard
+    policy_checks.grant_log_delivery(bucket)
+    enabled = {"LoggingEnabled": {"TargetBucket": standard.log_bucket, "TargetPrefix": standard.log_prefix}}
+    try:
+        bucket.s3.put_bucket_logging(Bucket=bucket.name, BucketLoggingStatus=enabled)
+    except ClientError as exc:
+        raise policy_checks.logging_refused(exc, bucket) or refusal(
+            exc, "s3:PutBucketLogging", bucket.name, bucket.endpoint
+        ) from exc
 
 
 # --- the run ---------------------------------------------------------------------------------

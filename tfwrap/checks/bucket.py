@@ -1,4 +1,5 @@
-"""Checks 2, 3 and 5: the bucket's versioning, Object Lock, encryption and public access block."""
+"""Checks 2, 3 and 5: the bucket's versioning, Object Lock, encryption and public access block;
+its policy, access logging and KMS key in ``bucket_policy.py``."""
 
 from __future__ import annotations
 
@@ -26,6 +27,9 @@ def evaluate(backend: BackendConfig, facts: dict[str, Any]) -> list[Finding]:
             found.append(_unknown(bucket, fact, backend))
         else:
             found.extend(rule(bucket, fact))
+    from tfwrap.checks import bucket_policy
+
+    found.extend(bucket_policy.evaluate(backend, facts))
     return found
 
 

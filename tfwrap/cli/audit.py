@@ -32,7 +32,7 @@ from tfwrap.output import say
     help="A -backend-config file for every partial backend (repeatable); default: the files beside it.",
 )
 @click.option(
-    "--allow-no-stacks", is_flag=True, help="Exit 0, not 89, when no stack is found (pre-commit on modules)."
+    "--allow-no-stacks", is_flag=True, help="Exit 0, not 91, when no stack is found (pre-commit on modules)."
 )
 @click.option("--output", "-o", type=click.Path(path_type=Path), help="Write the report here, not stdout.")
 @click.option(
@@ -65,8 +65,8 @@ def audit(  # noqa: PLR0917 - click passes every option as an argument
     write_baseline: Path | None = None,
     skip_path: tuple[str, ...] = (),
 ) -> None:
-    """Check every state under PATHS (default .): exit 0 all clear, 80 an error finding, 88 some
-    stack could not be checked, 89 no stack found.
+    """Check every state under PATHS (default .): exit 0 all clear, 80 an error finding, 90 some
+    stack could not be checked, 91 no stack found.
 
     A state is a root module whose *.tf or *.tf.json declares backend "s3" (a partial one: once
     per -backend-config file beside it), or a Terragrunt unit (terragrunt.hcl) whose

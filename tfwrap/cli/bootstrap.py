@@ -264,6 +264,7 @@ def _standard(opts: Options, found: dict[str, Any]) -> Standard:
         log_prefix=f"{opts.bucket}/" if opts.log_prefix is None else opts.log_prefix,
         keep_versions=None if opts.no_version_bound else opts.keep_versions or standard.KEEP_VERSIONS,
         noncurrent_days=opts.noncurrent_days or standard.NONCURRENT_DAYS,
+        workspace_prefix=prefix,
     )
 
 

@@ -61,6 +61,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from tfwrap import exitcodes
+from tfwrap.cli import lock_estate
 from tfwrap.errors import TfwrapError
 from tfwrap.output import say
 
@@ -161,6 +162,9 @@ _CHDIR = click.option(
 )
 
 
+lock.add_command(lock_estate.ls)
+
+
 @lock.command()
 @_CHDIR
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout.")
@@ -201,23 +205,50 @@ def _confirm(yes: bool, question: str) -> None:
 @click.option("--stale", is_flag=True, help="Remove the lock only if tfwrap judges it stale.")
 @click.option("--id", "lock_id", metavar="ID", help="Remove the lock only if its ID is ID (force-unlock).")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
-def clear(chdir: str, stale: bool, lock_id: str | None, yes: bool) -> None:
+@click.option("--all", "every", is_flag=True, help="With --stale: every stale lock of PATHS or --bucket.")
+@click.option("--dry-run", is_flag=True, help="With --all: only say what would be removed.")
+@lock_estate.selection
+def clear(  # noqa: PLR0917 - click passes every option
+    chdir: str,
+    stale: bool,
+    lock_id: str | None,
+    yes: bool,
+    every: bool,
+    dry_run: bool,
+    paths: tuple[Path, ...],
+    buckets: tuple[str, ...],
+    prefix: str,
+    older_than: str | None,
+) -> int | None:
     """Remove the state lock: --stale only when it is stale, --id ID only when ID holds it.
 
-    Exit 0 when removed (or no lock is held); 86 when the lock was not removed.
+    Exit 0 when removed (or no lock is held); 86 when the lock was not removed; with --all,
+    88 when some stale lock was kept or could not be removed (tfwrap/cli/lock_estate.py).
     """
     if stale == bool(lock_id):
         raise TfwrapError("pass exactly one of --stale or --id ID", exitcodes.USAGE)
+    selected = bool(paths or buckets or prefix or older_than or dry_run)
+    if (selected and not every) or (every and (lock_id or chdir != ".")):
+        raise TfwrapError(
+            "PATHS, --bucket, --prefix, --older-than and --dry-run go with --stale --all, "
+            "never with -chdir or --id",
+            exitcodes.USAGE,
+        )
+    if every:
+        return lock_estate.clear_all(
+            lock_estate.read(paths, buckets, prefix, older_than), yes=yes, dry_run=dry_run
+        )
     backend, s3_client = _with_journal_table(_backend(chdir))
     found = _read(backend, s3_client)
     v = found.verdict
     if v is None:
         say(f"no lock held on {found.where}: nothing removed")
-        return
+        return None
     if stale:
         _clear_stale(backend, found, v, yes)
     else:
         _clear_id(backend, found, str(lock_id), yes)
+    return None
 
 
 def _clear_stale(backend: BackendConfig, found: CurrentLock, v: Verdict, yes: bool) -> None:

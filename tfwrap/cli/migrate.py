@@ -16,11 +16,14 @@ resume an interrupted migration. Exit codes: see ``tfwrap.migrate.step``.
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import click
 
+from tfwrap import exitcodes
 from tfwrap.durations import parse_duration
+from tfwrap.errors import TfwrapError
 from tfwrap.migrate.migration import Options
 
 _DEFAULTS: dict[str, Any] = {
@@ -102,16 +105,79 @@ def _options(ctx: click.Context, /, given: dict[str, Any], **extra: Any) -> Opti
     )
 
 
-@click.group(invoke_without_command=True)
+_VALUED = {
+    "-chdir",
+    "--chdir",
+    "-backend-config",
+    "--backend-config",
+    "--plan-arg",
+    "--lock-timeout",
+    "--jobs",
+}
+
+
+class _Group(click.Group):
+    """``tfwrap migrate --all PATHS…`` is ``tfwrap migrate --all dual PATHS…``."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if "--all" in args:
+            skip = False
+            for n, arg in enumerate(args):
+                if skip:
+                    skip = False
+                elif arg in _VALUED:
+                    skip = True
+                elif not arg.startswith("-"):
+                    if arg not in self.commands:
+                        args = [*args[:n], "dual", *args[n:]]
+                    break
+        return super().parse_args(ctx, args)
+
+
+def _fleet(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """PATHS, ``--all`` and ``--jobs``: the phase for every stack under PATHS (cli/migrate_all.py)."""
+    fn = click.option(
+        "--jobs", type=click.IntRange(1, 64), default=None, help="With --all: stacks at a time."
+    )(fn)
+    fn = click.option(
+        "--all", "every", is_flag=True, default=None, help="Every DynamoDB-locked stack under PATHS."
+    )(fn)
+    return click.argument("paths", nargs=-1, type=click.Path(path_type=Path))(fn)
+
+
+def _every(ctx: click.Context, given: dict[str, Any]) -> tuple[tuple[Path, ...], int] | None:
+    """(PATHS, jobs) with --all (here or on the group); None for one stack. Pops the options."""
+    parent = ctx.find_object(dict) or {}
+    paths, every = given.pop("paths", ()), given.pop("every", None) or parent.get("every")
+    jobs = given.pop("jobs", None) or parent.get("jobs") or 4
+    if not every:
+        if paths:
+            raise TfwrapError("PATHS go with --all (one stack: -chdir DIR)", exitcodes.USAGE)
+        return None
+    if given.get("chdir") or parent.get("chdir"):
+        raise TfwrapError("--all takes PATHS, not -chdir", exitcodes.USAGE)
+    return tuple(paths), int(jobs)
+
+
+@click.group(cls=_Group, invoke_without_command=True)
 @_options_of(*_ALL)
+@click.option("--all", "every", is_flag=True, default=None, help="Every DynamoDB-locked stack under PATHS.")
+@click.option("--jobs", type=click.IntRange(1, 64), default=None, help="With --all: stacks at a time.")
 @click.pass_context
 def migrate(ctx: click.Context, /, **given: Any) -> None:
     """Move a DynamoDB-locked backend to S3 native locking, safely and resumably.
 
-    Without a subcommand: the dual phase (as `tfwrap migrate dual`).
+    Without a subcommand: the dual phase (as `tfwrap migrate dual`). With --all [PATHS...]:
+    every stack under PATHS on DynamoDB locking (as `tfwrap migrate dual --all PATHS`).
     """
     ctx.obj = given
     if ctx.invoked_subcommand is None:
+        if given.get("every"):
+            from tfwrap.cli import migrate_all
+
+            raise click.exceptions.Exit(
+                migrate_all.dual_all((), dry_run=bool(given.get("dry_run")), jobs=int(given.get("jobs") or 4))
+            )
         from tfwrap.migrate import run
 
         raise click.exceptions.Exit(run.dual(_options(ctx, {})))
@@ -119,10 +185,18 @@ def migrate(ctx: click.Context, /, **given: Any) -> None:
 
 @migrate.command("dual")
 @_options_of(*_PHASE)
+@_fleet
 @click.pass_context
 def dual(ctx: click.Context, /, **given: Any) -> None:
     """Phase 1: add use_lockfile = true beside dynamodb_table, reinit, verify both locks."""
     from tfwrap.migrate import run
+
+    every = _every(ctx, given)
+    if every is not None:
+        from tfwrap.cli import migrate_all
+
+        dry = bool(given.get("dry_run") or (ctx.find_object(dict) or {}).get("dry_run"))
+        raise click.exceptions.Exit(migrate_all.dual_all(every[0], dry_run=dry, jobs=every[1]))
 
     raise click.exceptions.Exit(run.dual(_options(ctx, given)))
 
@@ -131,11 +205,20 @@ def dual(ctx: click.Context, /, **given: Any) -> None:
 @_options_of(*_PHASE)
 @click.option("--soak", default="24h", show_default=True, help="Minimum age of the dual phase (0s: none).")
 @_IGNORE_STRAGGLERS
+@_fleet
 @click.pass_context
 def finalize(ctx: click.Context, /, soak: str, ignore_stragglers: bool, **given: Any) -> None:
     """Phase 2: remove dynamodb_table, reinit, verify S3 native locking, remove the digest item."""
     from tfwrap.migrate import run
 
+    every = _every(ctx, given)
+    if every is not None:
+        from tfwrap.cli import migrate_all
+
+        dry = bool(given.get("dry_run") or (ctx.find_object(dict) or {}).get("dry_run"))
+        raise click.exceptions.Exit(
+            migrate_all.finalize_all(every[0], soak=parse_duration(soak), dry_run=dry, jobs=every[1])
+        )
     opts = _options(ctx, given, soak=parse_duration(soak), ignore_stragglers=ignore_stragglers)
     raise click.exceptions.Exit(run.finalize(opts))
 
@@ -155,11 +238,18 @@ def rollback(ctx: click.Context, /, table: str | None, **given: Any) -> None:
 @_options_of(*_WHERE)
 @click.option("--table", default=None, help="The DynamoDB lock table (when the journal does not know it).")
 @_IGNORE_STRAGGLERS
+@_fleet
 @click.pass_context
 def cleanup_table(ctx: click.Context, /, table: str | None, ignore_stragglers: bool, **given: Any) -> None:
     """Delete the lock table, only when no other state has an item in it."""
     from tfwrap.migrate import run
 
+    every = _every(ctx, given)
+    if every is not None:
+        from tfwrap.cli import migrate_all
+
+        dry = bool(given.get("dry_run") or (ctx.find_object(dict) or {}).get("dry_run"))
+        raise click.exceptions.Exit(migrate_all.cleanup_all(every[0], dry_run=dry, jobs=every[1]))
     opts = _options(ctx, given, table=table, ignore_stragglers=ignore_stragglers)
     raise click.exceptions.Exit(run.cleanup_table(opts))
 
@@ -168,10 +258,19 @@ def cleanup_table(ctx: click.Context, /, table: str | None, ignore_stragglers: b
 @_options_of("chdir", "backend_config")
 @click.option("--soak", default="24h", show_default=True, help="The soak to count down from.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout.")
+@_fleet
 @click.pass_context
 def status(ctx: click.Context, /, soak: str, as_json: bool, **given: Any) -> None:
     """The journal next to the state, the locking the files and .terraform give, and the next
     command to run (stdout; --json for one document)."""
     from tfwrap.migrate import run
+
+    every = _every(ctx, given)
+    if every is not None:
+        from tfwrap.cli import migrate_all
+
+        raise click.exceptions.Exit(
+            migrate_all.status_all(every[0], soak=parse_duration(soak), as_json=as_json, jobs=every[1])
+        )
 
     raise click.exceptions.Exit(run.status(_options(ctx, given, soak=parse_duration(soak)), as_json))

@@ -50,6 +50,11 @@ CATALOG: dict[str, str] = {
     "encrypt-missing": WARNING,  # the backend does not set encrypt = true
     "backend-dynamic-value": INFO,  # a value built by an expression: shown, not guessed
     "backend-unreadable": ERROR,  # the stack's backend configuration cannot be read
+    # The bucket's policy, logging and KMS key (docs/decisions/071-bucket-policy-findings.md)
+    "bucket-policy-conditional-writes": ERROR,  # Terraform's unconditional writes will be denied
+    "bucket-policy-tls": WARNING,  # nothing denies plain HTTP
+    "kms-key-access": ERROR,  # the runner cannot use the key: the first lock write fails
+    "bucket-access-logging": WARNING,  # server access logging off
 }
 
 

@@ -171,6 +171,21 @@ class S3LockFile:
         return True
 
 
+def item_info(item: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A DynamoDB lock item (as GetItem or Scan returns it) as ``DynamoLock.read`` gives it:
+    Terraform's lock fields from ``Info``, plus ``_raw``, the exact text a removal compares."""
+    if not item or "S" not in (item.get("Info") or {}):
+        return None
+    try:
+        info = json.loads(item["Info"]["S"])
+    except ValueError:
+        return None
+    if not isinstance(info, dict):
+        return None
+    info["_raw"] = item["Info"]["S"]
+    return info
+
+
 class DynamoLock:
     """The DynamoDB lock item of dual locking: ``LockID = "<bucket>/<state key>"``."""
 
@@ -184,14 +199,7 @@ class DynamoLock:
         item = self.ddb.get_item(
             TableName=self.table, Key={"LockID": {"S": self.lock_id}}, ConsistentRead=True
         ).get("Item")
-        if not item or "Info" not in item:
-            return None
-        try:
-            info: dict[str, Any] = json.loads(item["Info"]["S"])
-        except ValueError:
-            return None
-        info["_raw"] = item["Info"]["S"]
-        return info
+        return item_info(item)
 
     def rewrite_info(self, current: dict[str, Any], info: str) -> dict[str, Any]:
         """Set the item's ``Info.Info`` only if the item is still exactly ``current``."""
