@@ -16,6 +16,12 @@ RECURSION = 84  # the "real" terraform is a tfwrap shim, or calls back into one 
 INTERNAL = 85  # a bug in tfwrap: says so in one line and stops (enforce mode fails closed)
 LOCK_HELD = 86  # tfwrap refused to remove or change a lock that is not safe to touch
 FOREIGN_FILE = 87  # tfwrap shim install/uninstall refused a `terraform` that is not a tfwrap shim
+# tfwrap state restore/undo refused before writing anything (docs/state-recovery.md)
+NO_VERSIONING = 88  # the bucket keeps no versions and no state_backup copies exist
+VERSION_NOT_FOUND = 88  # the version asked for is not a version of this state
+LINEAGE_MISMATCH = 88  # the version belongs to another state (lineage), without --force-lineage
+UNDO_UNCLEAR = 88  # the last run's writes cannot be told apart from another run's
+STATE_CHANGED = 89  # the state was written meanwhile: the restore's conditional write refused
 NOT_EXECUTABLE = 126  # the real terraform exists but cannot be executed
 NOT_FOUND = 127  # no real terraform
 

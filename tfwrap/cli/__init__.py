@@ -17,7 +17,7 @@ def group() -> None:
 
 
 def _register() -> None:
-    from tfwrap.cli import audit, bootstrap, check, demo, doctor, iam_policy, lock, migrate, shim
+    from tfwrap.cli import audit, bootstrap, check, demo, doctor, iam_policy, lock, migrate, shim, state
 
     for command in (
         check.check,
@@ -29,6 +29,7 @@ def _register() -> None:
         shim.shim,
         doctor.doctor,
         audit.audit,
+        state.state,
     ):
         group.add_command(command)
 

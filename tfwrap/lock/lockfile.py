@@ -118,6 +118,28 @@ class S3LockFile:
             server_time=self.server_time,
         )
 
+    def create(self, body: bytes) -> str | None:
+        """Take the lock as Terraform does (create-only PUT); its ETag, or None when held."""
+        params: dict[str, Any] = {
+            "Bucket": self.bucket,
+            "Key": self.key,
+            "Body": body,
+            "IfNoneMatch": "*",
+            "ContentType": "application/json",
+            **self._sse_c(),
+        }
+        if self.checksum:
+            params["ChecksumAlgorithm"] = "SHA256"
+        if self.acl:
+            params["ACL"] = self.acl
+        try:
+            put = self.s3.put_object(**params)
+        except Exception as exc:
+            if _code(exc) in ("PreconditionFailed", "412", "ConditionalRequestConflict", "409"):
+                return None
+            raise
+        return str(put["ETag"])
+
     def rewrite_info(self, current: LockObject, info: str) -> LockObject:
         """Write ``info`` into the lock if it is still exactly ``current``; else LockChanged."""
         body = splice_info(current.body, info)
@@ -194,6 +216,20 @@ class DynamoLock:
             return None
         info["_raw"] = item["Info"]["S"]
         return info
+
+    def create(self, raw: str) -> bool:
+        """Take the item as Terraform does (only if absent); False when it is held."""
+        try:
+            self.ddb.put_item(
+                TableName=self.table,
+                Item={"LockID": {"S": self.lock_id}, "Info": {"S": raw}},
+                ConditionExpression="attribute_not_exists(LockID)",
+            )
+        except Exception as exc:
+            if _code(exc) == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
 
     def rewrite_info(self, current: dict[str, Any], info: str) -> dict[str, Any]:
         """Set the item's ``Info.Info`` only if the item is still exactly ``current``."""
