@@ -9,6 +9,7 @@
     lease_intervals = 3              # a heartbeat older than this many intervals is stale
     grace_seconds = 7                # after relaying a stop signal, wait this long, then kill
     stale_locks = "report"           # report | take-over (issue 8); TFWRAP_STALE_LOCKS wins
+    state_backup = false             # supervised apply copies its starting state (docs/state-recovery.md)
     [severity]                       # any finding id -> error | warning | info | off
     bucket-object-lock = "warning"
 
@@ -40,6 +41,7 @@ _KEYS = frozenset(
         "lease_intervals",
         "grace_seconds",
         "stale_locks",
+        "state_backup",
     }
 )
 STALE_LOCKS = ("report", "take-over")
@@ -68,6 +70,7 @@ class Policy:
         "severity",
         "source",
         "stale_locks",
+        "state_backup",
     )
 
     def __init__(self, source: str = "defaults") -> None:
@@ -80,6 +83,7 @@ class Policy:
         self.lease_intervals = 3.0
         self.grace_seconds = 7.0
         self.stale_locks = "report"  # a stale lock blocking a run is reported, not taken over
+        self.state_backup = False  # copy the state a supervised apply starts from
 
     @property
     def lease_seconds(self) -> int:
@@ -181,6 +185,10 @@ def _from_file(path: str) -> Policy:  # noqa: PLR0912 - one branch per setting
         if not isinstance(ttl, int) or isinstance(ttl, bool) or ttl < 0:
             raise PolicyError(f"{path}: cache_ttl_seconds must be a whole number of seconds >= 0")
         policy.cache_ttl_seconds = ttl
+    if "state_backup" in data:
+        if not isinstance(data["state_backup"], bool):
+            raise PolicyError(f"{path}: state_backup must be true or false")
+        policy.state_backup = data["state_backup"]
     if "stale_locks" in data:
         policy.stale_locks = _stale_locks(f"{path}: stale_locks", data["stale_locks"])
     for name, (_, minimum) in _NUMBERS.items():
