@@ -80,17 +80,58 @@ class Attributed:
         return len(self.candidates) > 1
 
 
-def holdings(lock_versions: list[Version]) -> list[Holding]:
-    """The lock's holdings, newest first, from its versions (newest first)."""
-    found: list[Holding] = []
-    current: list[Version] = []  # object versions of the holding being built, oldest first
-    for version in reversed(lock_versions):  # oldest first
-        if version.deleted:
-            if current:
-                found.append(Holding(current[0].written, version.written, current[-1]))
-            current = []
+def _seconds(lock_versions: list[Version]) -> list[list[Version]]:
+    """The lock's versions oldest first, grouped by the second they were written in."""
+    groups: list[list[Version]] = []
+    for version in reversed(lock_versions):
+        if groups and groups[-1][0].written == version.written:
+            groups[-1].append(version)
         else:
-            current.append(version)
+            groups.append([version])
+    return groups
+
+
+def ids_needed(lock_versions: list[Version]) -> list[Version]:
+    """The lock versions whose ``ID`` must be read to order a second that holds both a
+    release and a PUT: those PUTs, and the newest PUT before that second (the holding the
+    second starts in). Everywhere else the delete markers alone separate the holdings."""
+    wanted: list[Version] = []
+    before: Version | None = None
+    for group in _seconds(lock_versions):
+        puts = [v for v in group if not v.deleted]
+        if puts and len(puts) < len(group):
+            wanted += ([before] if before is not None else []) + puts
+        if puts:
+            before = puts[-1]
+    return list(dict.fromkeys(wanted))
+
+
+def holdings(lock_versions: list[Version], ids: dict[str, str] | None = None) -> list[Holding]:
+    """The lock's holdings, newest first, from its versions (newest first).
+
+    Within one second the listing gives the PUTs in order and the delete markers in order,
+    but not how the two interleave: there a PUT with the ID of the open holding continues
+    it (a heartbeat rewrite), and a PUT with another ID comes after a release (``ids``:
+    version ID -> lock ID, for ``ids_needed``)."""
+    known = ids or {}
+    found: list[Holding] = []
+    current: list[Version] = []  # object versions of the open holding, oldest first
+
+    def close(marker: Version) -> None:
+        nonlocal current
+        if current:
+            found.append(Holding(current[0].written, marker.written, current[-1]))
+        current = []
+
+    for group in _seconds(lock_versions):
+        markers = [v for v in group if v.deleted]
+        for put in (v for v in group if not v.deleted):
+            open_id = known.get(current[-1].version_id) if current else None
+            if current and markers and known.get(put.version_id) != open_id:
+                close(markers.pop(0))  # released, then taken again within the second
+            current.append(put)
+        if markers:
+            close(markers[0])  # the rest: deletes of a lock already gone
     if current:  # held now (or its release expired)
         found.append(Holding(current[0].written, None, current[-1]))
     found.reverse()

@@ -83,7 +83,10 @@ def load(s3: Any, backend: BackendConfig) -> History:
             "versioning (or set state_backup = true in .tfwrap.toml on a store without it)",
             exitcodes.NO_VERSIONING,
         )
-    holdings = attribution.holdings(listing.lock)
+    tied = attribution.ids_needed(listing.lock)
+    bodies = versions.read_bodies(s3, backend, tied)
+    ids = {name: str(versions.lock_fields(body).get("ID") or "") for name, body in bodies.items()}
+    holdings = attribution.holdings(listing.lock, ids)
     state = listing.state
     if not versioned:
         # The current object, then its copies, newest first: no lock versions to attribute by.
@@ -91,7 +94,9 @@ def load(s3: Any, backend: BackendConfig) -> History:
             [*listing.state, *listing.backups], key=lambda v: (v.is_backup, -v.written.timestamp())
         )
     attributed = attribution.attribute(state, holdings)
-    return History(backend, versioned, listing, holdings, attributed, requests=1 + listing.requests)
+    return History(
+        backend, versioned, listing, holdings, attributed, requests=1 + listing.requests + len(bodies)
+    )
 
 
 def undo_plan(history: History, s3: Any) -> attribution.UndoPlan:
