@@ -120,12 +120,14 @@ def _seconds(duration: object) -> int:
     return sum(int(n) * units[u] for n, u in parts)
 
 
-def _config(backend: BackendConfig, retries: bool, checksums: str | None = None) -> Any:
+def _config(
+    backend: BackendConfig, retries: bool, checksums: str | None = None, read_timeout: float | None = None
+) -> Any:
     from botocore.config import Config
 
     config = Config(
         connect_timeout=CONNECT_TIMEOUT,
-        read_timeout=READ_TIMEOUT,
+        read_timeout=read_timeout or READ_TIMEOUT,
         # Off only where a quick answer matters more than a sure one: the check before
         # Terraform runs, the heartbeat (it backs off itself). Elsewhere one 503 must not
         # abort a cleanup, a migration or a bootstrap (issue 7 §9).
@@ -144,12 +146,15 @@ def client(
     checksums: str | None = None,
     *,
     retries: bool = True,
+    read_timeout: float | None = None,
 ) -> BaseClient:
     """An S3 or DynamoDB client for the backend's endpoint and region (``retries=False``:
     one try per call, for the fast check).
 
     ``checksums``: botocore's ``request_checksum_calculation`` (``when_required`` sends no
     checksum the operation does not need); None keeps the SDK default, as Terraform's SDK.
+    ``read_timeout``: longer than the check's for a command a person waits for on purpose
+    (``tfwrap state``: a page of 1,000 versions, a large state body).
     """
     sess = sess or session(backend)
     endpoint = backend.s3_endpoint if service == "s3" else backend.dynamodb_endpoint
@@ -157,6 +162,6 @@ def client(
         service,
         region_name=backend.region or "us-east-1",
         endpoint_url=endpoint,
-        config=_config(backend, retries, checksums),
+        config=_config(backend, retries, checksums, read_timeout),
         verify=False if backend.get("insecure") is True else None,
     )

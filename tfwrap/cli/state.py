@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from tfwrap.state.versions import Version
 
 RECOVERY_ACTIONS = "s3:ListBucketVersions, s3:GetObjectVersion, s3:GetBucketVersioning"
+READ_TIMEOUT = 30.0  # a page of 1,000 versions or a large state; a person waits on purpose
 
 
 @click.group()
@@ -88,8 +89,12 @@ def _clients(backend: BackendConfig) -> tuple[Any, Any | None]:
 
     with _aws("create the AWS clients", backend, "sts:AssumeRole"):
         session = clients.session(backend)
-        s3 = clients.client(backend, "s3", session)
-        ddb = clients.client(backend, "dynamodb", session) if backend.dynamodb_table else None
+        s3 = clients.client(backend, "s3", session, read_timeout=READ_TIMEOUT)
+        ddb = (
+            clients.client(backend, "dynamodb", session, read_timeout=READ_TIMEOUT)
+            if backend.dynamodb_table
+            else None
+        )
     return s3, ddb
 
 
