@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from tests.support.lockwatch import read_lock, wait_for
+from tests.support.terminal import Terminal
 from tests.support.world import ddb_client, make_bucket, make_table, run, s3_client, write_config
 from tfwrap.demo.server import S3Server
 
@@ -183,6 +184,19 @@ def test_restore_refusals(
     work = tmp_path / "work"
     three_applies(out, s3, bucket_name, work, env)
     found = history(out, work, env)
+    # On a terminal, undo shows the diff and asks; "n" writes nothing.
+    before = found["versions_total"]
+    terminal = Terminal(work, env)
+    try:
+        terminal.send("tfwrap state undo; echo status=$?\n")
+        terminal.expect("as the current state? [y/N]")
+        terminal.send("n\n")
+        asked = terminal.expect("status=86")
+    finally:
+        terminal.close()
+    out.seen.append(asked)
+    assert "- terraform_data.c" in asked and "not confirmed" in asked
+    assert history(out, work, env)["versions_total"] == before
     missing = out.tfwrap(work, env, "restore", "--version", "no-such-version", "--yes")
     assert missing.returncode == 88 and "not a version" in missing.stderr
     # A version of another state (another lineage) is refused unless --force-lineage.
