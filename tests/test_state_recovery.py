@@ -312,6 +312,12 @@ def test_state_backup_on_a_bucket_without_versioning(
     assert [v["resources"] for v in found["versions"] if v["backup"]][:1] == [2]
     undone = out.tfwrap(work, env, "undo", "--yes")
     assert undone.returncode == 0, undone.stderr
-    state = json.loads(s3_client(s3.url).get_object(Bucket=bucket_name, Key=STATE_KEY)["Body"].read())
+    client = s3_client(s3.url)
+    state = json.loads(client.get_object(Bucket=bucket_name, Key=STATE_KEY)["Body"].read())
     assert {r["name"] for r in state["resources"]} == {"a", "b"}
+    # Without versioning the restore first copied the state it replaced: it can be undone.
+    replaced = f"{STATE_KEY}.tfwrap-backup/{found['versions'][0]['serial']:012d}"
+    assert f"tfwrap state restore --version {replaced}" in undone.stdout
+    copy = json.loads(client.get_object(Bucket=bucket_name, Key=replaced)["Body"].read())
+    assert {r["name"] for r in copy["resources"]} == {"a", "b", "c", "d"}
     out.assert_no_secret()

@@ -305,7 +305,16 @@ def _restore(
     lock = restore.StateLock(s3, ddb, backend)
     with _aws(f"take the state lock s3://{backend.bucket}/{backend.lock_key}", backend, "s3:PutObject"):
         lock.take(doing)
+    undo_with = versions.ident(current) if current is not None else ""
     try:
+        if current is not None and not found.versioned:
+            # Without versioning the write replaces the current state for good: copy it first,
+            # so the restore itself can be undone (docs/decisions/083-state-backup.md).
+            from tfwrap.state import backup
+
+            with _aws(f"copy s3://{backend.bucket}/{backend.state_key}", backend, "s3:PutObject"):
+                _say(backup.copy_current(s3, backend))
+            undo_with = versions.backup_key(backend, now.serial or 0)
         with _aws(
             f"write s3://{backend.bucket}/{backend.state_key}", backend, "s3:PutObject, dynamodb:PutItem"
         ):
@@ -334,8 +343,8 @@ def _restore(
         raise TfwrapError(f"state written as version {version_id}, but {problem}", exitcodes.STATE_CHANGED)
     how = "" if problem else ", read back by terraform state pull"
     _out(f"restored: version {version_id} is now the state (serial {serial}{how})")
-    if current is not None:
-        _out(f"to undo this restore: tfwrap state restore --version {versions.ident(current)}")
+    if undo_with:
+        _out(f"to undo this restore: tfwrap state restore --version {undo_with}")
 
 
 def _confirm(yes: bool, question: str) -> None:
