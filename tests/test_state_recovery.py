@@ -125,12 +125,17 @@ def three_applies(
         assert done.returncode == 0, done.stderr
 
 
-def test_three_applies_two_runs_history_diff_undo(
-    s3: S3Server, bucket_name: str, tmp_path: Path, env: dict[str, str], out: Outputs
-) -> None:
+@pytest.fixture
+def work(s3: S3Server, bucket_name: str, tmp_path: Path, env: dict[str, str], out: Outputs) -> Path:
+    """A versioned bucket after three applies by two runs."""
     make_bucket(s3.url, bucket_name)
-    work = tmp_path / "work"
-    three_applies(out, s3, bucket_name, work, env)
+    three_applies(out, s3, bucket_name, tmp_path / "work", env)
+    return tmp_path / "work"
+
+
+def test_three_applies_two_runs_history_diff_undo(
+    s3: S3Server, bucket_name: str, tmp_path: Path, work: Path, env: dict[str, str], out: Outputs
+) -> None:
 
     found = history(out, work, env)
     states = [v for v in found["versions"] if v["resources"]]
@@ -178,11 +183,8 @@ def test_three_applies_two_runs_history_diff_undo(
 
 
 def test_restore_refusals(
-    s3: S3Server, bucket_name: str, tmp_path: Path, env: dict[str, str], out: Outputs
+    s3: S3Server, bucket_name: str, tmp_path: Path, work: Path, env: dict[str, str], out: Outputs
 ) -> None:
-    make_bucket(s3.url, bucket_name)
-    work = tmp_path / "work"
-    three_applies(out, s3, bucket_name, work, env)
     found = history(out, work, env)
     # On a terminal, undo shows the diff and asks; "n" writes nothing.
     before = found["versions_total"]
@@ -221,11 +223,8 @@ def test_restore_refusals(
 
 
 def test_restore_racing_a_real_apply_never_loses_its_write(
-    s3: S3Server, bucket_name: str, tmp_path: Path, env: dict[str, str], out: Outputs
+    s3: S3Server, bucket_name: str, tmp_path: Path, work: Path, env: dict[str, str], out: Outputs
 ) -> None:
-    make_bucket(s3.url, bucket_name)
-    work = tmp_path / "work"
-    three_applies(out, s3, bucket_name, work, env)
     client = s3_client(s3.url)
     oldest = history(out, work, env)["versions"][-1]["version_id"]
 

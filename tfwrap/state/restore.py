@@ -76,7 +76,9 @@ class StateLock:
     def take(self, doing: str) -> None:
         """Take both parts, or neither; a part held by another holder is refused (86)."""
         body = self.body(doing)
-        if self.lockfile.create(body) is None:
+        settings = write_params(self.backend)
+        encryption = {k: v for k, v in settings.items() if k in ("ServerSideEncryption", "SSEKMSKeyId")}
+        if self.lockfile.create(body, encryption) is None:
             raise _held(self)
         self.held_s3 = True
         if self.dynamo is not None:
