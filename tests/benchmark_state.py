@@ -3,10 +3,13 @@
 Run from the repo root: ``.venv/bin/python tests/benchmark_state.py [--versions N] [--runs N]``.
 Not a pytest test. A loopback moto S3 server; the history is written as 1,000 supervised
 applies leave it: per apply a lock PUT (Terraform's, ``Info`` empty), a heartbeat rewrite
-(tfwrap's ``Info``, a CI run link), a state PUT, a lock DELETE. They are written as fast as
-the server takes them, so many land in the same second: the tie-breaking reads
-(docs/decisions/080-attributing-state-writes.md) are all exercised, a worst case for requests.
-Requests are counted in the server's access log.
+(tfwrap's ``Info``, a CI run link), a state PUT, a lock DELETE. moto cannot be told another
+time, so the older applies are written as fast as the server takes them: many land in the
+same second, where every write is ambiguous and the tie-breaking reads
+(docs/decisions/080-attributing-state-writes.md) are all needed, a worst case for requests
+(``--limit 0``). The newest ``--spaced`` applies are written as real ones happen, a second
+or more apart, so the default ``--limit 20`` sees an ordinary history. Requests are counted
+in the server's access log.
 """
 
 from __future__ import annotations
@@ -58,10 +61,11 @@ def state_body(serial: int, lineage: str) -> bytes:
     return (json.dumps(doc, indent=2) + "\n").encode()
 
 
-def write_history(url: str, bucket: str, count: int) -> None:
+def write_history(url: str, bucket: str, count: int, spaced: int) -> None:
     s3 = s3_client(url)
     lineage = str(uuid.uuid4())
     for serial in range(1, count + 1):
+        pause = 1.05 if serial > count - spaced else 0.0  # the lock held a second, then a gap
         lock_id = str(uuid.uuid4())
         fields = {
             "ID": lock_id,
@@ -83,8 +87,10 @@ def write_history(url: str, bucket: str, count: int) -> None:
             ci=f"https://ci.example/runs/{serial}",
         ).line()
         s3.put_object(Bucket=bucket, Key=KEY + ".tflock", Body=json.dumps({**fields, "Info": beat}).encode())
+        time.sleep(pause)
         s3.put_object(Bucket=bucket, Key=KEY, Body=state_body(serial, lineage))
         s3.delete_object(Bucket=bucket, Key=KEY + ".tflock")
+        time.sleep(pause)
 
 
 def requests_since(log: Path, offset: int) -> tuple[int, int]:
@@ -96,6 +102,7 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--versions", type=int, default=1000)
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--spaced", type=int, default=25, help="newest applies written a second apart")
     opts = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="tfwrap-bench-state-") as tmp_name:
         tmp = Path(tmp_name)
@@ -119,10 +126,10 @@ def main() -> int:
             bucket = f"bench-{uuid.uuid4().hex[:10]}"
             make_bucket(server.url, bucket)
             started = time.monotonic()
-            write_history(server.url, bucket, opts.versions)
-            print(f"wrote {opts.versions} applies in {time.monotonic() - started:.1f} s")
+            write_history(server.url, bucket, opts.versions, opts.spaced)
+            print(f"wrote {opts.versions} applies in {time.monotonic() - started:.1f} s", flush=True)
             work = write_config(tmp / "work", server.url, bucket)
-            print(f"load average before: {os.getloadavg()[0]:.2f} (2 cores)")
+            print(f"load average before: {os.getloadavg()[0]:.2f} (2 cores)", flush=True)
             for label, extra in (("default --limit 20", []), ("--limit 0 (all)", ["--limit", "0"])):
                 times, counted, reported = [], [], []
                 for _ in range(opts.runs):
@@ -149,7 +156,8 @@ def main() -> int:
                     f"requests {statistics.median(counted):.0f} counted by the server "
                     f"({statistics.median(reported):.0f} reported), "
                     f"{len(document['versions'])} shown of {document['versions_total']}, "
-                    f"{attributed} attributed to one run"
+                    f"{attributed} attributed to one run",
+                    flush=True,
                 )
             print(f"load average after: {os.getloadavg()[0]:.2f}")
     return 0

@@ -164,3 +164,20 @@ def test_access_denied_names_the_recovery_actions() -> None:
     assert refused.value.code == exitcodes.BLOCKED
     assert "s3:ListBucketVersions" in refused.value.message and "s3:GetObjectVersion" in refused.value.message
     assert "tfwrap iam-policy --recovery" in refused.value.message
+
+
+def test_only_the_seconds_after_the_last_clean_release_need_ids() -> None:
+    versions = newest_first(
+        lock("p1", 0),
+        lock("d1", 3, True),
+        lock("p2", 3),
+        lock("d2", 6, True),
+        lock("p3", 9),
+        lock("d3", 12, True),
+    )
+    # A write at 10 or later: the release at 6 (no PUT in that second) closes all before it.
+    assert [v.version_id for v in attribution.since_release(versions, at(10))] == ["d3", "p3", "d2"]
+    assert attribution.ids_needed(attribution.since_release(versions, at(10))) == []
+    # A write at 4: no clean release before it, so everything, and the tie at 3 is read.
+    assert attribution.since_release(versions, at(4)) == versions
+    assert [v.version_id for v in attribution.ids_needed(versions)] == ["p1", "p2"]

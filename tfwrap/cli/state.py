@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from tfwrap.state.versions import Version
 
 RECOVERY_ACTIONS = "s3:ListBucketVersions, s3:GetObjectVersion, s3:GetBucketVersioning"
+UNDO_LOOKS_AT = 50  # versions attributed exactly for undo, before looking at all of them
 READ_TIMEOUT = 30.0  # a page of 1,000 versions or a large state; a person waits on purpose
 
 
@@ -98,11 +99,12 @@ def _clients(backend: BackendConfig) -> tuple[Any, Any | None]:
     return s3, ddb
 
 
-def _load(backend: BackendConfig, s3: Any) -> History:
+def _load(backend: BackendConfig, s3: Any, shown: int = 1) -> History:
+    """The history, its newest ``shown`` versions (0: all) attributed to runs exactly."""
     from tfwrap.state import history
 
     with _aws(f"list the versions of s3://{backend.bucket}/{backend.state_key}", backend):
-        return history.load(s3, backend)
+        return history.load(s3, backend, shown)
 
 
 def _out(line: str = "") -> None:
@@ -127,7 +129,7 @@ def history(chdir: str, as_json: bool, limit: int) -> None:
 
     backend = _backend(chdir)
     s3, _ = _clients(backend)
-    found = _load(backend, s3)
+    found = _load(backend, s3, limit)
     shown = found.attributed[:limit] if limit else found.attributed
     with _aws(f"read the versions of s3://{backend.bucket}/{backend.state_key}", backend):
         found.read_summaries(s3, [e.version for e in shown])
@@ -228,9 +230,12 @@ def undo(chdir: str, yes: bool, dry_run: bool) -> None:
 
     backend = _backend(chdir)
     s3, ddb = _clients(backend)
-    found = _load(backend, s3)
+    found = _load(backend, s3, UNDO_LOOKS_AT)
     with _aws(f"read versions of s3://{backend.bucket}/{backend.state_key}", backend):
-        plan = history.undo_plan(found, s3)
+        plan = history.undo_plan(found, s3, UNDO_LOOKS_AT)
+        if plan.target is None and len(plan.undone) >= UNDO_LOOKS_AT - 1:
+            found = _load(backend, s3, 0)  # a run that wrote more versions than that: all of them
+            plan = history.undo_plan(found, s3, 0)
         found.read_holders(s3, [plan.run] if plan.run else [])
     if plan.target is None:
         candidates = ", ".join(versions.ident(v) for v in plan.candidates)

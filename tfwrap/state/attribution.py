@@ -106,6 +106,18 @@ def ids_needed(lock_versions: list[Version]) -> list[Version]:
     return list(dict.fromkeys(wanted))
 
 
+def since_release(lock_versions: list[Version], moment: dt.datetime) -> list[Version]:
+    """The lock versions from the last second before ``moment`` that held a release and no
+    PUT (newest first): no holding is open there, so ordering the seconds after it tells every
+    holding that can enclose a write at or after ``moment``. All of them when there is none."""
+    groups = _seconds(lock_versions)
+    for at in range(len(groups) - 1, -1, -1):
+        group = groups[at]
+        if group[0].written < moment and all(v.deleted for v in group):
+            return [v for g in reversed(groups[at:]) for v in reversed(g)]
+    return list(lock_versions)
+
+
 def holdings(lock_versions: list[Version], ids: dict[str, str] | None = None) -> list[Holding]:
     """The lock's holdings, newest first, from its versions (newest first).
 

@@ -71,8 +71,9 @@ class History:
             holding.fields = versions.lock_fields(bodies.get(holding.newest.version_id, b""))
 
 
-def load(s3: Any, backend: BackendConfig) -> History:
-    """List everything (no bodies yet); refused (88) when there is nothing to recover from."""
+def load(s3: Any, backend: BackendConfig, shown: int = 0) -> History:
+    """List everything and attribute the newest ``shown`` versions (0: all) exactly; refused
+    (88) when there is nothing to recover from."""
     status = versions.versioning(s3, backend.bucket)
     versioned = status in ("Enabled", "Suspended")
     listing = versions.list_all(s3, backend, versioned)
@@ -83,7 +84,9 @@ def load(s3: Any, backend: BackendConfig) -> History:
             "versioning (or set state_backup = true in .tfwrap.toml on a store without it)",
             exitcodes.NO_VERSIONING,
         )
-    tied = attribution.ids_needed(listing.lock)
+    oldest = [v.written for v in (listing.state[:shown] if shown else listing.state)]
+    near = attribution.since_release(listing.lock, min(oldest)) if oldest else []
+    tied = attribution.ids_needed(near)
     bodies = versions.read_bodies(s3, backend, tied)
     ids = {name: str(versions.lock_fields(body).get("ID") or "") for name, body in bodies.items()}
     holdings = attribution.holdings(listing.lock, ids)
@@ -99,11 +102,12 @@ def load(s3: Any, backend: BackendConfig) -> History:
     )
 
 
-def undo_plan(history: History, s3: Any) -> attribution.UndoPlan:
-    """What ``undo`` restores: by lock holdings when versioned, else the newest backup older
-    than the current state."""
+def undo_plan(history: History, s3: Any, shown: int = 0) -> attribution.UndoPlan:
+    """What ``undo`` restores: by lock holdings when versioned (among the newest ``shown``
+    versions, those ``load`` attributed exactly), else the newest backup older than the
+    current state."""
     if history.versioned:
-        return attribution.undo_plan(history.attributed)
+        return attribution.undo_plan(history.attributed[:shown] if shown else history.attributed)
     current = [v for v in history.entries if not v.is_backup]
     if not current:
         return attribution.UndoPlan(None, None, (), "there is no current state")
