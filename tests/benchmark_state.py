@@ -130,6 +130,21 @@ def main() -> int:
             print(f"wrote {opts.versions} applies in {time.monotonic() - started:.1f} s", flush=True)
             work = write_config(tmp / "work", server.url, bucket)
             print(f"load average before: {os.getloadavg()[0]:.2f} (2 cores)", flush=True)
+            listed = []
+            for _ in range(opts.runs):
+                t0 = time.monotonic()
+                pages = (
+                    s3_client(server.url)
+                    .get_paginator("list_object_versions")
+                    .paginate(Bucket=bucket, Prefix=KEY)
+                )
+                count = sum(len(p.get("Versions") or []) + len(p.get("DeleteMarkers") or []) for p in pages)
+                listed.append(time.monotonic() - t0)
+            print(
+                f"baseline, the listing alone (boto3 in-process, {count} versions and markers): "
+                f"median {statistics.median(listed) * 1000:.0f} ms",
+                flush=True,
+            )
             for label, extra in (("default --limit 20", []), ("--limit 0 (all)", ["--limit", "0"])):
                 times, counted, reported = [], [], []
                 for _ in range(opts.runs):
