@@ -57,16 +57,23 @@ class History:
         return self.summaries[versions.ident(version)]
 
     def read_summaries(self, s3: Any, wanted: list[Version]) -> None:
-        missing = [v for v in wanted if not v.deleted and versions.ident(v) not in self.summaries]
+        missing = list(
+            {
+                versions.ident(v): v
+                for v in wanted
+                if not v.deleted and versions.ident(v) not in self.summaries
+            }.values()
+        )
         bodies = versions.read_bodies(s3, self.backend, missing)
-        self.requests += len(bodies)
+        self.requests += len(missing)
         for name, body in bodies.items():
             self.summaries[name] = summary.summarise(body)
 
     def read_holders(self, s3: Any, wanted: list[Holding]) -> None:
-        missing = [h for h in wanted if not h.fields]
+        # One read per holding, however many versions name it as a candidate.
+        missing = list({id(h): h for h in wanted if not h.fields}.values())
         bodies = versions.read_bodies(s3, self.backend, [h.newest for h in missing])
-        self.requests += len(bodies)
+        self.requests += len(missing)
         for holding in missing:
             holding.fields = versions.lock_fields(bodies.get(holding.newest.version_id, b""))
 
