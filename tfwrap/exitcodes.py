@@ -19,6 +19,12 @@ FOREIGN_FILE = 87  # tfwrap shim install/uninstall refused a `terraform` that is
 UNCHECKED = 90  # audit: no error, but some stack could not be checked (credentials, endpoint, access)
 NOTHING_FOUND = 91  # audit: no stack found (or backends only in formats tfwrap does not read)
 PARTIAL = 92  # an estate-wide command did part of its work: the summary names what failed and why
+# tfwrap state restore/undo refused before writing anything (docs/state-recovery.md)
+NO_VERSIONING = 93  # the bucket keeps no versions and no state_backup copies exist
+VERSION_NOT_FOUND = 93  # the version asked for is not a version of this state
+LINEAGE_MISMATCH = 93  # the version belongs to another state (lineage), without --force-lineage
+UNDO_UNCLEAR = 93  # the last run's writes cannot be told apart from another run's
+STATE_CHANGED = 94  # the state was written meanwhile: the restore's conditional write refused
 NOT_EXECUTABLE = 126  # the real terraform exists but cannot be executed
 NOT_FOUND = 127  # no real terraform
 

@@ -66,6 +66,14 @@ MIGRATION_TABLE_ACTIONS = ("dynamodb:DescribeTable", "dynamodb:Scan", "dynamodb:
 # The migration journal, next to the state: <state key>.tfwrap-migrate.json (issue 7 §9).
 MIGRATION_JOURNAL_ACTIONS = ("s3:GetObject", "s3:PutObject")
 MIGRATION_JOURNAL_SUFFIX = JOURNAL_SUFFIX
+# `tfwrap state history|diff|restore|undo`, on top: listing the versions of the state and its
+# lock (s3:ListBucketVersions, on the bucket) and reading old ones (s3:GetObjectVersion). The
+# restore's writes (state PUT, the lock, the digest item) are Terraform's own actions, above.
+RECOVERY_BUCKET_ACTIONS = ("s3:ListBucketVersions",)
+RECOVERY_VERSION_ACTIONS = ("s3:GetObjectVersion",)
+# state_backup = true: copies next to the state, <state key>.tfwrap-backup/<serial>.
+RECOVERY_BACKUP_ACTIONS = ("s3:GetObject", "s3:PutObject", "s3:DeleteObject")
+RECOVERY_BACKUP_SUFFIX = ".tfwrap-backup/*"
 
 
 @dataclass(frozen=True)
@@ -133,7 +141,7 @@ def _statement(sid: str, actions: tuple[str, ...], resources: list[str]) -> Stat
     }
 
 
-def statements(target: Target, *, migration: bool = False) -> list[Statement]:
+def statements(target: Target, *, migration: bool = False, recovery: bool = False) -> list[Statement]:
     """Every statement, one per purpose, in a stable order."""
     if migration and not target.dynamodb_table:
         raise ValueError("the migration policy needs the DynamoDB lock table (--dynamodb-table)")
@@ -160,9 +168,15 @@ def statements(target: Target, *, migration: bool = False) -> list[Statement]:
         if not target.all_workspaces:  # else TerraformState already allows reading them all
             every = object_arns(dataclasses.replace(target, all_workspaces=True))
             found.append(_statement("TfwrapMigrationStates", MIGRATION_STATE_ACTIONS, every))
+    if recovery:
+        found.append(_statement("TfwrapRecoveryList", RECOVERY_BUCKET_ACTIONS, [bucket]))
+        old = object_arns(target) + object_arns(target, ".tflock")
+        found.append(_statement("TfwrapRecoveryVersions", RECOVERY_VERSION_ACTIONS, old))
+        backups = object_arns(target, RECOVERY_BACKUP_SUFFIX)
+        found.append(_statement("TfwrapRecoveryBackups", RECOVERY_BACKUP_ACTIONS, backups))
     return found
 
 
-def policy(target: Target, *, migration: bool = False) -> Policy:
+def policy(target: Target, *, migration: bool = False, recovery: bool = False) -> Policy:
     """The IAM policy document (identity-based: attach it to the user or role running Terraform)."""
-    return {"Version": VERSION, "Statement": statements(target, migration=migration)}
+    return {"Version": VERSION, "Statement": statements(target, migration=migration, recovery=recovery)}

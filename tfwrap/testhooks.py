@@ -14,8 +14,10 @@ SWITCH = "TFWRAP_TEST_HOOKS"
 CLOCK_OFFSET_SECONDS = "TFWRAP_TEST_CLOCK_OFFSET_SECONDS"  # pretend this machine's clock is off
 MIGRATE_STOP_AFTER = "TFWRAP_TEST_MIGRATE_STOP_AFTER"  # stop (exit 130) once this step is recorded
 MIGRATE_CRASH_AFTER = "TFWRAP_TEST_MIGRATE_CRASH_AFTER"  # die (exit 137) after the step, before recording
+# state restore: wait this long holding the lock, before the conditional state write
+STATE_PAUSE_BEFORE_WRITE = "TFWRAP_TEST_STATE_PAUSE_BEFORE_WRITE"
 
-ALL = (CLOCK_OFFSET_SECONDS, MIGRATE_STOP_AFTER, MIGRATE_CRASH_AFTER)
+ALL = (CLOCK_OFFSET_SECONDS, MIGRATE_STOP_AFTER, MIGRATE_CRASH_AFTER, STATE_PAUSE_BEFORE_WRITE)
 
 
 def get(name: str, environ: dict[str, str] | None = None) -> str:

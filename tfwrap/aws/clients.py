@@ -209,13 +209,17 @@ def _seconds(duration: object) -> int:
 
 
 def _config(
-    backend: BackendConfig, retries: bool, checksums: str | None = None, pool: int | None = None
+    backend: BackendConfig,
+    retries: bool,
+    checksums: str | None = None,
+    pool: int | None = None,
+    read_timeout: float | None = None,
 ) -> Any:
     from botocore.config import Config
 
     config = Config(
         connect_timeout=CONNECT_TIMEOUT,
-        read_timeout=READ_TIMEOUT,
+        read_timeout=read_timeout or READ_TIMEOUT,
         # Off only where a quick answer matters more than a sure one: the check before
         # Terraform runs, the heartbeat (it backs off itself). Elsewhere one 503 must not
         # abort a cleanup, a migration or a bootstrap (issue 7 §9).
@@ -237,12 +241,15 @@ def client(
     *,
     retries: bool = True,
     pool: int | None = None,
+    read_timeout: float | None = None,
 ) -> BaseClient:
     """An S3 or DynamoDB client for the backend's endpoint and region (``retries=False``:
     one try per call, for the fast check).
 
     ``checksums``: botocore's ``request_checksum_calculation`` (``when_required`` sends no
     checksum the operation does not need); None keeps the SDK default, as Terraform's SDK.
+    ``read_timeout``: longer than the check's for a command a person waits for on purpose
+    (``tfwrap state``: a page of 1,000 versions, a large state body).
     """
     sess = sess or session(backend)
     # Other services (KMS) have no backend setting: botocore reads AWS_ENDPOINT_URL_<SERVICE>.
@@ -251,6 +258,6 @@ def client(
         service,
         region_name=backend.region or "us-east-1",
         endpoint_url=endpoint,
-        config=_config(backend, retries, checksums, pool),
+        config=_config(backend, retries, checksums, pool, read_timeout),
         verify=False if backend.get("insecure") is True else None,
     )

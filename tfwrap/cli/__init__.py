@@ -60,7 +60,7 @@ def version() -> None:
 
 
 def _register() -> None:
-    from tfwrap.cli import audit, bootstrap, check, demo, doctor, iam_policy, lock, migrate, shim
+    from tfwrap.cli import audit, bootstrap, check, demo, doctor, iam_policy, lock, migrate, shim, state
 
     for command in (
         check.check,
@@ -73,6 +73,7 @@ def _register() -> None:
         doctor.doctor,
         audit.audit,
         version,
+        state.state,
     ):
         group.add_command(command)
     _summaries(group, "")

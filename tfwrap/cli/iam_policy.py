@@ -47,6 +47,7 @@ if TYPE_CHECKING:
 @click.option("--account-id", default="*", show_default=True, help="Account in the DynamoDB/KMS ARNs.")
 @click.option("--partition", help="ARN partition (default: from the region: aws, aws-cn, aws-us-gov).")
 @click.option("--migration", is_flag=True, help="Add what `tfwrap migrate` needs on top.")
+@click.option("--recovery", is_flag=True, help="Add what `tfwrap state history|diff|restore|undo` needs.")
 def iam_policy(  # click passes every option by name
     *,
     chdir: str | None,
@@ -62,6 +63,7 @@ def iam_policy(  # click passes every option by name
     account_id: str,
     partition: str | None,
     migration: bool,
+    recovery: bool,
 ) -> None:
     """Print the least-privilege IAM policy (JSON) for Terraform plus tfwrap's checks and heartbeat.
 
@@ -108,7 +110,7 @@ def iam_policy(  # click passes every option by name
             account_id=account_id,
             partition=partition,
         )
-        document = iam.policy(target, migration=migration)
+        document = iam.policy(target, migration=migration, recovery=recovery)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc
     sys.stdout.write(json.dumps(document, indent=2) + "\n")

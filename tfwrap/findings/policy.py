@@ -19,6 +19,7 @@ file gave each value.
     grace_seconds = 7                # after relaying a stop signal, wait this long, then kill
     stale_locks = "report"           # report | take-over (issue 8); TFWRAP_STALE_LOCKS wins
     quiet = false                    # true: warnings and notes are not printed by the shim
+    state_backup = false             # supervised apply copies its starting state (docs/state-recovery.md)
     [severity]                       # any finding id -> error | warning | info | off
     bucket-object-lock = "warning"
 
@@ -52,10 +53,12 @@ _KEYS = frozenset(
         "grace_seconds",
         "stale_locks",
         "quiet",
+        "state_backup",
     }
 )
 USER_FILE = os.path.join("tfwrap", "config.toml")  # under $XDG_CONFIG_HOME (default ~/.config)
 STALE_LOCKS = ("report", "take-over")
+_SWITCHES = ("quiet", "state_backup")  # settings that are true or false
 # Supervision settings: name -> (environment override, minimum). The grace default fits
 # inside docker stop's 10 s and GitHub Actions' SIGINT-then-SIGTERM-7.5-s-later cancel.
 _NUMBERS = {
@@ -84,6 +87,7 @@ class Policy:
         "severity",
         "source",
         "stale_locks",
+        "state_backup",
     )
 
     def __init__(self, source: str = "defaults") -> None:
@@ -99,6 +103,7 @@ class Policy:
         self.quiet = False
         self.files: list[str] = []  # the files applied, lowest precedence first
         self.origin: dict[str, str] = {}  # setting ("severity.<id>" for severities) -> where it came from
+        self.state_backup = False  # copy the state a supervised apply starts from
 
     @property
     def lease_seconds(self) -> int:
@@ -202,6 +207,7 @@ def settings(policy: Policy) -> list[tuple[str, str, str]]:
         ("grace_seconds", policy.grace_seconds),
         ("stale_locks", policy.stale_locks),
         ("quiet", policy.quiet),
+        ("state_backup", policy.state_backup),
     ]
     values += [(f"severity.{k}", v) for k, v in sorted(policy.severity.items())]
     return [(name, json.dumps(value), policy.origin.get(name, "default")) for name, value in values]
@@ -242,10 +248,11 @@ def _apply_file(policy: Policy, path: str) -> None:  # noqa: PLR0912 - one branc
     for name in data:
         if name != "severity":
             policy.origin[name] = path
-    if "quiet" in data:
-        if not isinstance(data["quiet"], bool):
-            raise PolicyError(f"{path}: quiet must be true or false")
-        policy.quiet = data["quiet"]
+    for name in _SWITCHES:
+        if name in data:
+            if not isinstance(data[name], bool):
+                raise PolicyError(f"{path}: {name} must be true or false")
+            setattr(policy, name, data[name])
     if "mode" in data:
         if data["mode"] not in MODES:
             raise PolicyError(f"{path}: mode = {data['mode']!r} is not one of enforce, warn, off")

@@ -116,29 +116,46 @@ class S3LockFile:
             server_time=self.server_time,
         )
 
-    def rewrite_info(self, current: LockObject, info: str) -> LockObject:
-        """Write ``info`` into the lock if it is still exactly ``current``; else LockChanged."""
-        body = splice_info(current.body, info)
+    def _put(self, body: bytes, content_type: str, **extra: str) -> Any:
+        """PUT the lock with Terraform's settings (SSE-C, checksum, ACL) plus ``extra``
+        (the condition, the SSE/KMS settings)."""
         params: dict[str, Any] = {
             "Bucket": self.bucket,
             "Key": self.key,
             "Body": body,
-            "IfMatch": current.etag,
-            "ContentType": current.content_type,
+            "ContentType": content_type,
             **self._sse_c(),
+            **extra,
         }
-        if current.encryption == "aws:kms":
-            params["ServerSideEncryption"] = "aws:kms"
-            if current.kms_key:
-                params["SSEKMSKeyId"] = current.kms_key
-        elif current.encryption == "AES256" and not self.sse_customer_key:
-            params["ServerSideEncryption"] = "AES256"
         if self.checksum:
             params["ChecksumAlgorithm"] = "SHA256"
         if self.acl:
             params["ACL"] = self.acl
+        return self.s3.put_object(**params)
+
+    def create(self, body: bytes, encryption: dict[str, str] | None = None) -> str | None:
+        """Take the lock as Terraform does (create-only PUT, the state's SSE/KMS settings in
+        ``encryption``); its ETag, or None when someone holds it."""
         try:
-            put = self.s3.put_object(**params)
+            put = self._put(body, "application/json", IfNoneMatch="*", **(encryption or {}))
+        except Exception as exc:
+            if _code(exc) in ("PreconditionFailed", "412", "ConditionalRequestConflict", "409"):
+                return None
+            raise
+        return str(put["ETag"])
+
+    def rewrite_info(self, current: LockObject, info: str) -> LockObject:
+        """Write ``info`` into the lock if it is still exactly ``current``; else LockChanged."""
+        body = splice_info(current.body, info)
+        encryption: dict[str, str] = {}
+        if current.encryption == "aws:kms":
+            encryption["ServerSideEncryption"] = "aws:kms"
+            if current.kms_key:
+                encryption["SSEKMSKeyId"] = current.kms_key
+        elif current.encryption == "AES256" and not self.sse_customer_key:
+            encryption["ServerSideEncryption"] = "AES256"
+        try:
+            put = self._put(body, current.content_type, IfMatch=current.etag, **encryption)
         except Exception as exc:
             # A 409 ConditionalRequestConflict is "try again" (DOMAIN.md), not a changed lock.
             if _code(exc) in ("PreconditionFailed", "NoSuchKey", "412", "404"):
@@ -200,6 +217,20 @@ class DynamoLock:
             TableName=self.table, Key={"LockID": {"S": self.lock_id}}, ConsistentRead=True
         ).get("Item")
         return item_info(item)
+
+    def create(self, raw: str) -> bool:
+        """Take the item as Terraform does (only if absent); False when it is held."""
+        try:
+            self.ddb.put_item(
+                TableName=self.table,
+                Item={"LockID": {"S": self.lock_id}, "Info": {"S": raw}},
+                ConditionExpression="attribute_not_exists(LockID)",
+            )
+        except Exception as exc:
+            if _code(exc) == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
 
     def rewrite_info(self, current: dict[str, Any], info: str) -> dict[str, Any]:
         """Set the item's ``Info.Info`` only if the item is still exactly ``current``."""

@@ -38,6 +38,10 @@ def supervise(real: str, command: Command, policy: Policy) -> int:
             "running Terraform without a heartbeat; set TMPDIR to a writable directory"
         )
         return handoff.exec_terraform(real, command)
+    if policy.state_backup:  # opt-in, for stores without versioning (docs/state-recovery.md)
+        from tfwrap.state import backup
+
+        backup.before_apply(command)
     try:
         return _attempts(real, command, policy, private)
     except Exception as exc:
