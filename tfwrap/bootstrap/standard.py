@@ -53,6 +53,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tfwrap import exitcodes
+from tfwrap.aws.errors import classify, error_code, error_message
 from tfwrap.bootstrap import names
 from tfwrap.errors import TfwrapError
 
@@ -136,11 +137,6 @@ class Result:
         return not self.drift
 
 
-def _code(exc: BaseException) -> str:
-    response = getattr(exc, "response", None) or {}
-    return str(response.get("Error", {}).get("Code", ""))
-
-
 def _status(exc: BaseException) -> int | None:
     response = getattr(exc, "response", None) or {}
     status = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
@@ -156,8 +152,6 @@ def _region_header(answer: Any) -> str:
 
 def refusal(exc: BaseException, action: str, bucket: str, endpoint: str | None) -> TfwrapError:
     """One line for an AWS failure: what was refused, and what to do."""
-    from tfwrap.aws.errors import classify
-
     failure = classify(exc, endpoint)
     where = endpoint or "AWS"
     if failure.kind == "access-denied":
@@ -175,8 +169,7 @@ def refusal(exc: BaseException, action: str, bucket: str, endpoint: str | None) 
     elif failure.kind == "bucket-missing":
         message = f"{action}: bucket {bucket!r} does not exist at {where}"
     else:
-        response = getattr(exc, "response", None) or {}
-        text = str(response.get("Error", {}).get("Message") or "").strip()
+        text = error_message(exc)
         message = f"{action} on bucket {bucket!r} failed: {failure.detail}" + (f": {text}" if text else "")
     return TfwrapError(message, exitcodes.BLOCKED)
 
@@ -212,7 +205,7 @@ class Bucket:
             answer: dict[str, Any] = getattr(self.s3, method)(Bucket=self.name)
             return answer
         except ClientError as exc:
-            if _code(exc) == absent:
+            if error_code(exc) == absent:
                 return None
             raise refusal(exc, action, self.name, self.endpoint) from exc
         except Exception as exc:
@@ -226,7 +219,7 @@ class Bucket:
             answer = self.s3.head_bucket(Bucket=self.name)
         except ClientError as exc:
             status = _status(exc)
-            if status == 404 or _code(exc) in ("404", "NoSuchBucket"):
+            if status == 404 or error_code(exc) in ("404", "NoSuchBucket"):
                 return False
             if status == 403:
                 return self._forbidden()
@@ -246,9 +239,9 @@ class Bucket:
         try:
             self.s3.get_bucket_location(Bucket=self.name)
         except ClientError as exc:
-            if _code(exc) == "NoSuchBucket":
+            if error_code(exc) == "NoSuchBucket":
                 return False
-            if _code(exc) not in ("AccessDenied", "AllAccessDisabled", "403", ""):
+            if error_code(exc) not in ("AccessDenied", "AllAccessDisabled", "403", ""):
                 raise refusal(exc, "s3:GetBucketLocation", self.name, self.endpoint) from exc
             raise TfwrapError(
                 f"bucket {self.name!r} exists but s3:ListBucket on it was refused: it belongs to another "
@@ -283,7 +276,7 @@ class Bucket:
         try:
             self.s3.create_bucket(Bucket=self.name, **params)
         except ClientError as exc:
-            code = _code(exc)
+            code = error_code(exc)
             if code == "BucketAlreadyExists":
                 raise TfwrapError(
                     f"bucket name {self.name!r} is taken by another AWS account (bucket names are "
