@@ -579,20 +579,23 @@ def lock_rule(lock_key: str) -> dict[str, Any]:
     }
 
 
-def covers(rule: dict[str, Any], lock_key: str) -> bool:
-    """Whether an existing rule already expires noncurrent versions of ``lock_key``."""
+def _noncurrent_prefix(rule: dict[str, Any]) -> str | None:
+    """The key prefix whose noncurrent versions an enabled rule expires; None when the rule does
+    not (disabled, no noncurrent expiry, or filtered by tags or sizes: not every version)."""
     if rule.get("Status") != "Enabled":
-        return False
+        return None
     if not (rule.get("NoncurrentVersionExpiration") or {}).get("NoncurrentDays"):
-        return False
+        return None
     flt = rule.get("Filter")
     if flt is None:
-        prefix = rule.get("Prefix") or ""  # the legacy top-level prefix
-    else:
-        if set(flt) - {"Prefix"}:
-            return False  # tags or sizes: not every version of the lock object is selected
-        prefix = flt.get("Prefix") or ""
-    return lock_key.startswith(prefix)
+        return str(rule.get("Prefix") or "")  # the legacy top-level prefix
+    return None if set(flt) - {"Prefix"} else str(flt.get("Prefix") or "")
+
+
+def covers(rule: dict[str, Any], lock_key: str) -> bool:
+    """Whether an existing rule already expires noncurrent versions of ``lock_key``."""
+    prefix = _noncurrent_prefix(rule)
+    return prefix is not None and lock_key.startswith(prefix)
 
 
 def bound_rule(keep: int, days: int) -> dict[str, Any]:
@@ -611,14 +614,7 @@ def bound_rule(keep: int, days: int) -> dict[str, Any]:
 
 def bounds(rule: dict[str, Any]) -> bool:
     """Whether an existing rule already bounds the noncurrent versions of every object."""
-    if rule.get("Status") != "Enabled":
-        return False
-    if not (rule.get("NoncurrentVersionExpiration") or {}).get("NoncurrentDays"):
-        return False
-    flt = rule.get("Filter")
-    if flt is None:
-        return not rule.get("Prefix")  # the legacy top-level prefix
-    return not (set(flt) - {"Prefix"}) and not flt.get("Prefix")
+    return _noncurrent_prefix(rule) == ""
 
 
 def _lifecycle(bucket: Bucket) -> list[Change]:
