@@ -178,7 +178,7 @@ def test_status_says_when_path_order_skips_the_shim(tmp_path: Path, tools: Tools
     real = foreign_terraform(tmp_path / "first")
     env = {**os.environ, "PATH": tools.path(real.parent)}
     status = run([str(tools.shim_dir / "tfwrap"), "shim", "status"], tmp_path, env)
-    assert status.returncode == 1
+    assert status.returncode == 89  # exitcodes.DRIFT: a problem to fix
     assert f"shim:        {tools.shim_dir}/terraform" in status.stdout
     assert f"  1. {real}  terraform binary" in status.stdout
     assert f"  2. {tools.shim_dir}/terraform  tfwrap shim (this tfwrap" in status.stdout
@@ -189,7 +189,7 @@ def test_status_says_when_path_order_skips_the_shim(tmp_path: Path, tools: Tools
     )
 
     nothing = run([str(TFWRAP), "shim", "status"], tmp_path, {**os.environ, "PATH": "/usr/bin:/bin"})
-    assert nothing.returncode == 1
+    assert nothing.returncode == 89
     assert "shim:        none on PATH" in nothing.stdout
     assert "real:        none (no real terraform found on PATH" in nothing.stdout
 

@@ -171,7 +171,7 @@ def refusal(exc: BaseException, action: str, bucket: str, endpoint: str | None) 
     else:
         text = error_message(exc)
         message = f"{action} on bucket {bucket!r} failed: {failure.detail}" + (f": {text}" if text else "")
-    return TfwrapError(message, exitcodes.BLOCKED)
+    return TfwrapError(message, exitcodes.AWS_FAILURE)
 
 
 class Bucket:
@@ -247,14 +247,14 @@ class Bucket:
                 f"bucket {self.name!r} exists but s3:ListBucket on it was refused: it belongs to another "
                 "AWS account (bucket names are global), or your identity lacks s3:ListBucket on it; "
                 "choose another name or grant the action",
-                exitcodes.BLOCKED,
+                exitcodes.AWS_FAILURE,
             ) from exc
         except Exception as exc:
             raise refusal(exc, "s3:GetBucketLocation", self.name, self.endpoint) from exc
         raise TfwrapError(
             f"access denied: s3:ListBucket on bucket {self.name!r} was refused; "
             "grant it to the identity running tfwrap bootstrap",
-            exitcodes.BLOCKED,
+            exitcodes.AWS_FAILURE,
         )
 
     def _same_region(self, actual: str) -> None:
@@ -320,7 +320,7 @@ def assess(bucket: Bucket) -> tuple[list[Change], list[str]]:
         try:
             changes.extend(read())
         except TfwrapError as exc:
-            if exc.code != exitcodes.BLOCKED:
+            if exc.code != exitcodes.AWS_FAILURE:
                 raise
             changes.append(
                 Change(aspect, "unknown", "checked", f"{aspect}: {exc.message}", None, "cannot read it")
@@ -771,7 +771,7 @@ def run(bucket: Bucket, mode: str, say: Callable[[str], None]) -> Result:
             try:  # issue 11: a refused fix does not stop the independent ones after it
                 change.apply()
             except TfwrapError as exc:
-                if exc.code != exitcodes.BLOCKED:
+                if exc.code != exitcodes.AWS_FAILURE:
                     raise
                 result.refused.append(f"{change.aspect}: {exc.message}")
                 result.drift.append(change.drift)

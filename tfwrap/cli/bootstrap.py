@@ -184,7 +184,7 @@ def run(opts: Options) -> None:
         say(f"not fixed: {refused}")
     if drift:
         say(f"bucket {opts.bucket}: {len(drift)} drift item(s) remain")
-        raise click.exceptions.Exit(exitcodes.BLOCKED)
+        raise click.exceptions.Exit(exitcodes.DRIFT)
     if result.created or result.changed:
         say(f"bucket {opts.bucket} meets the standard")
     else:
@@ -282,7 +282,7 @@ def _skipped() -> tuple[str, ...]:
 
 
 def _write(change: Edit, check_only: bool) -> int:
-    """Show and (unless --check) write the backend edit; 1 when --check finds it pending."""
+    """Show and (unless --check) write the backend edit; DRIFT when --check finds it pending."""
 
     path = change.path
     if not change.changed:
@@ -291,7 +291,7 @@ def _write(change: Edit, check_only: bool) -> int:
     click.echo(change.diff(), err=True, nl=False)
     if check_only:
         say(f"drift: {path} would change (run without --check to write it)")
-        return 1
+        return exitcodes.DRIFT
     existed = path.exists()
     change.apply()
     if existed:

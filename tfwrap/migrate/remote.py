@@ -39,7 +39,7 @@ def aws(what: str, action: str, resource: str, endpoint: str | None) -> Iterator
             said = error_message(exc)
             detail = f"{failure.detail}: {said}" if said and said != failure.detail else failure.detail
             message = f"cannot {what} ({action}): {detail} [{failure.kind}]"
-        raise TfwrapError(message, exitcodes.BLOCKED) from exc
+        raise TfwrapError(message, exitcodes.AWS_FAILURE) from exc
 
 
 def aws_call(remote: Remote, what: str) -> Any:
