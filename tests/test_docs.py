@@ -1,4 +1,4 @@
-"""The reference tables in docs/ say what the code does: exit codes."""
+"""The reference tables in docs/ say what the code does: exit codes and findings."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 from tfwrap import exitcodes
+from tfwrap.findings.finding import CATALOG
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 
@@ -29,3 +30,12 @@ def test_the_exit_code_table_is_the_code() -> None:
         if re.fullmatch(r"[A-Z_]+", name) and isinstance(value, int)
     }
     assert documented == in_code
+
+
+def test_the_findings_table_is_the_catalog() -> None:
+    documented = {
+        finding_id: severity
+        for ids, severity, _ in table_rows(DOCS / "findings.md")
+        for finding_id in re.findall(r"`([a-z0-9-]+)`", ids)
+    }
+    assert documented == CATALOG
