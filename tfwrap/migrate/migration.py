@@ -283,8 +283,8 @@ class Migration:
             fs.remove_tree(self.private)
 
     def terraform_version(self) -> str:
+        from tfwrap.checks import version
         from tfwrap.findings.policy import parse_version
-        from tfwrap.terraform import version
 
         if self._version:
             return self._version
