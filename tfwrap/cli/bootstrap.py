@@ -64,7 +64,8 @@ from tfwrap.output import say
 
 if TYPE_CHECKING:
     from tfwrap.backend.edit import Edit
-    from tfwrap.bootstrap.standard import Bucket, Standard
+    from tfwrap.bootstrap.bucket import Bucket
+    from tfwrap.bootstrap.standard import Standard
 
 
 @dataclass(frozen=True)
@@ -305,7 +306,7 @@ def _bucket(wanted: Standard, opts: Options) -> Bucket:
     """The bucket's calls, through the checks' client (same endpoint, credentials, time-outs)."""
     from tfwrap.aws import clients
     from tfwrap.backend.config import BackendConfig
-    from tfwrap.bootstrap import standard
+    from tfwrap.bootstrap import bucket
 
     settings: dict[str, Any] = {"bucket": wanted.bucket, "region": wanted.region}
     if opts.endpoint_url:
@@ -324,5 +325,5 @@ def _bucket(wanted: Standard, opts: Options) -> Bucket:
     try:
         s3 = clients.client(backend, "s3")
     except Exception as exc:  # a bad profile or role: one line, never a traceback
-        raise standard.refusal(exc, "sts:AssumeRole", wanted.bucket, backend.s3_endpoint) from exc
-    return standard.Bucket(s3, wanted, backend.s3_endpoint)
+        raise bucket.refusal(exc, "sts:AssumeRole", wanted.bucket, backend.s3_endpoint) from exc
+    return bucket.Bucket(s3, wanted, backend.s3_endpoint)
