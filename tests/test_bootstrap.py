@@ -249,7 +249,7 @@ def test_other_region_sends_its_location_constraint_and_kms_with_bucket_key(
 
     # another log destination is reported, never replaced
     again = bootstrap(*args, "--fix", "--log-bucket", f"{bucket_name}-other")
-    refused(again, exitcodes.BLOCKED, "1 drift item(s) remain")
+    refused(again, exitcodes.DRIFT, "1 drift item(s) remain")
     assert (
         f"access logging goes to s3://{log_bucket}/state/, not s3://{bucket_name}-other/{bucket_name}/"
         in (again.stderr)
@@ -438,7 +438,7 @@ def test_drift_is_reported_by_check_and_fixed_by_fix_never_deleting(tls: TlsServ
     mark = log.stat().st_size
     for flags in (["--check"], []):  # without --fix an existing bucket is only reported on
         result = bootstrap(*args, *flags)
-        refused(result, exitcodes.BLOCKED, "6 drift item(s) remain")
+        refused(result, exitcodes.DRIFT, "6 drift item(s) remain")
         lines = result.stderr.splitlines()
         assert lines[:-1] == [
             "tfwrap: drift: versioning is Suspended (run with --fix)",
@@ -526,7 +526,7 @@ def test_stricter_settings_are_kept_and_own_rules_merged(tls: TlsServer, bucket_
     assert ok(bootstrap(*args))[-1] == f"tfwrap: bucket {bucket_name} meets the standard; nothing changed"
     other = KMS.replace("0a1b2c3d", "99999999")
     result = bootstrap(*args, "--fix", "--kms-key", other)
-    refused(result, exitcodes.BLOCKED, "1 drift item(s) remain")
+    refused(result, exitcodes.DRIFT, "1 drift item(s) remain")
     assert f"default encryption uses KMS key {KMS}, not --kms-key {other}" in result.stderr
     assert "(not fixed: re-keying the bucket is left to you)" in result.stderr
     assert snapshot(tls.url, bucket_name) == found
@@ -536,7 +536,7 @@ def test_kms_key_upgrades_aes256_but_aes256_never_replaces_kms(s3: S3Server, buc
     make_bucket(s3.url, bucket_name)  # AES256
     args = ["--bucket", bucket_name, "--region", "us-east-1", "--endpoint-url", s3.url, "--key", KEY]
     result = bootstrap(*args, "--check", "--kms-key", KMS)
-    refused(result, exitcodes.BLOCKED)
+    refused(result, exitcodes.DRIFT)
     assert f"drift: default encryption is AES256, not aws:kms with {KMS} (run with --fix)" in result.stderr
     lines = ok(bootstrap(*args, "--fix", "--kms-key", KMS))
     assert f"tfwrap: default encryption: AES256 (SSE-S3) -> aws:kms with {KMS}, bucket key on" in lines
@@ -579,7 +579,7 @@ def test_write_backend_on_existing_file_changes_only_the_lines_it_must(
     args = ["--bucket", bucket_name, "--region", "us-east-1", "--endpoint-url", tls.url]
 
     checked = bootstrap(*args, "--check", "--write-backend", str(path))
-    refused(checked, exitcodes.BLOCKED, "drift item(s) remain")
+    refused(checked, exitcodes.DRIFT, "drift item(s) remain")
     assert f"tfwrap: drift: {path} would change (run without --check to write it)" in checked.stderr
     assert path.read_text() == before
 
@@ -681,7 +681,7 @@ def test_new_backend_file_beside_another_backend_block_is_refused(bucket_name: s
 
 def test_unreachable_endpoint_is_one_line(bucket_name: str) -> None:
     result = bootstrap("--bucket", bucket_name, "--region", "us-east-1")  # AWS_ENDPOINT_URL: a dead port
-    last = refused(result, exitcodes.BLOCKED, "cannot reach S3 at http://127.0.0.1:9", "AWS_ENDPOINT_URL")
+    last = refused(result, exitcodes.AWS_FAILURE, "cannot reach S3 at http://127.0.0.1:9", "AWS_ENDPOINT_URL")
     assert result.stderr == last + "\n"
 
 
@@ -697,7 +697,7 @@ def test_missing_credentials_are_one_line(
     monkeypatch.delenv("AWS_ACCESS_KEY_ID")
     monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
     result = bootstrap("--bucket", bucket_name, "--region", "us-east-1", "--endpoint-url", s3.url)
-    last = refused(result, exitcodes.BLOCKED, "no AWS credentials found")
+    last = refused(result, exitcodes.AWS_FAILURE, "no AWS credentials found")
     assert result.stderr == last + "\n"
 
 
@@ -753,7 +753,7 @@ def test_access_denied_names_the_refused_write(
     server, keys = iam_server
     args = ["--bucket", bucket_name, "--region", "us-east-1", "--endpoint-url", server.url, "--key", KEY]
     result = bootstrap(*args, env=as_user(keys["put-lifecycle"]))
-    refused(result, exitcodes.BLOCKED, f"bucket {bucket_name}: 1 drift item(s) remain")
+    refused(result, exitcodes.DRIFT, f"bucket {bucket_name}: 1 drift item(s) remain")
     lines = result.stderr.splitlines()
     assert lines[0].startswith(f"tfwrap: created bucket {bucket_name}")  # the steps done so far
     denied = [ln for ln in lines if "access denied" in ln]  # said once, in the summary (issue 11)
@@ -777,7 +777,7 @@ def test_access_denied_names_the_refused_read(
     admin.create_bucket(Bucket=bucket_name, ObjectLockEnabledForBucket=True)
     args = ["--bucket", bucket_name, "--region", "us-east-1", "--endpoint-url", server.url, "--check"]
     result = bootstrap(*args, env=as_user(keys["get-policy"]))
-    refused(result, exitcodes.BLOCKED, "drift item(s) remain")
+    refused(result, exitcodes.DRIFT, "drift item(s) remain")
     # the other aspects are still assessed (issue 11); the refused read is one drift line
     denied = [ln for ln in result.stderr.splitlines() if "access denied" in ln]
     assert len(denied) == 1 and f"access denied: s3:GetBucketPolicy on bucket {bucket_name!r}" in denied[0]
@@ -788,7 +788,7 @@ def test_unknown_credentials_are_named_not_mistaken_for_a_taken_name(
 ) -> None:
     server, _ = iam_server  # HeadBucket answers a bare 403: the follow-up call says why
     result = bootstrap("--bucket", bucket_name, "--region", "us-east-1", "--endpoint-url", server.url)
-    last = refused(result, exitcodes.BLOCKED, "AWS rejected the credentials (InvalidAccessKeyId)")
+    last = refused(result, exitcodes.AWS_FAILURE, "AWS rejected the credentials (InvalidAccessKeyId)")
     assert result.stderr == last + "\n"
 
 

@@ -16,6 +16,7 @@ from tests.support.world import Tools, make_bucket, run, s3_client
 from tfwrap import exitcodes
 from tfwrap.backend import config
 from tfwrap.bootstrap import standard
+from tfwrap.bootstrap.bucket import Bucket
 from tfwrap.demo.server import S3Server
 
 TFWRAP = str(Path(sys.prefix) / "bin" / "tfwrap")
@@ -73,7 +74,7 @@ def test_check_reports_the_missing_bound_and_fix_adds_it_beside_other_rules(
     )
     args = ["--bucket", bucket_name, "--region", "us-east-1", "--endpoint-url", s3.url]
     checked = bootstrap(*args, "--check")
-    assert checked.returncode == exitcodes.BLOCKED, checked.stderr
+    assert checked.returncode == exitcodes.DRIFT, checked.stderr
     assert "tfwrap: drift: no lifecycle rule bounds noncurrent versions" in checked.stderr
     assert "hashicorp/terraform#36445" in checked.stderr
     assert rules(s3.url, bucket_name) == [theirs]  # --check changes nothing
@@ -124,7 +125,7 @@ def test_a_disabled_rule_of_ours_is_drift_never_rewritten(s3: S3Server, bucket_n
     )
     before = rules(s3.url, bucket_name)
     result = bootstrap("--bucket", bucket_name, "--region", "us-east-1", "--endpoint-url", s3.url, "--fix")
-    assert result.returncode == exitcodes.BLOCKED
+    assert result.returncode == exitcodes.DRIFT
     assert f"lifecycle rule '{standard.BOUND_RULE_ID}' exists but does not bound" in result.stderr
     assert "an existing rule is never changed" in result.stderr
     assert rules(s3.url, bucket_name) == before
@@ -182,7 +183,7 @@ def test_the_rule_sent_keeps_n_versions(s3: S3Server, bucket_name: str) -> None:
     )
     wanted = standard.Standard(bucket=bucket_name, region="us-east-1", keep_versions=20, noncurrent_days=30)
     said: list[str] = []
-    result = standard.run(standard.Bucket(client, wanted, s3.url), standard.FIX, said.append)
+    result = standard.run(Bucket(client, wanted, s3.url), standard.FIX, said.append)
     assert result.changed == ["lifecycle"] and not result.drift
     (params,) = sent
     (rule,) = params["LifecycleConfiguration"]["Rules"]

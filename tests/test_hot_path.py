@@ -45,7 +45,7 @@ def test_pass_through_runs_no_python(tmp_path: Path, tools: Tools, env: dict[str
         assert result.returncode in (0, 3), (argv, result.stderr)  # fmt -check: 0 or 3
         assert "tfwrap" not in result.stderr
     checked = run(["terraform", "plan"], tmp_path, broken)
-    assert checked.returncode == 85 and "cannot find tfwrap's Python" in checked.stderr
+    assert checked.returncode == 88 and "cannot find tfwrap's Python" in checked.stderr
 
 
 def test_classification() -> None:

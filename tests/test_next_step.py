@@ -338,7 +338,7 @@ def test_bootstrap_fix_goes_on_past_a_refusal_and_honours_off(
     work = tmp_path / "work"
     work.mkdir()
     fix = bootstrap(work, env, s3, bucket_name, "--key", "app/terraform.tfstate", "--fix")
-    assert fix.returncode == 80, fix.stderr
+    assert fix.returncode == 89, fix.stderr  # exitcodes.DRIFT: the refused fix is drift left
     refusal = next(ln for ln in fix.stderr.splitlines() if ln.startswith("tfwrap: not fixed: Object Lock:"))
     assert "s3:PutBucketObjectLockConfiguration" in refusal
     # every independent fix after the refused one was still applied
@@ -365,7 +365,7 @@ def test_bootstrap_check_json_report(
 ) -> None:
     make_bucket(s3.url, bucket_name, versioning=False, object_lock=False)
     checked = bootstrap(tmp_path, env, s3, bucket_name, "--check", "--json")
-    assert checked.returncode == 80, checked.stderr
+    assert checked.returncode == 89, checked.stderr  # exitcodes.DRIFT
     report = json.loads(checked.stdout)
     assert report["bucket"] == bucket_name and report["mode"] == "check"
     assert report["meets_standard"] is False and report["changed"] == []

@@ -178,7 +178,7 @@ def test_status_says_when_path_order_skips_the_shim(tmp_path: Path, tools: Tools
     real = foreign_terraform(tmp_path / "first")
     env = {**os.environ, "PATH": tools.path(real.parent)}
     status = run([str(tools.shim_dir / "tfwrap"), "shim", "status"], tmp_path, env)
-    assert status.returncode == 1
+    assert status.returncode == 89  # exitcodes.DRIFT: a problem to fix
     assert f"shim:        {tools.shim_dir}/terraform" in status.stdout
     assert f"  1. {real}  terraform binary" in status.stdout
     assert f"  2. {tools.shim_dir}/terraform  tfwrap shim (this tfwrap" in status.stdout
@@ -189,7 +189,7 @@ def test_status_says_when_path_order_skips_the_shim(tmp_path: Path, tools: Tools
     )
 
     nothing = run([str(TFWRAP), "shim", "status"], tmp_path, {**os.environ, "PATH": "/usr/bin:/bin"})
-    assert nothing.returncode == 1
+    assert nothing.returncode == 89
     assert "shim:        none on PATH" in nothing.stdout
     assert "real:        none (no real terraform found on PATH" in nothing.stdout
 
@@ -242,3 +242,46 @@ def test_a_directory_that_cannot_be_made_is_one_line(tmp_path: Path) -> None:
     blocker.write_text("")
     line = one_line(tfwrap("shim", "install", "--dir", str(blocker / "bin"), cwd=tmp_path), 83)
     assert f"cannot write {blocker}/bin/terraform" in line and "--dir DIR" in line
+
+
+def test_doctor_and_shim_status_name_the_same_version_manager(tmp_path: Path) -> None:
+    """One resolver: a word in a script is a manager only as a whole word ("promise" is not mise)."""
+    from tfwrap.install import status as shimstatus
+    from tfwrap.terraform import chain
+
+    def script(name: str, text: str) -> str:
+        path = tmp_path / name / "terraform"
+        path.parent.mkdir()
+        path.write_text(text)
+        path.chmod(0o755)
+        return str(path)
+
+    cases = {
+        script("wrapper", '#!/bin/sh\n# keeps its promise: runs the pinned binary\nexec /opt/tf "$@"\n'): "",
+        script("mise", '#!/bin/sh\nexec mise x -- terraform "$@"\n'): "mise",
+        script("tfenv", '#!/usr/bin/env bash\nprogram="${0##*/}"\nexec tfenv exec "$@"\n'): "tfenv",
+    }
+    for path, manager in cases.items():
+        entry = shimstatus.classify(path, sys.executable)
+        assert chain.version_manager(path) == manager, path
+        assert (entry.manager or "") == manager, path
+        assert entry.kind == (shimstatus.MANAGER if manager else shimstatus.BINARY)
+
+
+def test_shim_status_asks_terraform_its_version_without_phoning_home(tmp_path: Path) -> None:
+    seen = tmp_path / "checkpoint"
+    fake = tmp_path / "bin" / "terraform"
+    fake.parent.mkdir()
+    fake.write_text(
+        f'#!/bin/sh\necho "${{CHECKPOINT_DISABLE:-unset}}" > {seen}\n'
+        'echo \'{"terraform_version": "1.11.4"}\'\n'
+    )
+    fake.chmod(0o755)
+    env = {k: v for k, v in os.environ.items() if k != "CHECKPOINT_DISABLE"}
+    env["PATH"] = f"{fake.parent}:/usr/bin:/bin"
+    status = run([str(TFWRAP), "shim", "status"], tmp_path, env)
+    assert "1.11.4" in status.stdout, status.stdout + status.stderr
+    assert seen.read_text().strip() == "1"
+    from tfwrap.install import status as shimstatus
+
+    assert shimstatus.VERSION_TIMEOUT_SECONDS <= 10  # a hung terraform must not hold `shim status` for long

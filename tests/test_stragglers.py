@@ -185,7 +185,7 @@ def test_a_checkout_behind_the_journal_is_told_to_pull_never_to_roll_back(
 
 
 def test_behind_compares_the_files_with_the_journals_edits() -> None:
-    from tfwrap.migrate.behind import behind
+    from tfwrap.backend.journal import behind
 
     dual = {
         "steps": {"dual/edit": {"at": "2026-12-01T10:00:00Z"}},
@@ -208,7 +208,7 @@ def test_behind_compares_the_files_with_the_journals_edits() -> None:
 
 
 def test_the_table_is_watched_from_the_dual_edit_until_it_is_deleted() -> None:
-    from tfwrap.migrate.stragglers import watched
+    from tfwrap.backend.journal import watched
 
     steps: dict[str, Any] = {"dual/preflight": {}}
     assert watched({"table": "t", "steps": steps}) == ""  # before the edit every run is "old"

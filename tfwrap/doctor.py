@@ -9,12 +9,15 @@ objects, which it removes. The CLI (cli/doctor.py) only formats this report.
 from __future__ import annotations
 
 import dataclasses
+import os
 import time
 from typing import Any
 
 from tfwrap import __version__
+from tfwrap.aws import clients
+from tfwrap.aws.errors import classify
 from tfwrap.backend import config as backend_config
-from tfwrap.checks import store
+from tfwrap.checks import store, version
 from tfwrap.errors import TfwrapError
 from tfwrap.findings import cache
 from tfwrap.findings.finding import ERROR, OFF
@@ -57,8 +60,6 @@ def gather(chdir: str, policy: Policy, probe: bool = False) -> Report:
 
 def _chain() -> tuple[list[dict[str, str]], dict[str, Any], str | None]:
     """The chain, the real binary's version, and the path tfwrap runs (None if none)."""
-    from tfwrap.terraform import version
-
     try:
         real = realbin.find()
     except TfwrapError as exc:
@@ -100,8 +101,6 @@ def _backend(backend: backend_config.BackendConfig) -> dict[str, Any]:
 
 def _endpoint_source(backend: backend_config.BackendConfig) -> str:
     """Where the S3 endpoint comes from, in Terraform's order."""
-    import os
-
     for setting in ("endpoints", "endpoint"):
         value = backend.get(setting)
         if value and (setting == "endpoint" or (isinstance(value, dict) and value.get("s3"))):
@@ -116,9 +115,6 @@ def _endpoint_source(backend: backend_config.BackendConfig) -> str:
 
 def _identity(backend: backend_config.BackendConfig) -> dict[str, Any]:
     """Which credentials tfwrap (and Terraform) use; the key is shown masked, never whole."""
-    from tfwrap.aws import clients
-    from tfwrap.aws.errors import classify
-
     found: dict[str, Any] = {
         "profile": backend.profile,
         "role_arn": backend.assume_role.get("role_arn"),

@@ -1,21 +1,32 @@
-"""Every exit code tfwrap itself decides, in one place (documented in the README).
+"""Every exit code tfwrap itself decides, in one place, one name per meaning (as pipx's
+``constants.py`` and httpie's ``status.py``); documented in docs/exit-codes.md, and a test
+keeps that table and these names in step.
 
-Terraform owns 0, 1 and 2 (2 with ``-detailed-exitcode``), and 128+N means "killed by
-signal N". tfwrap's own refusals live in 80-99 so a pipeline can never mistake one for
-a Terraform result; 126/127 keep their shell meaning.
+Terraform owns 0, 1 and 2 (2 with ``-detailed-exitcode``), and 128+N means "killed by signal
+N". tfwrap's own codes live in 80-99 so a pipeline can never mistake one for a Terraform
+result; 126/127 keep their shell meaning. Some meanings share a value (a name per meaning even
+so): a script tests the value, a reader of the code sees the meaning.
+
+Plain int constants, not an ``IntEnum``: ``import enum`` costs ~6 ms and the shim's hot path
+imports this module (docs/decisions/003-exit-codes-as-constants.md).
 """
 
 from __future__ import annotations
 
 OK = 0
-BLOCKED = 80  # enforce mode: a finding of severity "error" stopped the run
+BLOCKED = 80  # enforce mode: a finding of severity "error" stopped the run (and `tfwrap check`)
+AWS_FAILURE = 80  # an AWS call a tfwrap command needs failed (denied, unreachable, no credentials)
+STEP_FAILED = 80  # a migration step did not do what it must (Terraform failed, plans differ)
 POLICY = 81  # TFWRAP_MODE, .tfwrap.toml or another tfwrap setting is invalid
 BACKEND_CONFIG = 82  # the backend configuration cannot be read (malformed HCL/JSON, bad -backend-config)
 USAGE = 83  # a tfwrap command was called wrongly
+NOT_READY = 83  # called rightly, but the project is not in a state the command can act on
 RECURSION = 84  # the "real" terraform is a tfwrap shim, or calls back into one in a loop
 INTERNAL = 85  # a bug in tfwrap: says so in one line and stops (enforce mode fails closed)
 LOCK_HELD = 86  # tfwrap refused to remove or change a lock that is not safe to touch
 FOREIGN_FILE = 87  # tfwrap shim install/uninstall refused a `terraform` that is not a tfwrap shim
+SHIM_BROKEN = 88  # the sh shim cannot start tfwrap's Python (a broken or moved install)
+DRIFT = 89  # a report found something to change: `shim status` problems, `bootstrap` drift left
 UNCHECKED = 90  # audit: no error, but some stack could not be checked (credentials, endpoint, access)
 NOTHING_FOUND = 91  # audit: no stack found (or backends only in formats tfwrap does not read)
 PARTIAL = 92  # an estate-wide command did part of its work: the summary names what failed and why

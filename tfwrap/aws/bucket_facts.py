@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from tfwrap.aws import clients
-from tfwrap.aws.errors import classify
+from tfwrap.aws.errors import classify, error_code
 from tfwrap.backend.config import BackendConfig
 
 Facts = dict[str, Any]
@@ -56,11 +56,6 @@ def gather(backend: BackendConfig, s3: Any = None) -> Facts:
     return facts
 
 
-def _error_code(exc: Exception) -> str:
-    response = getattr(exc, "response", None) or {}
-    return str(response.get("Error", {}).get("Code", ""))
-
-
 def _versioning(s3: Any, bucket: str) -> dict[str, Any]:
     return {"status": s3.get_bucket_versioning(Bucket=bucket).get("Status", "")}
 
@@ -70,7 +65,7 @@ def read_object_lock(s3: Any, bucket: str) -> dict[str, Any]:
     try:
         conf = s3.get_object_lock_configuration(Bucket=bucket)["ObjectLockConfiguration"]
     except Exception as exc:
-        if _error_code(exc) == "ObjectLockConfigurationNotFoundError":
+        if error_code(exc) == "ObjectLockConfigurationNotFoundError":
             return {"enabled": False, "retention": None}
         raise
     retention = (conf.get("Rule") or {}).get("DefaultRetention")
@@ -81,7 +76,7 @@ def _encryption(s3: Any, bucket: str) -> dict[str, Any]:
     try:
         rules = s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]["Rules"]
     except Exception as exc:
-        if _error_code(exc) == "ServerSideEncryptionConfigurationNotFoundError":
+        if error_code(exc) == "ServerSideEncryptionConfigurationNotFoundError":
             return {"algorithm": None}
         raise
     default = (rules[0] if rules else {}).get("ApplyServerSideEncryptionByDefault") or {}
@@ -92,7 +87,7 @@ def _public_access(s3: Any, bucket: str) -> dict[str, Any]:
     try:
         conf = s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"]
     except Exception as exc:
-        if _error_code(exc) == "NoSuchPublicAccessBlockConfiguration":
+        if error_code(exc) == "NoSuchPublicAccessBlockConfiguration":
             return dict.fromkeys(_PAB_FLAGS, False)
         raise
     return {flag: bool(conf.get(flag)) for flag in _PAB_FLAGS}

@@ -13,6 +13,7 @@ import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from tfwrap import durations
 from tfwrap.backend.config import BackendConfig
 
 if TYPE_CHECKING:
@@ -169,15 +170,7 @@ def _assume_role(sess: Session, backend: BackendConfig, role: dict[str, Any]) ->
         endpoint_url=backend.sts_endpoint,
         config=_config(backend, retries=False),  # the check's promise; a failed renewal is retried
     )
-    params: dict[str, Any] = {
-        "RoleArn": role["role_arn"],
-        "RoleSessionName": role.get("session_name") or "tfwrap",
-    }
-    if role.get("external_id"):
-        params["ExternalId"] = role["external_id"]
-    seconds = _seconds(role.get("duration"))
-    if seconds:
-        params["DurationSeconds"] = seconds
+    params = assume_role_params(role)
 
     def fetch() -> dict[str, str]:
         creds = sts.assume_role(**params)["Credentials"]
@@ -196,16 +189,18 @@ def _assume_role(sess: Session, backend: BackendConfig, role: dict[str, Any]) ->
     )
 
 
-def _seconds(duration: object) -> int:
-    """Seconds of a Go duration such as ``1h`` or ``15m30s`` (Terraform's ``duration``)."""
-    import re
-
-    text = str(duration or "")
-    units = {"h": 3600, "m": 60, "s": 1}
-    parts = re.findall(r"(\d+)(h|m|s)", text)
-    if not parts or "".join(n + u for n, u in parts) != text:
-        return 0
-    return sum(int(n) * units[u] for n, u in parts)
+def assume_role_params(role: dict[str, Any]) -> dict[str, Any]:
+    """The AssumeRole call Terraform makes for the backend's ``assume_role`` block."""
+    params: dict[str, Any] = {
+        "RoleArn": role["role_arn"],
+        "RoleSessionName": role.get("session_name") or "tfwrap",
+    }
+    if role.get("external_id"):
+        params["ExternalId"] = role["external_id"]
+    seconds = durations.go_seconds(str(role.get("duration") or ""))
+    if seconds:
+        params["DurationSeconds"] = int(seconds)
+    return params
 
 
 def _config(

@@ -30,6 +30,14 @@ def error_code(exc: BaseException) -> str:
     return str(status) if status else ""
 
 
+def error_message(exc: BaseException) -> str:
+    """The store's own sentence for a failure (``Error.Message``), or ``""``."""
+    response = getattr(exc, "response", None)
+    if not isinstance(response, dict):
+        return ""
+    return str((response.get("Error") or {}).get("Message") or "").strip()
+
+
 def http_status(exc: BaseException) -> int | None:
     """The HTTP status of an AWS failure, when it has one."""
     response = getattr(exc, "response", None)
@@ -61,15 +69,14 @@ def classify(exc: BaseException, endpoint: str | None) -> Failure:
     if isinstance(exc, bx.EndpointConnectionError | bx.ConnectionClosedError):
         return Failure("endpoint-unreachable", f"cannot connect to {where}")
     if isinstance(exc, bx.ClientError):
-        code = str(exc.response.get("Error", {}).get("Code", ""))
-        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-        if code in _DENIED or (not code and status == 403):
+        code = error_code(exc)  # the HTTP status when the store gave no code
+        if code in _DENIED:
             return Failure("access-denied", "access denied")
         if code in _BAD_CREDENTIALS:
             return Failure("bad-credentials", f"AWS rejected the credentials ({code})")
         if code == "NoSuchBucket":
             return Failure("bucket-missing", "the bucket does not exist")
-        return Failure("check-failed", f"{code or status}")
+        return Failure("check-failed", code)
     if isinstance(exc, bx.BotoCoreError):
         return Failure("check-failed", type(exc).__name__)
     return Failure("check-failed", type(exc).__name__)

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tfwrap.backend import scan
 from tfwrap.errors import BackendConfigError
 from tfwrap.terraform.commands import Command, backend_config_values
 
@@ -373,7 +374,7 @@ def _json_others(path: Path, text: str) -> list[Source]:
     blocks = doc.get("terraform") if isinstance(doc, dict) else None
     return [
         Source(path.name, kind, {}, {"": (1, 1)})
-        for block in _as_list(blocks)
+        for block in scan.as_list(blocks)
         for kind in ("cloud", "state_store")
         if kind in block
     ]
@@ -468,8 +469,6 @@ Blocks = list[tuple[str, dict[str, Any], dict[str, tuple[int, int]]]]
 
 def _backend_blocks_hcl(path: Path, text: str) -> Blocks:
     """Only the backend blocks are parsed (issue 7 §5: python-hcl2 took 8 s on a 284 KB file)."""
-    from tfwrap.backend import scan
-
     try:
         found = scan.scan(text, versions=False)
     except scan.ScanError as exc:
@@ -500,15 +499,13 @@ def _backend_block_hcl(path: Path, text: str) -> dict[str, Any]:
         raise BackendConfigError(
             f"cannot parse {path.name}: {first}; run `terraform validate` to see the error"
         ) from exc
-    for backend in _as_list(doc.get("backend")):
+    for backend in scan.as_list(doc.get("backend")):
         for body in backend.values():
             return _hcl_values(body)
     return {}
 
 
 def _backend_blocks_json(path: Path, text: str) -> Blocks:
-    from tfwrap.backend import scan
-
     try:
         found = scan.scan_json(text)
     except json.JSONDecodeError as exc:
@@ -520,14 +517,6 @@ def _backend_blocks_json(path: Path, text: str) -> Blocks:
         for terraform_block in found
         for block in terraform_block.backends
     ]
-
-
-def _as_list(value: Any) -> list[dict[str, Any]]:
-    if isinstance(value, dict):
-        return [value]
-    if isinstance(value, list):
-        return [v for v in value if isinstance(v, dict)]
-    return []
 
 
 def _unquote(value: Any) -> Any:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import difflib
 import json
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +19,7 @@ from typing import Any
 
 from tfwrap.backend import scan
 from tfwrap.errors import BackendConfigError
+from tfwrap.fs import atomic_write
 
 
 @dataclass(frozen=True)
@@ -47,14 +47,9 @@ class Edit:
         """Write the new text atomically (creating the file if new), keeping its permissions."""
         if not self.changed and self.path.exists():
             return
-        tmp = self.path.with_name(f".{self.path.name}.tfwrap-{os.getpid()}")
         try:
-            tmp.write_text(self.after)
-            if self.path.exists():
-                os.chmod(tmp, self.path.stat().st_mode & 0o7777)
-            os.replace(tmp, self.path)
+            atomic_write(self.path, self.after)
         except OSError as exc:
-            tmp.unlink(missing_ok=True)
             raise BackendConfigError(f"cannot write {self.path}: {exc.strerror}") from exc
 
 

@@ -509,7 +509,7 @@ class _Body:
             except _NotLiteral:
                 if self.strict:
                     raise
-                pos = _object_item_end(text, start, end)
+                pos = _expression_end(text, start, end, in_object=True)
                 out[key] = Expression(text[start:pos].strip())
             if prefix:
                 self.block.places[prefix + key] = self.lines.place(at)
@@ -523,32 +523,16 @@ def _line_ends(text: str, pos: int, end: int) -> bool:
     return pos >= end or text[pos] in "\n," or text.startswith(("#", "//", "\r\n"), pos)
 
 
-def _expression_end(text: str, pos: int, end: int) -> int:
-    """The end of an expression: the first newline or comment outside brackets (or ``end``)."""
+def _expression_end(text: str, pos: int, end: int, *, in_object: bool = False) -> int:
+    """The end of an expression: the first newline or comment outside brackets (or ``end``);
+    ``in_object``: an object item's, which a comma or the object's ``}`` ends too."""
     depth = 0
     while True:
         m = _EXPR.search(text, pos, end)
         if m is None:
             return end
         kind = m.lastgroup
-        if kind in ("n", "c") and depth == 0:
-            return m.start()
-        if kind == "o":
-            depth += 1
-        elif kind == "x":
-            depth -= 1
-        pos = _skip(text, m)
-
-
-def _object_item_end(text: str, pos: int, end: int) -> int:
-    """The end of an object item's expression: a newline, comma or ``}`` outside brackets."""
-    depth = 0
-    while True:
-        m = _EXPR.search(text, pos, end)
-        if m is None:
-            return end
-        kind = m.lastgroup
-        if depth == 0 and (kind in ("n", "c", "k") or m.group() == "}"):
+        if depth == 0 and (kind in ("n", "c") or (in_object and (kind == "k" or m.group() == "}"))):
             return m.start()
         if kind == "o":
             depth += 1
@@ -714,7 +698,7 @@ def scan_json(text: str) -> list[TerraformBlock]:
     """The ``terraform`` blocks of a ``.tf.json`` document, with places (``json.loads`` semantics)."""
     doc, places = _json_places(text)
     found: list[TerraformBlock] = []
-    for i, tf in enumerate(_as_list(doc.get("terraform") if isinstance(doc, dict) else None)):
+    for i, tf in enumerate(as_list(doc.get("terraform") if isinstance(doc, dict) else None)):
         path = "terraform" if isinstance(doc["terraform"], dict) else f"terraform.{i}"
         line, column = places.get(path, (1, 1))
         block = TerraformBlock(line, column)
@@ -722,10 +706,10 @@ def scan_json(text: str) -> list[TerraformBlock]:
             block.required_version = tf["required_version"]
             block.required_version_place = places.get(f"{path}.required_version")
         backends = tf.get("backend")
-        for j, backend in enumerate(_as_list(backends)):
+        for j, backend in enumerate(as_list(backends)):
             bpath = f"{path}.backend" if isinstance(backends, dict) else f"{path}.backend.{j}"
             for label, body in backend.items():
-                for k, one in enumerate(_as_list(body)):
+                for k, one in enumerate(as_list(body)):
                     opath = f"{bpath}.{label}" if isinstance(body, dict) else f"{bpath}.{label}.{k}"
                     bline, bcol = places.get(f"{bpath}.{label}", places.get(bpath, (line, column)))
                     entry = Block(label, bline, bcol, "", settings=dict(one))
@@ -739,7 +723,8 @@ def scan_json(text: str) -> list[TerraformBlock]:
     return found
 
 
-def _as_list(value: Any) -> list[dict[str, Any]]:
+def as_list(value: Any) -> list[dict[str, Any]]:
+    """A JSON/HCL block value as a list of its bodies (one body, a list of them, or none)."""
     if isinstance(value, dict):
         return [value]
     if isinstance(value, list):

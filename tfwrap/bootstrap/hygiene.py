@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from tfwrap.bootstrap.standard import Bucket
+    from tfwrap.bootstrap.bucket import Bucket
 
 OWN_SUFFIX = ".tfwrap-"  # the journal and the probe's scratch objects (tfwrap.aws.probe.SCRATCH_MARK)
 LOCK_SUFFIX = ".tflock"

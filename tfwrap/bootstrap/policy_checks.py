@@ -19,7 +19,8 @@ from tfwrap.checks.bucket_policy import conditional_write_denials
 from tfwrap.errors import TfwrapError
 
 if TYPE_CHECKING:
-    from tfwrap.bootstrap.standard import Bucket, Change
+    from tfwrap.bootstrap.bucket import Bucket
+    from tfwrap.bootstrap.standard import Change
 
 LOG_DELIVERY_SID = "TfwrapS3ServerAccessLogs"
 LOG_SERVICE = "logging.s3.amazonaws.com"
@@ -81,7 +82,7 @@ def grant_log_delivery(bucket: Bucket) -> None:
     """Let the logging service write to the target bucket (merged into its policy) if it cannot."""
     from botocore.exceptions import ClientError
 
-    from tfwrap.bootstrap.standard import refusal
+    from tfwrap.bootstrap.bucket import refusal
 
     target, prefix = str(bucket.standard.log_bucket), bucket.standard.log_prefix
     try:

@@ -47,13 +47,13 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from tfwrap import exitcodes
 from tfwrap.bootstrap import hygiene, names, policy_checks
+from tfwrap.bootstrap.bucket import Bucket, refusal
 from tfwrap.errors import TfwrapError
 
 PAB_FLAGS = ("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets")
@@ -137,172 +137,6 @@ class Result:
         return not self.drift
 
 
-def _code(exc: BaseException) -> str:
-    response = getattr(exc, "response", None) or {}
-    return str(response.get("Error", {}).get("Code", ""))
-
-
-def _status(exc: BaseException) -> int | None:
-    response = getattr(exc, "response", None) or {}
-    status = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-    return int(status) if status else None
-
-
-def _region_header(answer: Any) -> str:
-    """The ``x-amz-bucket-region`` of a response or of an error's response."""
-    response = getattr(answer, "response", answer) or {}
-    headers = (response.get("ResponseMetadata") or {}).get("HTTPHeaders") or {}
-    return str(headers.get("x-amz-bucket-region") or "")
-
-
-def refusal(exc: BaseException, action: str, bucket: str, endpoint: str | None) -> TfwrapError:
-    """One line for an AWS failure: what was refused, and what to do."""
-    from tfwrap.aws.errors import classify
-
-    failure = classify(exc, endpoint)
-    where = endpoint or "AWS"
-    if failure.kind == "access-denied":
-        message = (
-            f"access denied: {action} on bucket {bucket!r} was refused; "
-            "grant it to the identity running tfwrap bootstrap"
-        )
-    elif failure.kind == "endpoint-unreachable":
-        message = (
-            f"cannot reach S3 at {where} ({failure.detail}); "
-            "check the network, --endpoint-url, AWS_ENDPOINT_URL_S3 and AWS_ENDPOINT_URL"
-        )
-    elif failure.kind in ("no-credentials", "bad-credentials"):
-        message = f"{failure.detail}; configure AWS credentials (AWS_PROFILE, --profile, `aws configure`)"
-    elif failure.kind == "bucket-missing":
-        message = f"{action}: bucket {bucket!r} does not exist at {where}"
-    else:
-        response = getattr(exc, "response", None) or {}
-        text = str(response.get("Error", {}).get("Message") or "").strip()
-        message = f"{action} on bucket {bucket!r} failed: {failure.detail}" + (f": {text}" if text else "")
-    return TfwrapError(message, exitcodes.BLOCKED)
-
-
-class Bucket:
-    """The calls made on one bucket; each failure is a one-line refusal naming its IAM action."""
-
-    def __init__(self, s3: Any, standard: Standard, endpoint: str | None) -> None:
-        self.s3 = s3
-        self.standard = standard
-        self.name = standard.bucket
-        self.endpoint = endpoint
-
-    @contextmanager
-    def _refusing(self, action: str) -> Iterator[None]:
-        from botocore.exceptions import BotoCoreError, ClientError
-
-        try:
-            yield
-        except (BotoCoreError, ClientError) as exc:
-            raise refusal(exc, action, self.name, self.endpoint) from exc
-
-    def call(self, action: str, method: str, **params: Any) -> dict[str, Any]:
-        with self._refusing(action):
-            answer: dict[str, Any] = getattr(self.s3, method)(Bucket=self.name, **params)
-            return answer
-
-    def read(self, action: str, method: str, absent: str) -> dict[str, Any] | None:
-        """A ``Get*`` whose "not configured" error (``absent``) means None."""
-        from botocore.exceptions import ClientError
-
-        try:
-            answer: dict[str, Any] = getattr(self.s3, method)(Bucket=self.name)
-            return answer
-        except ClientError as exc:
-            if _code(exc) == absent:
-                return None
-            raise refusal(exc, action, self.name, self.endpoint) from exc
-        except Exception as exc:
-            raise refusal(exc, action, self.name, self.endpoint) from exc
-
-    def exists(self) -> bool:
-        """Whether the bucket exists (and is reachable by us) in the standard's region."""
-        from botocore.exceptions import ClientError
-
-        try:
-            answer = self.s3.head_bucket(Bucket=self.name)
-        except ClientError as exc:
-            status = _status(exc)
-            if status == 404 or _code(exc) in ("404", "NoSuchBucket"):
-                return False
-            if status == 403:
-                return self._forbidden()
-            if status == 301 and _region_header(exc):
-                self._same_region(_region_header(exc))
-            raise refusal(exc, "s3:ListBucket", self.name, self.endpoint) from exc
-        except Exception as exc:
-            raise refusal(exc, "s3:ListBucket", self.name, self.endpoint) from exc
-        if _region_header(answer):
-            self._same_region(_region_header(answer))
-        return True
-
-    def _forbidden(self) -> bool:
-        """HeadBucket said 403, which has no body: ask again with a call whose error says why."""
-        from botocore.exceptions import ClientError
-
-        try:
-            self.s3.get_bucket_location(Bucket=self.name)
-        except ClientError as exc:
-            if _code(exc) == "NoSuchBucket":
-                return False
-            if _code(exc) not in ("AccessDenied", "AllAccessDisabled", "403", ""):
-                raise refusal(exc, "s3:GetBucketLocation", self.name, self.endpoint) from exc
-            raise TfwrapError(
-                f"bucket {self.name!r} exists but s3:ListBucket on it was refused: it belongs to another "
-                "AWS account (bucket names are global), or your identity lacks s3:ListBucket on it; "
-                "choose another name or grant the action",
-                exitcodes.BLOCKED,
-            ) from exc
-        except Exception as exc:
-            raise refusal(exc, "s3:GetBucketLocation", self.name, self.endpoint) from exc
-        raise TfwrapError(
-            f"access denied: s3:ListBucket on bucket {self.name!r} was refused; "
-            "grant it to the identity running tfwrap bootstrap",
-            exitcodes.BLOCKED,
-        )
-
-    def _same_region(self, actual: str) -> None:
-        if actual != self.standard.region:
-            raise TfwrapError(
-                f"bucket {self.name!r} is in {actual}, not {self.standard.region}: pass --region {actual}",
-                exitcodes.USAGE,
-            )
-
-    def create(self) -> bool:
-        """Create the bucket with Object Lock; False when it turned out to be ours already."""
-        from botocore.exceptions import ClientError
-
-        params: dict[str, Any] = {}
-        if "Object Lock" not in self.standard.skip:
-            params["ObjectLockEnabledForBucket"] = True
-        if self.standard.region != "us-east-1":  # us-east-1 refuses a LocationConstraint of itself
-            params["CreateBucketConfiguration"] = {"LocationConstraint": self.standard.region}
-        try:
-            self.s3.create_bucket(Bucket=self.name, **params)
-        except ClientError as exc:
-            code = _code(exc)
-            if code == "BucketAlreadyExists":
-                raise TfwrapError(
-                    f"bucket name {self.name!r} is taken by another AWS account (bucket names are "
-                    "global); choose another name",
-                    exitcodes.USAGE,
-                ) from exc
-            if code == "BucketAlreadyOwnedByYou":
-                return False  # created by us in the meantime: treated as existing
-            raise refusal(exc, "s3:CreateBucket", self.name, self.endpoint) from exc
-        except Exception as exc:
-            raise refusal(exc, "s3:CreateBucket", self.name, self.endpoint) from exc
-        with self._refusing("s3:ListBucket"):  # a new bucket can take a moment to be visible
-            self.s3.get_waiter("bucket_exists").wait(
-                Bucket=self.name, WaiterConfig={"Delay": 1, "MaxAttempts": 15}
-            )
-        return True
-
-
 # --- what the standard wants, aspect by aspect ------------------------------------------------
 
 
@@ -328,7 +162,7 @@ def assess(bucket: Bucket) -> tuple[list[Change], list[str]]:
         try:
             changes.extend(read())
         except TfwrapError as exc:
-            if exc.code != exitcodes.BLOCKED:
+            if exc.code != exitcodes.AWS_FAILURE:
                 raise
             changes.append(
                 Change(aspect, "unknown", "checked", f"{aspect}: {exc.message}", None, "cannot read it")
@@ -589,20 +423,23 @@ def lock_rule(lock_key: str) -> dict[str, Any]:
     }
 
 
-def covers(rule: dict[str, Any], lock_key: str) -> bool:
-    """Whether an existing rule already expires noncurrent versions of ``lock_key``."""
+def _noncurrent_prefix(rule: dict[str, Any]) -> str | None:
+    """The key prefix whose noncurrent versions an enabled rule expires; None when the rule does
+    not (disabled, no noncurrent expiry, or filtered by tags or sizes: not every version)."""
     if rule.get("Status") != "Enabled":
-        return False
+        return None
     if not (rule.get("NoncurrentVersionExpiration") or {}).get("NoncurrentDays"):
-        return False
+        return None
     flt = rule.get("Filter")
     if flt is None:
-        prefix = rule.get("Prefix") or ""  # the legacy top-level prefix
-    else:
-        if set(flt) - {"Prefix"}:
-            return False  # tags or sizes: not every version of the lock object is selected
-        prefix = flt.get("Prefix") or ""
-    return lock_key.startswith(prefix)
+        return str(rule.get("Prefix") or "")  # the legacy top-level prefix
+    return None if set(flt) - {"Prefix"} else str(flt.get("Prefix") or "")
+
+
+def covers(rule: dict[str, Any], lock_key: str) -> bool:
+    """Whether an existing rule already expires noncurrent versions of ``lock_key``."""
+    prefix = _noncurrent_prefix(rule)
+    return prefix is not None and lock_key.startswith(prefix)
 
 
 def bound_rule(keep: int, days: int) -> dict[str, Any]:
@@ -621,14 +458,7 @@ def bound_rule(keep: int, days: int) -> dict[str, Any]:
 
 def bounds(rule: dict[str, Any]) -> bool:
     """Whether an existing rule already bounds the noncurrent versions of every object."""
-    if rule.get("Status") != "Enabled":
-        return False
-    if not (rule.get("NoncurrentVersionExpiration") or {}).get("NoncurrentDays"):
-        return False
-    flt = rule.get("Filter")
-    if flt is None:
-        return not rule.get("Prefix")  # the legacy top-level prefix
-    return not (set(flt) - {"Prefix"}) and not flt.get("Prefix")
+    return _noncurrent_prefix(rule) == ""
 
 
 def _lifecycle(bucket: Bucket) -> list[Change]:
@@ -790,7 +620,7 @@ def run(bucket: Bucket, mode: str, say: Callable[[str], None]) -> Result:
             try:  # issue 11: a refused fix does not stop the independent ones after it
                 change.apply()
             except TfwrapError as exc:
-                if exc.code != exitcodes.BLOCKED:
+                if exc.code != exitcodes.AWS_FAILURE:
                     raise
                 result.refused.append(f"{change.aspect}: {exc.message}")
                 result.drift.append(change.drift)

@@ -12,11 +12,10 @@ from typing import Any
 from tfwrap import log
 from tfwrap.backend import config as backend_config
 from tfwrap.backend import literal
-from tfwrap.checks import bucket, locking, prefetch, rolled_back, store
+from tfwrap.checks import bucket, locking, prefetch, rolled_back, store, version
 from tfwrap.findings import cache, suppress
 from tfwrap.findings.finding import ERROR, OFF, Finding
 from tfwrap.findings.policy import Policy
-from tfwrap.terraform import version
 from tfwrap.terraform.commands import KIND_RECOVERY, Command
 
 

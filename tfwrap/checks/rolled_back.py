@@ -66,7 +66,7 @@ def soften(backend: BackendConfig, raw: list[Finding]) -> list[Finding]:
     data = journal_data(backend)
     if data is None:
         return raw
-    from tfwrap.migrate.behind import behind
+    from tfwrap.backend.journal import behind
 
     stale = behind(data, files_mode(backend))
     if stale is not None:

@@ -1,4 +1,10 @@
-"""``tfwrap``: the admin commands (click). The ``terraform`` shim never goes through here."""
+"""``tfwrap``: the admin commands (click). The ``terraform`` shim never goes through here.
+
+Every command module is imported to register it (``tfwrap --help`` lists them all), so each
+one imports what its command needs inside the command's function: ``tfwrap shim status``
+must not pay for botocore, the migration or the scanner. That is the one reason for the
+function-level imports under ``cli/``; the modules they reach import at module level.
+"""
 
 from __future__ import annotations
 

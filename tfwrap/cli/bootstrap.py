@@ -64,7 +64,8 @@ from tfwrap.output import say
 
 if TYPE_CHECKING:
     from tfwrap.backend.edit import Edit
-    from tfwrap.bootstrap.standard import Bucket, Standard
+    from tfwrap.bootstrap.bucket import Bucket
+    from tfwrap.bootstrap.standard import Standard
 
 
 @dataclass(frozen=True)
@@ -184,7 +185,7 @@ def run(opts: Options) -> None:
         say(f"not fixed: {refused}")
     if drift:
         say(f"bucket {opts.bucket}: {len(drift)} drift item(s) remain")
-        raise click.exceptions.Exit(exitcodes.BLOCKED)
+        raise click.exceptions.Exit(exitcodes.DRIFT)
     if result.created or result.changed:
         say(f"bucket {opts.bucket} meets the standard")
     else:
@@ -285,7 +286,7 @@ def _skipped() -> tuple[str, ...]:
 
 
 def _write(change: Edit, check_only: bool) -> int:
-    """Show and (unless --check) write the backend edit; 1 when --check finds it pending."""
+    """Show and (unless --check) write the backend edit; DRIFT when --check finds it pending."""
 
     path = change.path
     if not change.changed:
@@ -294,7 +295,7 @@ def _write(change: Edit, check_only: bool) -> int:
     click.echo(change.diff(), err=True, nl=False)
     if check_only:
         say(f"drift: {path} would change (run without --check to write it)")
-        return 1
+        return exitcodes.DRIFT
     existed = path.exists()
     change.apply()
     if existed:
@@ -308,7 +309,7 @@ def _bucket(wanted: Standard, opts: Options) -> Bucket:
     """The bucket's calls, through the checks' client (same endpoint, credentials, time-outs)."""
     from tfwrap.aws import clients
     from tfwrap.backend.config import BackendConfig
-    from tfwrap.bootstrap import standard
+    from tfwrap.bootstrap import bucket
 
     settings: dict[str, Any] = {"bucket": wanted.bucket, "region": wanted.region}
     if opts.endpoint_url:
@@ -327,5 +328,5 @@ def _bucket(wanted: Standard, opts: Options) -> Bucket:
     try:
         s3 = clients.client(backend, "s3")
     except Exception as exc:  # a bad profile or role: one line, never a traceback
-        raise standard.refusal(exc, "sts:AssumeRole", wanted.bucket, backend.s3_endpoint) from exc
-    return standard.Bucket(s3, wanted, backend.s3_endpoint)
+        raise bucket.refusal(exc, "sts:AssumeRole", wanted.bucket, backend.s3_endpoint) from exc
+    return bucket.Bucket(s3, wanted, backend.s3_endpoint)

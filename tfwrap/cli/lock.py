@@ -127,7 +127,9 @@ def _aws(action: str, endpoint: str | None) -> Iterator[None]:
         yield
     except (BotoCoreError, ClientError) as exc:
         failure = classify(exc, endpoint)
-        raise TfwrapError(f"cannot {action}: {failure.detail} [{failure.kind}]", exitcodes.BLOCKED) from exc
+        raise TfwrapError(
+            f"cannot {action}: {failure.detail} [{failure.kind}]", exitcodes.AWS_FAILURE
+        ) from exc
 
 
 def _read(backend: BackendConfig, s3_client: Any = None) -> CurrentLock:

@@ -12,6 +12,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tfwrap.fs import atomic_write
+
 _LAUNCHER_C = r"""
 #include <dlfcn.h>
 #include <stdint.h>
@@ -73,11 +75,10 @@ def build(lib: Path, into: Path) -> Path:
             check=False,
         )
         source.unlink(missing_ok=True)
-        if result.returncode != 0:
-            tmp.unlink(missing_ok=True)
-            cc = None
-    if not cc:
-        tmp.write_text(_LAUNCHER_PY.format(python=sys.executable, lib=str(lib)))
-    tmp.chmod(0o755)
-    os.replace(tmp, target)
+        if result.returncode == 0:
+            tmp.chmod(0o755)
+            os.replace(tmp, target)  # the compiler wrote it beside the target: renamed whole
+            return target
+        tmp.unlink(missing_ok=True)
+    atomic_write(target, _LAUNCHER_PY.format(python=sys.executable, lib=str(lib)), mode=0o755)
     return target

@@ -24,6 +24,7 @@ except ImportError:  # pragma: no cover - CPython always has it
     from hashlib import blake2b
 
 from tfwrap import __version__
+from tfwrap.fs import atomic_write
 from tfwrap.output import say
 from tfwrap.terraform.commands import backend_config_values
 
@@ -189,18 +190,12 @@ def put(kind: str, key: str, value: Any) -> None:
     dir_fd = _open_directory(create=True)
     if dir_fd is None:
         return
-    # An unpredictable name, created exclusively and never through a symlink (issue 7).
-    tmp = f".{kind}-{key}.{os.getpid()}.{os.urandom(6).hex()}.tmp"
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600, dir_fd=dir_fd)
-        try:
-            with open(fd, "wb") as f:
-                # marshal: the stdlib's fastest reader, no imports (json costs ~7 ms of them)
-                marshal.dump({"time": time.time(), "value": value}, f)
-            os.replace(tmp, f"{kind}-{key}.cache", src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
-        except (OSError, ValueError):  # ValueError: a value marshal cannot store
-            os.unlink(tmp, dir_fd=dir_fd)
-    except OSError:
+        # marshal: the stdlib's fastest reader, no imports (json costs ~7 ms of them)
+        data = marshal.dumps({"time": time.time(), "value": value})
+        # not durable: a cache lost in a crash only costs one cold check, an fsync every miss
+        atomic_write(f"{kind}-{key}.cache", data, mode=0o600, dir_fd=dir_fd, durable=False)
+    except (OSError, ValueError):  # ValueError: a value marshal cannot store
         pass
     finally:
         os.close(dir_fd)

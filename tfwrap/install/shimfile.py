@@ -15,10 +15,10 @@ from __future__ import annotations
 import os
 import re
 import sys
-import tempfile
 
 from tfwrap import exitcodes
 from tfwrap.errors import TfwrapError
+from tfwrap.fs import atomic_write
 from tfwrap.terraform import realbin
 
 NAME = "terraform"
@@ -88,22 +88,10 @@ def install(directory: str, python: str | None = None) -> tuple[str, str | None]
     text = render(python)
     try:
         os.makedirs(os.path.dirname(target), exist_ok=True)
-        # Write beside the target and rename over it: a terraform run meanwhile sees the old
-        # shim or the new one, never half a file.
-        fd, tmp = tempfile.mkstemp(prefix=f".{NAME}.", suffix=".tfwrap-tmp", dir=os.path.dirname(target))
+        # a terraform run meanwhile sees the old shim or the new one, never half a file
+        atomic_write(target, text, mode=0o755)  # a command everyone may run, like any in bin
     except OSError as exc:
         raise unwritable(target, exc) from exc
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.chmod(tmp, 0o755)  # noqa: S103 - a command everyone may run, like any in bin
-        os.replace(tmp, target)
-    except BaseException as exc:
-        if os.path.lexists(tmp):
-            os.unlink(tmp)
-        if isinstance(exc, OSError):
-            raise unwritable(target, exc) from exc
-        raise
     return target, replaced
 
 

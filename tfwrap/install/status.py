@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -16,14 +15,13 @@ from dataclasses import dataclass, field
 
 from tfwrap.errors import TfwrapError
 from tfwrap.install import shimfile
-from tfwrap.terraform import realbin
+from tfwrap.terraform import chain, realbin
 
 SHIM = "tfwrap shim"
 MANAGER = "version-manager shim"
 BINARY = "terraform"
-# How version managers' `terraform` shims give themselves away: their path or their script.
-_MANAGER_RE = re.compile(r"\b(tfenv|tenv|asdf|mise|rtx|tfswitch)\b")
-VERSION_TIMEOUT_SECONDS = 30
+# `version -json` answers in well under a second; a terraform that hangs is reported, not awaited.
+VERSION_TIMEOUT_SECONDS = 5
 
 
 @dataclass(frozen=True)
@@ -57,19 +55,8 @@ class Status:
 
 
 def manager_of(path: str) -> str | None:
-    """The version manager whose shim ``path`` is, from its resolved path or its script."""
-    found = _MANAGER_RE.search(os.path.realpath(path))
-    if found:
-        return found.group(1)
-    try:
-        with open(path, "rb") as f:
-            head = f.read(4096)
-    except OSError:
-        return None
-    if not head.startswith(b"#!"):
-        return None
-    found = _MANAGER_RE.search(head.decode(errors="replace"))
-    return found.group(1) if found else None
+    """The version manager whose shim ``path`` is (the rule ``tfwrap doctor`` uses too)."""
+    return chain.version_manager(path) or None
 
 
 def classify(path: str, python: str) -> Entry:
@@ -97,7 +84,7 @@ def _run(argv: list[str], environ: dict[str, str]) -> str | None:
     try:
         done = subprocess.run(
             argv,
-            env=environ,
+            env={**environ, "CHECKPOINT_DISABLE": "1"},  # never ask HashiCorp for updates
             stdin=subprocess.DEVNULL,
             capture_output=True,
             text=True,

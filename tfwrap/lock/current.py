@@ -70,7 +70,7 @@ def migration_table(s3: Any, backend: Any) -> str:
     would show as "no lock held" (docs/decisions/061-stragglers-by-evidence.md)."""
     import json
 
-    from tfwrap.migrate.stragglers import watched
+    from tfwrap.backend.journal import watched
 
     if backend.dynamodb_table:
         return ""

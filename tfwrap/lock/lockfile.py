@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tfwrap.aws import sse
+from tfwrap.aws.errors import error_code
 from tfwrap.backend.config import BackendConfig
 
 _INFO_FIELD = re.compile(rb'"Info":"(?:[^"\\]|\\.)*"')
@@ -67,11 +68,7 @@ def server_date(response: Any) -> dt.datetime | None:
         return None
 
 
-def _code(exc: Exception) -> str:
-    response = getattr(exc, "response", None) or {}
-    return str(response.get("Error", {}).get("Code", "")) or str(
-        response.get("ResponseMetadata", {}).get("HTTPStatusCode", "")
-    )
+_code = error_code
 
 
 class S3LockFile:

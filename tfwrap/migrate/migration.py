@@ -9,7 +9,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +30,7 @@ from tfwrap.migrate.terraform import (
     lock_taken,
     summarise,
 )
-from tfwrap.output import say
+from tfwrap.output import say, write
 from tfwrap.supervise.lockevents import LockEvent
 
 MIN_VERSION = (1, 10, 0)  # use_lockfile exists from 1.10 (experimental), GA in 1.11
@@ -83,8 +82,7 @@ class Out:
 
     def block(self, text: str) -> None:
         if text:
-            sys.stderr.write(text if text.endswith("\n") else text + "\n")
-            sys.stderr.flush()
+            write(text if text.endswith("\n") else text + "\n")
 
 
 class Migration:
@@ -284,8 +282,8 @@ class Migration:
             fs.remove_tree(self.private)
 
     def terraform_version(self) -> str:
+        from tfwrap.checks import version
         from tfwrap.findings.policy import parse_version
-        from tfwrap.terraform import version
 
         if self._version:
             return self._version

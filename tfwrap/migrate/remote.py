@@ -17,6 +17,7 @@ from typing import Any
 
 from tfwrap import exitcodes
 from tfwrap.aws import sse
+from tfwrap.aws.errors import classify, error_code, error_message
 from tfwrap.backend.config import BackendConfig
 from tfwrap.errors import TfwrapError
 
@@ -25,8 +26,6 @@ from tfwrap.errors import TfwrapError
 def aws(what: str, action: str, resource: str, endpoint: str | None) -> Iterator[None]:
     """Turn an AWS failure into a one-line refusal (exit 80) naming the IAM action."""
     from botocore.exceptions import BotoCoreError, ClientError
-
-    from tfwrap.aws.errors import classify
 
     try:
         yield
@@ -37,10 +36,10 @@ def aws(what: str, action: str, resource: str, endpoint: str | None) -> Iterator
                 f"cannot {what}: access denied; grant {action} on {resource} to the identity running tfwrap"
             )
         else:
-            said = str(getattr(exc, "response", {}).get("Error", {}).get("Message", "")).strip()
+            said = error_message(exc)
             detail = f"{failure.detail}: {said}" if said and said != failure.detail else failure.detail
             message = f"cannot {what} ({action}): {detail} [{failure.kind}]"
-        raise TfwrapError(message, exitcodes.BLOCKED) from exc
+        raise TfwrapError(message, exitcodes.AWS_FAILURE) from exc
 
 
 def aws_call(remote: Remote, what: str) -> Any:
@@ -51,11 +50,6 @@ def aws_call(remote: Remote, what: str) -> Any:
         "the lock",
         remote.backend.s3_endpoint,
     )
-
-
-def code_of(exc: Exception) -> str:
-    response = getattr(exc, "response", None) or {}
-    return str(response.get("Error", {}).get("Code", ""))
 
 
 @dataclass(frozen=True)
@@ -136,7 +130,7 @@ class Remote:
             try:
                 got = self.s3.get_object(Bucket=self.bucket, Key=key, **self._sse_c())
             except Exception as exc:
-                if code_of(exc) in ("NoSuchKey", "404"):
+                if error_code(exc) in ("NoSuchKey", "404"):
                     return None
                 raise
             body = got["Body"].read()
@@ -147,7 +141,7 @@ class Remote:
             try:
                 got = self.s3.head_object(Bucket=self.bucket, Key=key, **self._sse_c())
             except Exception as exc:
-                if code_of(exc) in ("NoSuchKey", "404", "NotFound"):
+                if error_code(exc) in ("NoSuchKey", "404", "NotFound"):
                     return None
                 raise
         return str(got.get("ETag", ""))
@@ -240,7 +234,7 @@ class Remote:
             try:
                 described: dict[str, Any] = self.ddb.describe_table(TableName=table)["Table"]
             except Exception as exc:
-                if code_of(exc) == "ResourceNotFoundException":
+                if error_code(exc) == "ResourceNotFoundException":
                     return None
                 raise
         return described
@@ -278,7 +272,7 @@ class Remote:
                     **condition,
                 )
             except Exception as exc:
-                if code_of(exc) == "ConditionalCheckFailedException":
+                if error_code(exc) == "ConditionalCheckFailedException":
                     return False
                 raise
         return True
@@ -315,7 +309,7 @@ class JournalObject:
             try:
                 got = remote.s3.get_object(Bucket=remote.bucket, Key=self.key, **remote._sse_c())
             except Exception as exc:
-                if code_of(exc) in ("NoSuchKey", "404"):
+                if error_code(exc) in ("NoSuchKey", "404"):
                     return None
                 raise
             return got["Body"].read().decode(), str(got.get("ETag", ""))
@@ -337,7 +331,7 @@ class JournalObject:
                     **remote._sse_c(),
                 )
             except Exception as exc:
-                if code_of(exc) in ("PreconditionFailed", "412", "ConditionalRequestConflict"):
+                if error_code(exc) in ("PreconditionFailed", "412", "ConditionalRequestConflict"):
                     raise TfwrapError(
                         f"the migration journal {self.where} was changed by another tfwrap migrate while "
                         "this one ran: let that one finish, then run this command again",

@@ -28,7 +28,7 @@ def _session(opts: Options, body: Callable[[Migration], int]) -> int:
 def _refuse_if_behind(m: Migration) -> None:
     """A colleague's checkout without the journal's edits: pull, never roll back or re-create
     (docs/decisions/060-checkout-behind-the-journal.md)."""
-    from tfwrap.migrate.behind import behind
+    from tfwrap.backend.journal import behind
 
     found = behind(m.journal.data, m.mode)
     if found is not None:

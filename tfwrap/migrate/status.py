@@ -19,10 +19,10 @@ import shlex
 import sys
 from typing import Any
 
+from tfwrap.backend.journal import behind, watched
 from tfwrap.durations import human
 from tfwrap.errors import TfwrapError
 from tfwrap.migrate import stragglers
-from tfwrap.migrate.behind import behind
 from tfwrap.migrate.journal import Journal, now, parse_stamp
 from tfwrap.migrate.migration import Migration, describe_mode
 from tfwrap.migrate.remote import Remote
@@ -41,7 +41,7 @@ def read(m: Migration) -> dict[str, Any]:
     history = journal.data.get("history") if journal else []
     last = history[-1] if history else {}
     stale = behind(journal.data, m.mode) if journal else None
-    table = stragglers.watched(journal.data) if journal else ""
+    table = watched(journal.data) if journal else ""
     remote = m.remote if m.backend.bucket else Remote(backend)
     evidence, unread = [], None
     if journal and table:

@@ -27,6 +27,7 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from tfwrap.backend.journal import finalized_at
 from tfwrap.timestamps import to_second
 
 if TYPE_CHECKING:
@@ -74,23 +75,6 @@ class Evidence:
             "operation": self.operation,
             "id": self.terraform_id,
         }
-
-
-def watched(data: dict[str, Any]) -> str:
-    """The lock table a straggler may still use: the journal's, from the dual edit on, until
-    cleanup-table deleted it or a rollback made it the configured table again ("": none)."""
-    steps = data.get("steps") or {}
-    if not isinstance(steps, dict) or "dual/edit" not in steps:
-        return ""
-    if "cleanup-table/delete-table" in steps or any(str(k).startswith("rollback/") for k in steps):
-        return ""
-    return str(data.get("table") or "")
-
-
-def finalized_at(data: dict[str, Any]) -> str:
-    steps = data.get("steps") or {}
-    recorded = steps.get("finalize/remove-digest") if isinstance(steps, dict) else None
-    return str(recorded.get("at") or "") if isinstance(recorded, dict) else ""
 
 
 def find(remote: Remote, table: str, journal: Journal) -> list[Evidence]:

@@ -22,25 +22,11 @@ from tfwrap import exitcodes
 from tfwrap.errors import TfwrapError
 from tfwrap.supervise.lockevents import LockEvent, parse_line
 from tfwrap.terraform.child import STOP_SIGNALS, Child, pending_stop_signal
+from tfwrap.terraform.environment import child_environment
 
 DUAL = "S3 Native and DynamoDB"
 NATIVE = "S3 Native only"
 DYNAMODB = "DynamoDB only"
-_DROPPED = ("TF_LOG", "TF_LOG_CORE", "TF_LOG_PROVIDER", "TF_LOG_PATH", "TF_CLI_ARGS")
-
-
-def child_environment(environ: dict[str, str]) -> dict[str, str]:
-    """The environment for Terraform: no user logging or extra arguments in our commands.
-
-    ``TF_CLI_ARGS_init`` stays: it may carry the ``-backend-config`` a team's init relies on.
-    """
-    env = {
-        k: v
-        for k, v in environ.items()
-        if k not in _DROPPED and not (k.startswith("TF_CLI_ARGS_") and k != "TF_CLI_ARGS_init")
-    }
-    env.update({"TF_IN_AUTOMATION": "1", "TF_INPUT": "0", "CHECKPOINT_DISABLE": "1"})
-    return env
 
 
 @dataclass

@@ -210,9 +210,9 @@ def verify(backend: BackendConfig, expected: bytes) -> str:
     """Read the state back with the real Terraform (``state pull``) and compare; "" when it
     matches, else why not. Terraform's output holds the state: it is never shown."""
     from tfwrap import fs
-    from tfwrap.migrate.terraform import child_environment
     from tfwrap.terraform import realbin
     from tfwrap.terraform.child import Child
+    from tfwrap.terraform.environment import child_environment
 
     if not (backend.data_dir / "terraform.tfstate").is_file():
         return "not verified: the directory is not initialised (run terraform init there)"

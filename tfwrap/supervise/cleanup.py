@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from tfwrap.aws.errors import error_code
 from tfwrap.output import say
 from tfwrap.supervise.heartbeat import Heartbeat
 
@@ -32,7 +33,7 @@ def clean_up(heartbeat: Heartbeat, status: int) -> str:
         s3 = remove_ours(locks.s3, ours)
         ddb = remove_ours(locks.dynamo, ours) if locks.dynamo is not None else "gone"
     except Exception as exc:  # noqa: BLE001 - say it plainly; the lock ID lets a human finish
-        reason = getattr(exc, "response", {}).get("Error", {}).get("Code") or type(exc).__name__
+        reason = error_code(exc) or type(exc).__name__
         say(f"could not check whether Terraform left its lock {ours} behind ({reason}); {fix}")
         return ""
     where = " and ".join(w for w, done in (("S3", s3), ("DynamoDB", ddb)) if done == "removed")

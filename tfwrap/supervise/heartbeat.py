@@ -15,6 +15,7 @@ import threading
 import time
 
 from tfwrap import log
+from tfwrap.aws.errors import error_code
 from tfwrap.output import say
 
 # Imported by the supervisor right after Terraform starts: nothing heavy at module level
@@ -359,6 +360,4 @@ def describe_failure(exc: BaseException) -> str:
 def _reason(exc: BaseException) -> str:
     if type(exc).__name__ == "LockChanged" and exc.__cause__ is not None:
         exc = exc.__cause__  # the store's answer (PreconditionFailed), not our name for it
-    response = getattr(exc, "response", None) or {}
-    code = response.get("Error", {}).get("Code")
-    return str(code or type(exc).__name__)
+    return error_code(exc) or type(exc).__name__

@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import sys
 
-from tfwrap.output import say
+from tfwrap.output import say, write
 
 _HEXISH = frozenset("0123456789abcdefABCDEF-")
 _INFO_LEVELS = frozenset({"TRACE", "DEBUG", "INFO", "JSON"})
@@ -149,5 +149,5 @@ class LogWatcher:
                 self.plan.copy_to = ""  # Terraform would fail on it too; said once is enough
                 say("cannot write Terraform's log to TF_LOG_PATH")
         else:
-            sys.stderr.write(data.decode(errors="replace"))
+            write(data.decode(errors="replace"))  # never raises on a closed stderr
             sys.stderr.flush()

@@ -15,6 +15,7 @@ import os
 import signal
 
 from tfwrap import log
+from tfwrap.aws.errors import error_code
 from tfwrap.output import say as _say
 
 TYPE_CHECKING = False
@@ -145,5 +146,4 @@ def after_failed_lock(
 
 
 def _reason(exc: BaseException) -> str:
-    response = getattr(exc, "response", None) or {}
-    return str(response.get("Error", {}).get("Code") or type(exc).__name__)
+    return error_code(exc) or type(exc).__name__

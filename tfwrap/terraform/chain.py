@@ -3,11 +3,14 @@ a version manager's shim, if any (tfenv, asdf, mise, tenv, aqua) → the real bi
 
 One function, ``resolve()``, returns the chain; ``tfwrap doctor`` prints it. It follows
 ``realbin.find`` (the same rule as the sh shim), so it shows what the shim will run.
+``version_manager()`` is the one rule for "is this file a version manager's shim", used by
+``tfwrap doctor`` and ``tfwrap shim status`` alike.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 
 from tfwrap.terraform import realbin
@@ -20,7 +23,11 @@ _MANAGERS: dict[str, tuple[str, ...]] = {
     "asdf": ("${ASDF_DATA_DIR:-~/.asdf}/installs/terraform/{v}/bin/terraform",),
     "mise": ("${MISE_DATA_DIR:-~/.local/share/mise}/installs/terraform/{v}/terraform",),
     "aqua": (),
+    "rtx": (),  # mise's former name
+    "tfswitch": (),
 }
+# A manager's name as a whole word in a script ("promise" does not name mise).
+_MANAGER_WORD = re.compile(r"(?<![\w-])(" + "|".join(_MANAGERS) + r")(?![\w])")
 
 
 @dataclass(frozen=True)
@@ -34,7 +41,8 @@ class Link:
 
 
 def version_manager(path: str) -> str:
-    """The version manager whose shim ``path`` is, or "" for a binary of its own."""
+    """The version manager whose shim ``path`` is, or "" for the real terraform (a binary, or a
+    script that names no manager). A proxy is known by its target's name, a script by a word."""
     target = os.path.realpath(path)
     base = os.path.basename(target)
     for name in _MANAGERS:
@@ -47,8 +55,8 @@ def version_manager(path: str) -> str:
         return ""
     if not head.startswith(b"#!"):
         return ""  # a binary: the real terraform (tfswitch links straight to one)
-    text = head.decode(errors="replace")
-    return next((name for name in _MANAGERS if name in text), "script")
+    found = _MANAGER_WORD.search(head.decode(errors="replace"))
+    return found.group(1) if found else ""
 
 
 def installed(manager: str, version: str, shim: str, environ: dict[str, str] | None = None) -> str | None:

@@ -4,11 +4,9 @@ Imported only when a run failed at the lock."""
 
 from __future__ import annotations
 
-import re
-
+from tfwrap import durations
 from tfwrap.terraform.commands import Command
 
-_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 _TIMEOUT_FLAGS = ("-lock-timeout", "--lock-timeout")
 
 
@@ -24,10 +22,7 @@ def lock_timeout(args: list[str]) -> float:
             value = arg.split("=", 1)[1]
         elif arg in _TIMEOUT_FLAGS and i + 1 < len(args):
             value = args[i + 1]
-    parts = re.findall(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|h|m|s)", value)
-    if not parts or "".join(n + u for n, u in parts) != value:
-        return 0.0
-    return sum(float(n) * _UNITS[u] for n, u in parts)
+    return durations.go_seconds(value) or 0.0
 
 
 def with_lock_timeout(command: Command, argv: list[str], seconds: float) -> list[str]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import click
 
+from tfwrap import exitcodes
 from tfwrap.install import status as shimstatus
 
 
@@ -46,4 +47,4 @@ def status() -> int:
     click.echo(f"shim wins:   {'yes' if st.shim_wins else 'no'}")
     for problem in st.problems:
         click.echo(f"problem:     {problem}")
-    return 1 if st.problems else 0
+    return exitcodes.DRIFT if st.problems else exitcodes.OK

@@ -1,4 +1,7 @@
-"""A checkout behind the migration journal: the journal in the bucket records a backend edit
+"""What the migration journal beside the state says about the backend, read from its parsed
+document (pure): whether the checkout is behind it, and which lock table stragglers may use.
+
+A checkout behind the migration journal: the journal in the bucket records a backend edit
 (``use_lockfile`` added, ``dynamodb_table`` removed) that the local files do not have.
 
 That is a colleague who has not pulled yet (or a branch cut before the migration), not a
@@ -79,3 +82,20 @@ def behind(data: dict[str, Any], files_mode: str) -> Behind | None:
 
 
 _WORDS = {"dynamodb": "DynamoDB locking only", "dual": "dual locking"}
+
+
+def watched(data: dict[str, Any]) -> str:
+    """The lock table a straggler may still use: the journal's, from the dual edit on, until
+    cleanup-table deleted it or a rollback made it the configured table again ("": none)."""
+    steps = data.get("steps") or {}
+    if not isinstance(steps, dict) or "dual/edit" not in steps:
+        return ""
+    if "cleanup-table/delete-table" in steps or any(str(k).startswith("rollback/") for k in steps):
+        return ""
+    return str(data.get("table") or "")
+
+
+def finalized_at(data: dict[str, Any]) -> str:
+    steps = data.get("steps") or {}
+    recorded = steps.get("finalize/remove-digest") if isinstance(steps, dict) else None
+    return str(recorded.get("at") or "") if isinstance(recorded, dict) else ""
