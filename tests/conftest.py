@@ -54,8 +54,14 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
                 item.add_marker(pytest.mark.e2e)
             else:
                 item.add_marker(pytest.mark.unit)
-        if ("quiet" in marks or module in QUIET_MODULES) and "xdist_group" not in marks:
+        if "xdist_group" in marks:
+            continue
+        if "quiet" in marks or module in QUIET_MODULES:
             item.add_marker(pytest.mark.xdist_group("quiet"))
+        elif module in INSTALL_MODULES:
+            # One worker per module: its module fixtures (a venv, a pip --target) are built
+            # once, and never by two workers into the same directory at once.
+            item.add_marker(pytest.mark.xdist_group(module))
 
 
 @pytest.fixture(scope="session")
