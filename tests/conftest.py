@@ -42,8 +42,13 @@ QUIET_MODULES = frozenset(
 TIERS = ("unit", "e2e", "install")
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+@pytest.hookimpl(wrapper=True)  # before every plain hook, xdist's (which reads the groups) too
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> Iterator[None]:
+    _mark(items)
+    yield
+
+
+def _mark(items: list[pytest.Item]) -> None:
     for item in items:
         module = item.module.__name__.rsplit(".", 1)[-1] if item.module else ""
         marks = {m.name for m in item.iter_markers()}
