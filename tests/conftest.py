@@ -42,8 +42,13 @@ QUIET_MODULES = frozenset(
 TIERS = ("unit", "e2e", "install")
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+@pytest.hookimpl(wrapper=True)  # before every plain hook, xdist's (which reads the groups) too
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> Iterator[None]:
+    _mark(items)
+    yield
+
+
+def _mark(items: list[pytest.Item]) -> None:
     for item in items:
         module = item.module.__name__.rsplit(".", 1)[-1] if item.module else ""
         marks = {m.name for m in item.iter_markers()}
@@ -54,8 +59,14 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
                 item.add_marker(pytest.mark.e2e)
             else:
                 item.add_marker(pytest.mark.unit)
-        if ("quiet" in marks or module in QUIET_MODULES) and "xdist_group" not in marks:
+        if "xdist_group" in marks:
+            continue
+        if "quiet" in marks or module in QUIET_MODULES:
             item.add_marker(pytest.mark.xdist_group("quiet"))
+        elif module in INSTALL_MODULES:
+            # One worker per module: its module fixtures (a venv, a pip --target) are built
+            # once, and never by two workers into the same directory at once.
+            item.add_marker(pytest.mark.xdist_group(module))
 
 
 @pytest.fixture(scope="session")

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from tests.support.gate import Gate
 from tests.support.world import (
     Tools,
     ddb_client,
@@ -311,7 +312,8 @@ def test_status_reports_no_lock_alive_stale_and_unknown(
     doc = status(tools, work, env)
     assert doc["locked"] is True and doc["verdict"] == "alive", doc
     assert doc["s3"]["ID"] == lock_id and doc["s3"]["etag"] == etag and doc["s3"]["Who"] == "alice@ci-7"
-    assert doc["lease_seconds"] == 90 and doc["heartbeat_age_seconds"] <= 5 and doc["heartbeat"]
+    # Fresh: well inside its lease (a loaded box may take seconds between the write and the read)
+    assert doc["lease_seconds"] == 90 and doc["heartbeat_age_seconds"] <= 90 / 3 and doc["heartbeat"]
     assert doc["holder"] == {
         "host": lockinfo.hostname(),
         "terraform_pid": os.getpid(),
@@ -345,7 +347,7 @@ def test_status_reports_no_lock_alive_stale_and_unknown(
         s3.url, bucket_name, Holder(behind, 90, "ci-9", 4242, 4240, behind, boot_id="another-boot").line()
     )
     doc = status(tools, work, env)
-    assert doc["verdict"] == "alive" and doc["heartbeat_age_seconds"] <= 5, doc
+    assert doc["verdict"] == "alive" and doc["heartbeat_age_seconds"] <= 90 / 3, doc  # not 600 s
     assert doc["heartbeat"] == lockinfo.stamp(behind)
 
     # A garbled heartbeat (issue 7: exit 85 before): unknown pids, judged by age.
@@ -605,22 +607,12 @@ def test_refusals_are_one_line(
     assert result.returncode == 80 and "the bucket does not exist [bucket-missing]" in result.stderr
 
 
-SLOW = """
-resource "terraform_data" "slow" {
-  triggers_replace = timestamp()
-  provisioner "local-exec" {
-    command = "sleep 5"
-  }
-}
-"""
-
-
 @pytest.mark.engine
 @pytest.mark.shim
 def test_a_lock_taken_by_terraform_itself_is_unknown_and_never_cleared_as_stale(
-    s3: S3Server, bucket_name: str, tmp_path: Path, env: dict[str, str], tools: Tools
+    s3: S3Server, bucket_name: str, tmp_path: Path, env: dict[str, str], tools: Tools, gate: Gate
 ) -> None:
-    work = setup(s3, bucket_name, tmp_path, tools, env, resource=SLOW)
+    work = setup(s3, bucket_name, tmp_path, tools, env, resource=gate.resource())  # runs until opened
     apply = subprocess.Popen(
         [str(tools.engine), "apply", "-auto-approve", *QUIET],
         cwd=work,
@@ -643,8 +635,9 @@ def test_a_lock_taken_by_terraform_itself_is_unknown_and_never_cleared_as_stale(
         refused = tfwrap(tools, ["lock", "clear", "--stale", "--yes", "-chdir", str(work)], tmp_path, env)
         assert refused.returncode == 86, refused.stderr
         assert "it is unknown" in refused.stderr and doc["s3"]["ID"] in refused.stderr
-        assert apply.poll() is None, "the apply ended before the refusal was checked: make it slower"
+        assert apply.poll() is None, "the apply ended before the refusal was checked"
         assert lock_etag(s3.url, bucket_name) == etag
+        gate.open()
         out, err = apply.communicate(timeout=120)
     finally:
         if apply.poll() is None:

@@ -7,6 +7,7 @@ loopback. A holder "on another machine" runs in a PID namespace of its own
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import time
@@ -423,7 +424,9 @@ def test_lock_status_verdicts_do_not_depend_on_this_machines_clock(
             doc = json.loads(shown.stdout)
             seen.add((doc["verdict"], doc["server_time"][:15]))
             if expected != "unknown":
-                assert 0 <= doc["heartbeat_age_seconds"] <= 10, doc
+                assert 0 <= doc["heartbeat_age_seconds"] <= 60, (
+                    doc
+                )  # seconds by the store, not the 600 s skew
         assert {verdict for verdict, _ in seen} == {expected}
         client.delete_object(Bucket=bucket_name, Key=LOCK_KEY)
 
@@ -449,7 +452,8 @@ def test_a_holder_on_this_machine_whose_processes_are_gone_is_taken_over_at_once
     victims = [supervisor, *supervisor.children(recursive=True)]
     assert beat.tfwrap_pid in {p.pid for p in victims}
     for proc in victims:  # every process at once, as when the machine's runner is killed
-        proc.kill()
+        with contextlib.suppress(psutil.NoSuchProcess):  # a provisioner may end meanwhile
+            proc.kill()
     holder.wait(30)
     assert heartbeat(client, bucket_name) is not None
     began = time.monotonic()
