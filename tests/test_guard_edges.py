@@ -39,6 +39,25 @@ def test_heartbeat_seconds_out_of_range_is_81(tmp_path: Path, env: dict[str, str
     assert f"TFWRAP_HEARTBEAT_SECONDS = {value!r}" in line and "must be a number" in line
 
 
+@pytest.mark.parametrize(
+    ("heartbeat", "intervals"),
+    [("0.4", "1"), ("1", "2"), ("0.4", "5"), ("10", "2")],  # leases 0, 2, 2 and 20 s
+)
+def test_a_lease_too_short_to_tell_a_live_holder_is_81(
+    tmp_path: Path, env: dict[str, str], heartbeat: str, intervals: str
+) -> None:
+    """A lease must outlast one missed renewal and the store's one-second clock: at least
+    2 x heartbeat + 1 s, and never under 3 s (docs/decisions/020-lease-floor.md)."""
+    short = {**env, "TFWRAP_HEARTBEAT_SECONDS": heartbeat, "TFWRAP_LEASE_INTERVALS": intervals}
+    line = one_line(run(["terraform", "plan"], tmp_path, short), 81)
+    assert "lease" in line and "TFWRAP_LEASE_INTERVALS" in line
+
+
+def test_the_shortest_lease_allowed_runs(tmp_path: Path, env: dict[str, str]) -> None:
+    fine = {**env, "TFWRAP_HEARTBEAT_SECONDS": "1", "TFWRAP_LEASE_INTERVALS": "3"}
+    assert run(["terraform", "plan"], tmp_path, fine).returncode != 81
+
+
 def test_lease_in_policy_file_must_be_finite(tmp_path: Path, env: dict[str, str]) -> None:
     (tmp_path / ".tfwrap.toml").write_text("lease_intervals = inf\n")
     line = one_line(run(["terraform", "plan"], tmp_path, env), 81)

@@ -191,6 +191,26 @@ def test_if_match_unreliable_turns_the_heartbeat_off_for_the_endpoint(
             assert (annotated_locks() > before) is expect_heartbeat, apply.stderr
 
 
+def test_a_heartbeat_that_connects_late_still_never_rewrites_on_an_unsafe_store(
+    s3: S3Server, bucket_name: str, tmp_path: Path, env: dict[str, str]
+) -> None:
+    """The reconnect path obeys the probe's verdict as the first connect does: its first two
+    connects fail (a test hook), the third comes after Terraform took the lock."""
+    make_bucket(s3.url, bucket_name)
+    lock_key = f"{KEY}.tflock"
+    late = {**env, "TFWRAP_TEST_HEARTBEAT_CONNECT_FAILURES": "2", "TFWRAP_HEARTBEAT_SECONDS": "1"}
+    with FaultProxy(s3.url, "if-match-creates") as proxy:
+        work = write_config(tmp_path / "w", proxy.url, bucket_name, resource=SLOW % 4)
+        assert run(["terraform", "init", *QUIET], work, env).returncode == 0
+        apply = run(["terraform", "apply", *QUIET, "-auto-approve"], work, late)
+        assert apply.returncode == 0, apply.stderr
+        rewrites = [
+            p for m, p, _ in proxy.requests if m == "PUT" and p.split("?")[0].endswith(lock_key)
+        ]
+    assert "heartbeat disabled for this endpoint because if-match-unreliable" in apply.stderr
+    assert len(rewrites) == 1, (rewrites, apply.stderr)  # Terraform's own create, no rewrite
+
+
 def test_skip_s3_checksum_on_an_object_lock_bucket(
     s3: S3Server, bucket_name: str, tmp_path: Path, env: dict[str, str]
 ) -> None:

@@ -15,7 +15,7 @@ import sys
 import threading
 import time
 
-from tfwrap import log
+from tfwrap import log, testhooks
 
 # Imported by the supervisor right after Terraform starts: nothing heavy at module level
 # (~55 ms of imports here slowed Terraform's own start-up); the thread imports the rest.
@@ -90,6 +90,7 @@ class Heartbeat(threading.Thread):
         self.connect_error = ""  # why the backend could not be reached or read, if it could not
         self.cleaned = ""  # what own-lock cleanup did (lock/cleanup.py), reported by the keeper
         self._connect_failures = 0
+        self._connects = 0
         self._next_connect = 0.0
         self._said_connect = False
         # Issue 8: who this holder is (boot id, PID namespace, process start ticks), the
@@ -159,6 +160,9 @@ class Heartbeat(threading.Thread):
         the whole run, calling a configuration error "cannot reach".
         """
         try:
+            self._connects += 1
+            if self._connects <= _hook_number(testhooks.HEARTBEAT_CONNECT_FAILURES):
+                raise ConnectionError("test hook: this connect fails")
             self.locks = self._connect()
         except Exception as exc:  # noqa: BLE001 - a heartbeat problem never stops Terraform
             self._connect_failures += 1
@@ -176,8 +180,13 @@ class Heartbeat(threading.Thread):
             self._connect_failures = 0
             if self._said_connect:
                 say("heartbeat connected to the backend")
-            self._beating = bool(self.locked and not self.unlocked) and self.locks is not None
+            self._beating = bool(self.locked and not self.unlocked) and self._may_beat()
             self._next_beat = 0.0
+
+    def _may_beat(self) -> bool:
+        """The one rule for starting to rewrite the lock, whichever path connected: never on
+        a store whose conditional writes cannot be trusted (``Locks.heartbeat_off``)."""
+        return self.locks is not None and not self.locks.heartbeat_off and not self._halt.is_set()
 
     def _on(self, event: LockEvent) -> None:
         if event.kind == "attempt":
@@ -188,9 +197,7 @@ class Heartbeat(threading.Thread):
                 log.warning("ignored a Locked line for an ID this run did not attempt", lock_id=event.lock_id)
                 return
             self.locked, self.mode, self.unlocked = event.lock_id, event.mode, False
-            self._beating = (
-                self.locks is not None and not self.locks.heartbeat_off and not self._halt.is_set()
-            )
+            self._beating = self._may_beat()
             self._next_beat = 0.0
             self._renewed_at = time.monotonic()
         elif event.kind == "unlocked" and event.lock_id == self.locked:
@@ -356,6 +363,11 @@ def _reason(exc: BaseException) -> str:
     response = getattr(exc, "response", None) or {}
     code = response.get("Error", {}).get("Code")
     return str(code or type(exc).__name__)
+
+
+def _hook_number(name: str) -> int:
+    value = testhooks.get(name)
+    return int(value) if value.isdigit() else 0
 
 
 def say(message: str) -> None:
