@@ -7,6 +7,7 @@ import pty
 import select
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -248,3 +249,22 @@ def test_terraform_that_will_not_stop_is_killed_after_grace(
     assert no_lock(s3, bucket_name)
     for pid in tree:
         assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == "zombie"
+
+
+def test_a_terraform_status_tfwrap_cannot_read_is_never_success(tmp_path: Path) -> None:
+    """Fail closed: when Terraform's status is lost (another waiter reaped it), tfwrap does not
+    report 0, whether it was waiting for it or looking it up after its own failure."""
+    code = (
+        "import os, sys\n"
+        "from tfwrap.terraform.child import Child\n"
+        "for how in ('wait', 'final'):\n"
+        "    c = Child('/bin/sh', ['-c', 'exit 3'], dict(os.environ), terminal=False)\n"
+        "    os.waitpid(c.pid, 0)  # reaped behind tfwrap's back: the 3 is gone\n"
+        "    print(c.wait(grace=1) if how == 'wait' else c.final_status())\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=tmp_path, timeout=60
+    )
+    statuses = [int(s) for s in out.stdout.split()]
+    assert len(statuses) == 2 and 0 not in statuses, out
+    assert "exit status is unknown" in out.stderr

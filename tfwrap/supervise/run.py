@@ -13,7 +13,7 @@ from tfwrap import exitcodes, fs
 from tfwrap.supervise.keeper import Keeper, Report
 from tfwrap.supervise.lockevents import LogPlan, LogWatcher
 from tfwrap.terraform import handoff
-from tfwrap.terraform.child import Child, pending_stop_signal
+from tfwrap.terraform.child import Child, Started, pending_stop_signal
 from tfwrap.terraform.commands import Command
 
 TYPE_CHECKING = False  # only what starting Terraform needs is imported before it starts
@@ -38,12 +38,13 @@ def supervise(real: str, command: Command, policy: Policy) -> int:
             "running Terraform without a heartbeat; set TMPDIR to a writable directory"
         )
         return handoff.exec_terraform(real, command)
+    started = Started()
     try:
-        return _attempts(real, command, policy, private)
+        return _attempts(real, command, policy, private, started)
     except Exception as exc:
         # Once Terraform has started, its status is tfwrap's: a failure of tfwrap after
-        # that is reported, and Terraform is never run again because of it (issue 7 §6).
-        child = Child.latest
+        # that is reported, and Terraform is never run again because of it.
+        child = started.child
         if child is None:
             raise
         _say(f"internal error after Terraform started ({type(exc).__name__}: {exc}); its exit status stands")
@@ -52,7 +53,7 @@ def supervise(real: str, command: Command, policy: Policy) -> int:
         fs.remove_tree(private)
 
 
-def _attempts(real: str, command: Command, policy: Policy, private: str) -> int:  # noqa: PLR0912 - one retry loop, one branch per documented case
+def _attempts(real: str, command: Command, policy: Policy, private: str, started_child: Started) -> int:  # noqa: PLR0912 - one retry loop, one branch per documented case
     argv = list(command.argv)
     budget = -1.0  # read from the arguments only if a run fails at the lock
     started = time.monotonic()
@@ -63,7 +64,7 @@ def _attempts(real: str, command: Command, policy: Policy, private: str) -> int:
     while True:
         attempt += 1
         status, relayed, heartbeat, watch = _one_run(
-            real, argv, command, policy, private, attempt, took_over=took_over
+            real, argv, command, policy, private, attempt, took_over=took_over, started=started_child
         )
         if relayed is not None:
             return exitcodes.from_signal(relayed)
@@ -140,6 +141,7 @@ def _one_run(  # noqa: PLR0917 - private, one caller
     attempt: int,
     *,
     took_over: TookOver | None,
+    started: Started,
 ) -> tuple[int, int | None, Report | None, Watch | None]:
     """One Terraform run. Once Terraform has started, its status is what tfwrap returns:
     a failure in tfwrap's own bookkeeping is reported, never turned into another code.
@@ -181,7 +183,9 @@ def _one_run(  # noqa: PLR0917 - private, one caller
 
     keeper = Keeper.spawn(start, finish, grace=policy.grace_seconds)
     try:
-        child = Child(real, argv, plan.child_env, before_exec=keeper.before_exec if keeper else None)
+        child = Child(
+            real, argv, plan.child_env, before_exec=keeper.before_exec if keeper else None, started=started
+        )
     except BaseException:
         if keeper is not None:
             keeper.abandon()
