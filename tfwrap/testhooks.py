@@ -14,9 +14,9 @@ SWITCH = "TFWRAP_TEST_HOOKS"
 CLOCK_OFFSET_SECONDS = "TFWRAP_TEST_CLOCK_OFFSET_SECONDS"  # pretend this machine's clock is off
 MIGRATE_STOP_AFTER = "TFWRAP_TEST_MIGRATE_STOP_AFTER"  # stop (exit 130) once this step is recorded
 MIGRATE_CRASH_AFTER = "TFWRAP_TEST_MIGRATE_CRASH_AFTER"  # die (exit 137) after the step, before recording
-HEARTBEAT_CONNECT_FAILURES = "TFWRAP_TEST_HEARTBEAT_CONNECT_FAILURES"  # the heartbeat's first N connects fail
+HEARTBEAT_CONNECT_FAILURES = "TFWRAP_TEST_HEARTBEAT_CONNECT_FAILURES"  # its first N connects fail
 HEARTBEAT_CRASH_AFTER = "TFWRAP_TEST_HEARTBEAT_CRASH_AFTER"  # the heartbeat thread raises after N renewals
-KEEPER_SPAWN_FAILS = "TFWRAP_TEST_KEEPER_SPAWN_FAILS"  # replacing a dead keeper fails (as a full process table)
+KEEPER_SPAWN_FAILS = "TFWRAP_TEST_KEEPER_SPAWN_FAILS"  # replacing a dead keeper fails (full process table)
 
 ALL = (
     CLOCK_OFFSET_SECONDS,

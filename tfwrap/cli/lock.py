@@ -201,6 +201,15 @@ def _clear_stale(backend: BackendConfig, found: CurrentLock, v: Verdict, yes: bo
             f"lock not removed: it is {v.verdict}, held by {v.holder_line()}: {v.reason}{hint}",
             exitcodes.LOCK_HELD,
         )
+    from tfwrap.checks import store
+
+    off = store.takeover_off(store.cached(backend) or {})
+    if off:
+        raise TfwrapError(
+            f"lock not removed: this endpoint's probe found {off}, so a removal by judgement could "
+            f"hit a lock taken meanwhile; if you know that run is gone, `tfwrap lock clear --id {v.lock_id}`",
+            exitcodes.LOCK_HELD,
+        )
     _say(f"the lock is stale: {v.reason}")
     _confirm(yes, f"Remove the stale lock held by {v.holder_line()}?")
     with _aws(f"remove the lock {found.where}", backend.s3_endpoint):

@@ -47,6 +47,9 @@ class Locks:
         # Why the heartbeat must not write here (issue 9: an If-Match the store ignores
         # could bring back a released lock); own-lock cleanup still runs.
         self.heartbeat_off = ""
+        # Why no lock may be removed by a judgement here (a DELETE If-Match the store does
+        # not honour, or not atomically): a stale lock is reported, never taken over.
+        self.takeover_off = ""
 
     def for_cleanup(self) -> Locks:
         return self._cleanup() if self._cleanup is not None else self
@@ -161,9 +164,7 @@ class Heartbeat(threading.Thread):
         """
         try:
             self._connects += 1
-            if self._connects <= _hook_number(testhooks.HEARTBEAT_CONNECT_FAILURES):
-                raise ConnectionError("test hook: this connect fails")
-            self.locks = self._connect()
+            self.locks = self._connect_or_hook()
         except Exception as exc:  # noqa: BLE001 - a heartbeat problem never stops Terraform
             self._connect_failures += 1
             self.connect_error = describe_failure(exc)
@@ -182,6 +183,11 @@ class Heartbeat(threading.Thread):
                 say("heartbeat connected to the backend")
             self._beating = bool(self.locked and not self.unlocked) and self._may_beat()
             self._next_beat = 0.0
+
+    def _connect_or_hook(self) -> Locks | None:
+        if self._connects <= _hook_number(testhooks.HEARTBEAT_CONNECT_FAILURES):
+            raise ConnectionError("test hook: this connect fails")
+        return self._connect()
 
     def _may_beat(self) -> bool:
         """The one rule for starting to rewrite the lock, whichever path connected: never on

@@ -10,6 +10,7 @@ import sys
 import time
 
 from tfwrap import exitcodes, fs
+from tfwrap.output import say
 from tfwrap.supervise.keeper import Keeper, Report
 from tfwrap.supervise.lockevents import LogPlan, LogWatcher
 from tfwrap.terraform import handoff
@@ -221,11 +222,14 @@ def _connect(command: Command) -> Locks | None:
     locks = _locks(backend, session, retries=False, cleanup=lambda: _locks(backend, session, retries=True))
     from tfwrap.checks import store
 
-    if store.heartbeat_unsafe(backend):
-        # Issue 9: an If-Match the store ignores could bring back a released lock;
-        # own-lock cleanup still runs.
-        locks.heartbeat_off = "if-match-unreliable"
-        _say("heartbeat disabled for this endpoint because if-match-unreliable")
+    facts = store.cached(backend) or {}
+    # An If-Match the store ignores, or lets several writers pass at once, could bring back a
+    # released lock or write over the next holder's: no rewrite, no takeover there (the
+    # probe's findings). Own-lock cleanup still runs.
+    locks.heartbeat_off = store.heartbeat_off(facts)
+    locks.takeover_off = store.takeover_off(facts)
+    if locks.heartbeat_off:
+        say(f"heartbeat disabled for this endpoint because {locks.heartbeat_off}")
     return locks
 
 

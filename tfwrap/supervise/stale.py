@@ -16,6 +16,7 @@ import signal
 import sys
 
 from tfwrap import log
+from tfwrap.output import say
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -79,7 +80,7 @@ class Watch:
         beat.refresh()
         if not beat.attempted or beat.locked:
             return
-        if beat.locks is None:
+        if beat.locks is None or beat.locks.takeover_off:
             return
         if self.waiting is None:
             from tfwrap.lock.takeover import WaitWatch
@@ -124,6 +125,12 @@ def after_failed_lock(
             found = current.read(locks.s3, locks.dynamo)
         if policy_stale_locks != "take-over" or not may_take or takeover.refusal(found) is not None:
             _say(report.verdict_line(found, chdir))
+            return GIVE_UP
+        if locks.takeover_off:
+            say(
+                f"{report.verdict_line(found, chdir)}; not taken over: this endpoint's probe found "
+                f"{locks.takeover_off}"
+            )
             return GIVE_UP
         took, done = takeover.take_over(found)
         log.info("takeover", removed=len(done.removed), kept=len(done.kept))
