@@ -211,9 +211,7 @@ def test_a_heartbeat_that_connects_late_still_never_rewrites_on_an_unsafe_store(
         assert run(["terraform", "init", *QUIET], work, env).returncode == 0
         apply = run(["terraform", "apply", *QUIET, "-auto-approve"], work, late)
         assert apply.returncode == 0, apply.stderr
-        rewrites = [
-            p for m, p, _ in proxy.requests if m == "PUT" and p.split("?")[0].endswith(lock_key)
-        ]
+        rewrites = [p for m, p, _ in proxy.requests if m == "PUT" and p.split("?")[0].endswith(lock_key)]
     assert "heartbeat disabled for this endpoint because if-match-unreliable" in apply.stderr
     assert len(rewrites) == 1, (rewrites, apply.stderr)  # Terraform's own create, no rewrite
 

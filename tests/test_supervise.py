@@ -268,3 +268,23 @@ def test_a_terraform_status_tfwrap_cannot_read_is_never_success(tmp_path: Path) 
     statuses = [int(s) for s in out.stdout.split()]
     assert len(statuses) == 2 and 0 not in statuses, out
     assert "exit status is unknown" in out.stderr
+
+
+def test_the_keepers_report_is_a_typed_versioned_message() -> None:
+    from tfwrap.supervise.keeper import KeeperReport
+
+    sent = KeeperReport(attempted="a", locked="a", mode="S3 Native only", annotations=3, has_locks=True)
+    assert KeeperReport.decode(sent.encode()) == sent
+    import json
+
+    wire = json.loads(sent.encode())
+    assert wire["version"] == KeeperReport.VERSION and set(wire) == {"version", *KeeperReport.FIELDS}
+    # Another version, a renamed or missing field, a wrong type: not read as a report at all.
+    for broken in (
+        {**wire, "version": KeeperReport.VERSION + 1},
+        {k: v for k, v in wire.items() if k != "locked"},
+        {**{k: v for k, v in wire.items() if k != "locked"}, "locked_id": "a"},
+        {**wire, "annotations": "3"},
+    ):
+        assert KeeperReport.decode(json.dumps(broken).encode()) is None
+    assert KeeperReport.decode(b"\xff not json") is None

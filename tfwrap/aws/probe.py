@@ -220,7 +220,7 @@ class Probe:
                 facts["delete_if_match"] = "unsupported" if refused.refused else "unknown"
             facts["concurrent"] = self._race_creates(plain, c, steps)
             facts["concurrent_if_match"] = self._race_rewrites(plain, self.keys["e"], steps)
-        checksum = self._put(plain, d, **({"ChecksumAlgorithm": "CRC32"} if default_checksum else {}))
+        checksum = self._put(plain, d, _BODY, **({"ChecksumAlgorithm": "CRC32"} if default_checksum else {}))
         steps["checksum"] = str(checksum)
         if checksum.ok:
             facts["checksum"] = "accepted"

@@ -73,6 +73,7 @@ class Holder:
     took_over: str = ""  # the ID of the stale lock this run replaced, if any
     took_over_host: str = ""
     took_over_ci: str = ""
+    interval_seconds: int = 0  # the holder's heartbeat interval, whole seconds up (0 unknown)
 
     def line(self) -> str:
         parts = [
@@ -93,6 +94,7 @@ class Holder:
             ("took_over", self.took_over),
             ("took_over_host", self.took_over_host),
             ("took_over_ci", self.took_over_ci),
+            ("every", f"{self.interval_seconds}s" if self.interval_seconds else ""),
         )
         parts.extend(f"{name}={value}" for name, value in optional if value)
         return PREFIX + " ".join(parts)
@@ -122,6 +124,7 @@ def parse(info: str) -> Holder | None:
         took_over=fields.get("took_over", ""),
         took_over_host=fields.get("took_over_host", ""),
         took_over_ci=fields.get("took_over_ci", ""),
+        interval_seconds=_number(fields.get("every", "").rstrip("s")),
     )
 
 

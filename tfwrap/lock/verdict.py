@@ -27,6 +27,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from tfwrap.findings.policy import MIN_LEASE_SECONDS, lease_floor
 from tfwrap.lock import info as lockinfo
 
 ALIVE = "alive"
@@ -143,6 +144,16 @@ def _local(holder: lockinfo.Holder, here: Here) -> tuple[str, str] | None:
     )
 
 
+LOCAL_MARGIN = 2  # seconds: the store's whole-second clock, and one slow renewal
+
+
+def _unrenewed(holder: lockinfo.Holder, age: int | None) -> bool:
+    """The store's clock shows no renewal for longer than the holder's interval (plus a margin);
+    without a claimed interval (an older tfwrap), its lease is the bound."""
+    bound = holder.interval_seconds + LOCAL_MARGIN if holder.interval_seconds else holder.lease_seconds
+    return age is not None and age > bound
+
+
 def judge(
     fields: Mapping[str, Any],
     age: int | None,
@@ -176,9 +187,25 @@ def judge(
             "no tfwrap heartbeat: the lock was taken by a run not under tfwrap, "
             "so nothing tells whether it is still running",
         )
+    if holder.lease_seconds < MIN_LEASE_SECONDS or (
+        holder.interval_seconds and holder.lease_seconds < lease_floor(holder.interval_seconds)
+    ):
+        # A lease no tfwrap would write (docs/decisions/020-lease-floor.md): forged or broken,
+        # it could make any live lock look stale a second after its renewal.
+        return said(
+            UNKNOWN,
+            f"its heartbeat claims a {holder.lease_seconds} s lease, below the {MIN_LEASE_SECONDS:g} s "
+            "floor: a claim tfwrap never writes, so nothing tells whether its run is still going",
+        )
     machine = here if here is not None else this_machine()
     if machine.runs(holder):
         local = _local(holder, machine)
+        if local is not None and local[0] == STALE and not _unrenewed(holder, age):
+            # "Its PIDs are gone" is what the Info claims; the store's clock must also show
+            # the lock unrenewed for longer than its heartbeat interval, else a rewritten Info
+            # or a cloned VM (same boot id) would make a live lock stale at once: judged by
+            # its lease, as a remote holder is.
+            local = None
         if local is not None:
             beat = f"; last heartbeat {_ago(age)}" if age is not None else ""
             return said(local[0], local[1] + beat)

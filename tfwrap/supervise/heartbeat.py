@@ -10,6 +10,7 @@ Terraform lives (issue 7 §9, issue 11 §7), and never changes what Terraform do
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import sys
 import threading
@@ -231,6 +232,7 @@ class Heartbeat(threading.Thread):
             took_over=took.lock_id if took else "",
             took_over_host=took.host if took else "",
             took_over_ci=took.ci if took else "",
+            interval_seconds=math.ceil(self.interval),
         ).line()
 
     def _beat(self) -> None:
