@@ -74,6 +74,7 @@ class Holder:
     took_over_host: str = ""
     took_over_ci: str = ""
     interval_seconds: int = 0  # the holder's heartbeat interval, whole seconds up (0 unknown)
+    renewals_stopped: bool = False  # its heartbeat could not be kept: never judge it by age
 
     def line(self) -> str:
         parts = [
@@ -95,6 +96,7 @@ class Holder:
             ("took_over_host", self.took_over_host),
             ("took_over_ci", self.took_over_ci),
             ("every", f"{self.interval_seconds}s" if self.interval_seconds else ""),
+            ("renewals", "stopped" if self.renewals_stopped else ""),
         )
         parts.extend(f"{name}={value}" for name, value in optional if value)
         return PREFIX + " ".join(parts)
@@ -125,7 +127,13 @@ def parse(info: str) -> Holder | None:
         took_over_host=fields.get("took_over_host", ""),
         took_over_ci=fields.get("took_over_ci", ""),
         interval_seconds=_number(fields.get("every", "").rstrip("s")),
+        renewals_stopped=fields.get("renewals") == "stopped",
     )
+
+
+def with_renewals_stopped(info: str) -> str:
+    """The same heartbeat line, marked: its holder can no longer renew it (its keeper is gone)."""
+    return info if " renewals=stopped" in info else f"{info} renewals=stopped"
 
 
 def hostname() -> str:

@@ -187,6 +187,12 @@ def judge(
             "no tfwrap heartbeat: the lock was taken by a run not under tfwrap, "
             "so nothing tells whether it is still running",
         )
+    if holder.renewals_stopped:
+        return said(
+            UNKNOWN,
+            "its holder said its heartbeat could not be kept (renewals stopped), so its age "
+            "tells nothing: only a human can tell whether its run is still going",
+        )
     if holder.lease_seconds < MIN_LEASE_SECONDS or (
         holder.interval_seconds and holder.lease_seconds < lease_floor(holder.interval_seconds)
     ):

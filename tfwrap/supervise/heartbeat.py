@@ -103,6 +103,9 @@ class Heartbeat(threading.Thread):
         self.machine: tuple[str, str, int, int] = ("", "", 0, 0)
         self._renewed_at = 0.0
         self._fence_said = False
+        self.crashed = ""  # why the thread ended on an exception, if it did
+        self.on_crash: Callable[[str], None] | None = None
+        self._crash_after = _hook_number(testhooks.HEARTBEAT_CRASH_AFTER)
 
     def stop(self) -> None:
         """Stop beating and read Terraform's last words; never waits for a slow connect.
@@ -123,6 +126,18 @@ class Heartbeat(threading.Thread):
         return bool((self.locked and not self.unlocked) or (self.attempted and not self.locked))
 
     def run(self) -> None:
+        """The thread; an exception in it (a bug) ends it through ``on_crash``: in the keeper,
+        that ends the process, so tfwrap replaces it (a heartbeat that silently stopped while
+        its process lived on was never replaced)."""
+        try:
+            self._run()
+        except BaseException as exc:  # noqa: BLE001 - said and handed over, never a traceback
+            self.crashed = f"{type(exc).__name__}: {exc}"
+            log.info("heartbeat thread failed", error=self.crashed)
+            if self.on_crash is not None:
+                self.on_crash(self.crashed)
+
+    def _run(self) -> None:
         # Nice this thread (Linux nices threads one by one): its ~250 ms of imports must
         # not slow Terraform's own start-up on a 2-core runner (issue 3: ≤ 30 ms added).
         with contextlib.suppress(OSError, AttributeError):
@@ -278,6 +293,8 @@ class Heartbeat(threading.Thread):
         self.annotations += 1
         log.info("heartbeat", lock_id=self.locked, mode=self.mode, beat=self.annotations)
         self._next_beat = time.monotonic() + self.interval
+        if self._crash_after and self.annotations >= self._crash_after:
+            raise RuntimeError("test hook: a bug in the heartbeat thread")
 
     def _fence(self) -> None:
         """Self-fencing (issue 8): say once, loudly, that the lock may be taken over."""

@@ -32,6 +32,7 @@ import signal
 import sys
 from collections.abc import Callable
 
+from tfwrap import testhooks
 from tfwrap.output import say
 
 TYPE_CHECKING = False  # imported before Terraform starts: nothing heavy
@@ -43,7 +44,7 @@ if TYPE_CHECKING:
 REPORT_TIMEOUT = 120.0  # the keeper's cleanup is bounded by its clients' timeouts
 _NO_HEARTBEAT = b"no-heartbeat"  # the keeper's report when no heartbeat ever started
 STATUS_UNKNOWN = -1  # Terraform was not tfwrap's child any more when it ended
-MAX_REPLACEMENTS = 3  # a keeper that keeps dying is a bug, not bad luck: stop replacing it
+_generation = 0  # how many keepers this run replaced before this one (0: the first)
 _IGNORED = (
     signal.SIGINT,
     signal.SIGTERM,
@@ -200,14 +201,22 @@ class Keeper:
             pid, _ = os.waitpid(self.pid, os.WNOHANG)
         except ChildProcessError:
             pid = self.pid
-        if pid == 0 or self.replaced >= MAX_REPLACEMENTS:
+        if pid == 0 or self.lost:
             return
         self.replaced += 1
         self._sock.close()
-        _say("the heartbeat process ended while Terraform runs; starting another")
-        new = self._spawn_again()
+        global _generation  # noqa: PLW0603 - inherited by the fork: the new keeper knows it is one
+        _generation = self.replaced
+        if self.replaced == 1:  # said once; the heartbeat must not lapse however often it dies
+            say("the heartbeat process ended while Terraform runs; starting another")
+        new = None if testhooks.get(testhooks.KEEPER_SPAWN_FAILS) else self._spawn_again()
         if new is None:
             self.lost = True
+            say(
+                "WARNING: the heartbeat process ended and could not be replaced: the lock is no "
+                "longer renewed while Terraform runs; marking it so that no other run judges it "
+                "stale by age (check it with `tfwrap lock status`)"
+            )
             return
         self._sock, self.pid = new._sock, new.pid
         try:
@@ -299,6 +308,14 @@ def _keep(
     message = KeeperReport.of(heartbeat).encode() if heartbeat is not None else _NO_HEARTBEAT
     with contextlib.suppress(OSError):
         sock.send(message)
+
+
+def end_on_crash(reason: str) -> None:
+    """The heartbeat thread failed (a bug): end this keeper so tfwrap starts another, which
+    reads Terraform's log from the start and renews the lock again. Said by the first only."""
+    if _generation == 0:
+        say(f"heartbeat failed ({reason}); its process ends and another takes over")
+    os._exit(70)
 
 
 def _send_pidfd(sock: _socket.socket, pid: int, pidfd: int) -> None:

@@ -11,7 +11,7 @@ import time
 
 from tfwrap import exitcodes, fs
 from tfwrap.output import say
-from tfwrap.supervise.keeper import Keeper, Report
+from tfwrap.supervise.keeper import Keeper, Report, end_on_crash
 from tfwrap.supervise.lockevents import LogPlan, LogWatcher
 from tfwrap.terraform import handoff
 from tfwrap.terraform.child import Child, Started, pending_stop_signal
@@ -163,6 +163,7 @@ def _one_run(  # noqa: PLR0917 - private, one caller
             terraform_pid=terraform_pid,
         )
         heartbeat.took_over = took_over
+        heartbeat.on_crash = end_on_crash
         heartbeat.start()
         return heartbeat
 
@@ -198,9 +199,19 @@ def _one_run(  # noqa: PLR0917 - private, one caller
         from tfwrap.supervise.stale import Seen, Watch
 
         watch = Watch(Seen(plan, lambda: _connect(command)), child.pid)
-    replace = (lambda: keeper.replace_if_dead(child.pid)) if keeper is not None else None
+
+    def replace() -> None:
+        assert keeper is not None  # noqa: S101 - only passed when there is one
+        lost = keeper.lost
+        keeper.replace_if_dead(child.pid)
+        if keeper.lost and not lost:
+            _mark_renewals_stopped(command, child.pid)
+
     status = child.wait(
-        grace=policy.grace_seconds, tick=0.2 if watch else 0.5, on_sigchld=replace, on_tick=watch
+        grace=policy.grace_seconds,
+        tick=0.2 if watch else 0.5,
+        on_sigchld=replace if keeper is not None else None,
+        on_tick=watch,
     )
     if keeper is None:
         LogWatcher(plan).poll()  # the user's log lines still reach their file or stderr
@@ -231,6 +242,26 @@ def _connect(command: Command) -> Locks | None:
     if locks.heartbeat_off:
         say(f"heartbeat disabled for this endpoint because {locks.heartbeat_off}")
     return locks
+
+
+def _mark_renewals_stopped(command: Command, terraform_pid: int) -> None:
+    """No keeper any more: mark this run's lock so that no waiter judges it stale by age
+    (it would be taken over while Terraform writes). Only our own heartbeat line is marked,
+    conditionally on the object read."""
+    from tfwrap.aws.errors import error_code
+    from tfwrap.lock import info as lockinfo
+
+    try:
+        locks = _connect(command)
+        current = locks.s3.read() if locks is not None and not locks.heartbeat_off else None
+        holder = lockinfo.parse(current.info) if current is not None else None
+        if current is None or holder is None:
+            return
+        if holder.terraform_pid != terraform_pid or holder.boot_id != lockinfo.boot_id():
+            return  # not this run's heartbeat (tfwrap_pid is the keeper's, gone now)
+        locks.s3.rewrite_info(current, lockinfo.with_renewals_stopped(current.info))  # type: ignore[union-attr]
+    except Exception as exc:  # noqa: BLE001 - said; Terraform runs on
+        say(f"could not mark the lock as no longer renewed ({error_code(exc)})")
 
 
 def _connect_again(heartbeat: Heartbeat, command: Command) -> None:
