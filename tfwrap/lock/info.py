@@ -25,6 +25,15 @@ from tfwrap import testhooks
 
 PREFIX = "tfwrap "
 _PAIR = re.compile(r"(\w+)=(\S+)")
+# A heartbeat line tfwrap writes stays far under these; a longer one is forged or broken and
+# makes the lock unknown (a 1 MB host= was echoed whole, twice, in the verdict line).
+MAX_FIELD = 300
+MAX_INFO = 4096
+
+
+def bounded(text: str, limit: int = 120) -> str:
+    """``text`` as shown on one line: at most ``limit`` characters, never the whole of a long one."""
+    return text if len(text) <= limit else f"{text[:limit]}… ({len(text)} characters)"
 
 
 def now() -> dt.datetime:
@@ -106,7 +115,11 @@ def parse(info: str) -> Holder | None:
     """The holder from an ``Info`` field, or None when it is not a tfwrap heartbeat."""
     if not info.startswith(PREFIX):
         return None
+    if len(info) > MAX_INFO:
+        return None  # never a line tfwrap writes: judged as no heartbeat (unknown)
     fields = dict(_PAIR.findall(info))
+    if any(len(value) > MAX_FIELD for value in fields.values()):
+        return None
     beat = parse_time(fields.get("heartbeat", ""))
     lease = fields.get("lease", "").rstrip("s")
     if beat is None or not lease.isdigit() or len(lease) > 9:

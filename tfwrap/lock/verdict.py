@@ -80,8 +80,9 @@ class Verdict:
 
     def holder_line(self) -> str:
         """``root@vm (ID 1234..., OperationTypeApply) since 2026-...``: for refusals."""
-        what = f"ID {self.lock_id or '(none)'}" + (f", {self.operation}" if self.operation else "")
-        return f"{self.who or 'an unknown holder'} ({what}) since {self.since}"
+        b = lockinfo.bounded
+        what = f"ID {b(self.lock_id) or '(none)'}" + (f", {b(self.operation)}" if self.operation else "")
+        return f"{b(self.who) or 'an unknown holder'} ({what}) since {b(self.since)}"
 
 
 def _seconds(later: dt.datetime, earlier: dt.datetime) -> int:

@@ -79,6 +79,7 @@ class Heartbeat(threading.Thread):
         self.attempted: str = ""  # the ID Terraform tried to take
         self.locked: str = ""  # the ID Terraform reported holding
         self.unlocked = False
+        self.unlocking = False
         self.mode = ""
         self.locks: Locks | None = None
         self.ready = threading.Event()
@@ -222,6 +223,8 @@ class Heartbeat(threading.Thread):
             self._beating = self._may_beat()
             self._next_beat = 0.0
             self._renewed_at = time.monotonic()
+        elif event.kind == "unlock-attempt" and event.lock_id == self.locked:
+            self.unlocking = True  # Terraform's own release: a lock gone from now on is no alarm
         elif event.kind == "unlocked" and event.lock_id == self.locked:
             self.unlocked, self._beating = True, False
 
@@ -309,21 +312,39 @@ class Heartbeat(threading.Thread):
         )
 
     def _say_if_taken_over(self) -> None:
-        """The lock changed: if another run took it over, Terraform is writing unprotected."""
+        """The lock is gone or carries another ID while Terraform still runs (not its own
+        release): its state writes are no longer protected. Said once, loudly, with who holds
+        the lock now, if anyone (a taker that already released leaves no lock to name)."""
         from tfwrap.lock import info as lockinfo
+        from tfwrap.lock.report import bounded
 
+        for event in self.watcher.poll():  # Terraform's "Attempting to unlock" may be unread
+            self._on(event)
+        if self.unlocking or self.unlocked or self._halt.is_set():
+            return
         try:
             current = self.locks.s3.read() if self.locks is not None else None
-        except Exception:  # noqa: BLE001 - only a message depends on it
+        except Exception:  # noqa: BLE001 - the warning is said without the new holder
+            current = None
+        unprotected = (
+            "Terraform's state writes from this run are no longer protected by the lock; "
+            "stop it and check the state"
+        )
+        if current is None:
+            say(
+                f"WARNING: lock {self.locked} is gone while Terraform still runs (removed by another "
+                f"run or by hand): {unprotected}"
+            )
             return
-        holder = lockinfo.parse(current.info) if current is not None else None
-        if current is None or holder is None or holder.took_over != self.locked:
-            return
-        run = f", run {holder.ci}" if holder.ci else ""
+        holder = lockinfo.parse(current.info)
+        how = " as stale" if holder is not None and holder.took_over == self.locked else ""
+        where = ""
+        if holder is not None:
+            run = f", run {bounded(holder.ci)}" if holder.ci else ""
+            where = f" (host {bounded(holder.host) or '?'}{run})"
         say(
-            f"WARNING: lock {self.locked} was taken over as stale by lock {current.id} "
-            f"(host {holder.host or '?'}{run}): Terraform's state writes from this run are no "
-            "longer protected by the lock; stop it and check the state"
+            f"WARNING: lock {self.locked} was taken over{how} by lock {bounded(current.id)}{where} "
+            f"while Terraform still runs: {unprotected}"
         )
 
     def _beat_s3(self, lockfile: S3LockFile, line: str) -> LockObject | None:

@@ -94,6 +94,13 @@ def _attempts(real: str, command: Command, policy: Policy, private: str, started
             if budget > 0:
                 argv = with_lock_timeout(command, argv, max(left, 1))
             continue
+        if watch is not None and watch.released:
+            # tfwrap interrupted Terraform's wait because the lock was released: try again
+            # at once, within what is left of the user's timeout (never counted as a failure).
+            if left < 1:
+                return status
+            argv = with_lock_timeout(command, argv, left)
+            continue
         if retries >= MAX_LOCK_RETRIES:
             return status
         # Issue 8: say who holds the lock; take a stale one over when the policy allows
@@ -192,13 +199,13 @@ def _one_run(  # noqa: PLR0917 - private, one caller
         if keeper is not None:
             keeper.abandon()
         raise
-    watch: Watch | None = None
-    if policy.stale_locks == "take-over":
-        # Issue 8: tfwrap reads Terraform's log itself (the heartbeat is in the keeper) to
-        # judge a holder Terraform is waiting for.
-        from tfwrap.supervise.stale import Seen, Watch
+    # tfwrap reads Terraform's log itself (the heartbeat is in the keeper) to watch a lock
+    # Terraform waits for: a released one is retried at once, a stale one taken over (policy).
+    from tfwrap.supervise.stale import Seen, Watch
 
-        watch = Watch(Seen(plan, lambda: _connect(command)), child.pid)
+    watch: Watch | None = Watch(
+        Seen(plan, lambda: _connect(command)), child.pid, take_over=policy.stale_locks == "take-over"
+    )
 
     def replace() -> None:
         assert keeper is not None  # noqa: S101 - only passed when there is one
@@ -209,7 +216,7 @@ def _one_run(  # noqa: PLR0917 - private, one caller
 
     status = child.wait(
         grace=policy.grace_seconds,
-        tick=0.2 if watch else 0.5,
+        tick=0.2,
         on_sigchld=replace if keeper is not None else None,
         on_tick=watch,
     )
