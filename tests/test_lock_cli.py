@@ -690,3 +690,25 @@ def test_a_lock_taken_by_terraform_itself_is_unknown_and_never_cleared_as_stale(
     assert "Apply complete!" in out
     assert lock_etag(s3.url, bucket_name) is None  # Terraform released its own lock
     assert status(tools, work, env)["locked"] is False
+
+
+@pytest.mark.engine
+@pytest.mark.shim
+@pytest.mark.parametrize("garbage", [b"", b"{not json", b"[1, 2]", b'{"ID": ""}'])
+def test_an_unreadable_lock_is_shown_as_such_and_cleared_exactly(
+    s3: S3Server, bucket_name: str, tmp_path: Path, env: dict[str, str], tools: Tools, garbage: bytes
+) -> None:
+    work = setup(s3, bucket_name, tmp_path, tools, env)
+    client = s3_client(s3.url)
+    client.put_object(Bucket=bucket_name, Key=LOCK_KEY, Body=garbage, IfNoneMatch="*")
+    doc = status(tools, work, env)
+    assert doc["verdict"] == "unreadable", doc
+    blocked = run(["terraform", "plan", *QUIET], work, env)
+    assert blocked.returncode == 1 and "lock unreadable:" in blocked.stderr, blocked.stderr
+    assert "--id `" not in blocked.stderr and "--id ``" not in blocked.stderr
+    assert "tfwrap lock clear --unreadable" in blocked.stderr
+    empty_id = tfwrap(tools, ["lock", "clear", "--id", "", "--yes", "-chdir", str(work)], tmp_path, env)
+    assert empty_id.returncode == 83 and "--unreadable" in empty_id.stderr, empty_id.stderr
+    removed = tfwrap(tools, ["lock", "clear", "--unreadable", "--yes", "-chdir", str(work)], tmp_path, env)
+    assert removed.returncode == 0, removed.stderr
+    assert lock_etag(s3.url, bucket_name) is None

@@ -136,6 +136,11 @@ def verdict_line(found: CurrentLock, chdir: str = "") -> str:
             f"`tfwrap lock clear --stale{where}` removes exactly this lock "
             '(or set stale_locks = "take-over" in .tfwrap.toml)'
         )
+    if v.verdict == verdict.UNREADABLE:
+        return (
+            f"lock unreadable: {found.where} is not a lock any tool can read (garbled, empty or no "
+            f"ID); if no run holds it, `tfwrap lock clear --unreadable{where}` removes exactly this object"
+        )
     return (
         f"lock unknown: held by {v.holder_line()}, a run not under tfwrap: only a human can tell "
         f"whether it is still running; if it is gone, `tfwrap lock clear --id {v.lock_id}{where}`"

@@ -33,8 +33,9 @@ from tfwrap.lock import info as lockinfo
 ALIVE = "alive"
 STALE = "stale"
 UNKNOWN = "unknown"
+UNREADABLE = "unreadable"  # not a lock any tool can read: garbled, empty, not a JSON object
 
-_CARE = {ALIVE: 0, UNKNOWN: 1, STALE: 2}  # lower: more careful, wins when parts disagree
+_CARE = {ALIVE: 0, UNKNOWN: 1, UNREADABLE: 1, STALE: 2}  # lower: more careful, wins when parts disagree
 
 
 @dataclass(frozen=True)
@@ -182,6 +183,12 @@ def judge(
             where=where,
         )
 
+    if not isinstance(fields.get("ID"), str) or not fields.get("ID"):
+        return said(
+            UNREADABLE,
+            "the lock object is not a lock any tool can read (garbled, empty, or no ID): neither "
+            "Terraform nor tfwrap can tell who holds it",
+        )
     if holder is None:
         return said(
             UNKNOWN,
