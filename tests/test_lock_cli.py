@@ -712,3 +712,16 @@ def test_an_unreadable_lock_is_shown_as_such_and_cleared_exactly(
     removed = tfwrap(tools, ["lock", "clear", "--unreadable", "--yes", "-chdir", str(work)], tmp_path, env)
     assert removed.returncode == 0, removed.stderr
     assert lock_etag(s3.url, bucket_name) is None
+
+
+def test_a_clone_with_this_boot_id_but_another_machine_or_host_is_not_this_machine() -> None:
+    """VMs cloned from one memory snapshot share a boot id (and every host the PID-namespace
+    inode): the machine id and the host name tell them apart."""
+    me = verdict.Here(BOOT, PIDNS, never_asked, machine_id="m-here", host="ci-7")
+    clone = local(machine_id="m-clone", interval_seconds=1)
+    assert verdict.judge(fields(clone.line()), 4, here=me).verdict == verdict.ALIVE  # by its lease
+    renamed = local(machine_id="m-here", host="ci-8", interval_seconds=1)
+    assert verdict.judge(fields(renamed.line()), 4, here=me).verdict == verdict.ALIVE
+    same = local(machine_id="m-here", interval_seconds=1)
+    mine = verdict.Here(BOOT, PIDNS, {}.get, machine_id="m-here", host="ci-7")
+    assert verdict.judge(fields(same.line()), 4, here=mine).verdict == verdict.STALE

@@ -140,3 +140,23 @@ def test_a_keeper_that_cannot_be_replaced_marks_the_lock_and_says_so(
     assert "took over" not in waiter.stderr and "unknown" in waiter.stderr, waiter.stderr
     assert holder.wait(120) == 0, holder.err
     assert "could not be replaced" in holder.err and "no longer renewed" in holder.err
+
+
+def test_a_holder_whose_lock_is_removed_says_its_writes_are_unprotected(
+    s3: S3Server, bucket_name: str, tmp_path: Path, env: dict[str, str]
+) -> None:
+    """Its lock removed by hand (or by a taker that already released): said once, loudly; a
+    normal release says nothing of the kind."""
+    fast = {**env, "TFWRAP_HEARTBEAT_SECONDS": "1"}
+    make_bucket(s3.url, bucket_name)
+    work = write_config(tmp_path / "work", s3.url, bucket_name, resource=SLOW_APPLY % 8)
+    assert run(["terraform", "init", "-no-color", "-input=false"], work, env).returncode == 0
+    client = s3_client(s3.url)
+    holder = start(APPLY, work, fast)
+    wait_beating(client, bucket_name, holder)
+    client.delete_object(Bucket=bucket_name, Key=LOCK_KEY)
+    assert holder.wait(120) == 0, holder.err
+    warning = "is gone while Terraform still runs"
+    assert holder.err.count(warning) == 1 and "no longer protected" in holder.err, holder.err
+    normal = run(APPLY, work, fast)
+    assert normal.returncode == 0 and "WARNING" not in normal.stderr, normal.stderr

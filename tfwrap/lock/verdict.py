@@ -45,14 +45,27 @@ class Here:
     boot_id: str
     pidns: str
     process_start: Callable[[int], int | None]  # pid -> start tick, None when gone
+    machine_id: str = ""  # lockinfo.machine_id(): VMs cloned from one snapshot share a boot id
+    host: str = ""  # and every host reports the same PID-namespace inode; host names differ
 
     def runs(self, holder: lockinfo.Holder) -> bool:
-        """Whether the holder ran on this machine, in this PID namespace."""
-        return bool(holder.boot_id) and (holder.boot_id, holder.pidns) == (self.boot_id, self.pidns)
+        """Whether the holder ran on this machine, in this PID namespace: same boot id and PID
+        namespace, and (when the holder recorded them) the same machine id and host name."""
+        if not holder.boot_id or (holder.boot_id, holder.pidns) != (self.boot_id, self.pidns):
+            return False
+        if holder.machine_id and holder.machine_id != self.machine_id:
+            return False
+        return not (holder.machine_id and self.host and holder.host != self.host)
 
 
 def this_machine() -> Here:
-    return Here(lockinfo.boot_id(), lockinfo.pid_namespace(), lockinfo.process_start)
+    return Here(
+        lockinfo.boot_id(),
+        lockinfo.pid_namespace(),
+        lockinfo.process_start,
+        lockinfo.machine_id(),
+        lockinfo.hostname(),
+    )
 
 
 @dataclass(frozen=True)

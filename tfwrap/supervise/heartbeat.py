@@ -76,6 +76,7 @@ class Heartbeat(threading.Thread):
         self.started_at = time.time()
         self.ci = ""
         self.host = ""
+        self.machine_id = ""
         self.attempted: str = ""  # the ID Terraform tried to take
         self.locked: str = ""  # the ID Terraform reported holding
         self.unlocked = False
@@ -152,6 +153,7 @@ class Heartbeat(threading.Thread):
             from tfwrap.lock import info as lockinfo
 
             self.ci, self.host = lockinfo.ci_run_url(), lockinfo.hostname()
+            self.machine_id = lockinfo.machine_id()
             self.machine = (
                 lockinfo.boot_id(),
                 lockinfo.pid_namespace(),
@@ -251,6 +253,7 @@ class Heartbeat(threading.Thread):
             took_over_host=took.host if took else "",
             took_over_ci=took.ci if took else "",
             interval_seconds=math.ceil(self.interval),
+            machine_id=self.machine_id,
         ).line()
 
     def _beat(self) -> None:

@@ -124,19 +124,16 @@ def _attempts(real: str, command: Command, policy: Policy, private: str, started
         if left < 1:
             return status
         retries += 1
-        _say(
-            "Terraform could not take the state lock and gave up before -lock-timeout ran out "
-            "(it does when the holder releases the lock as Terraform reads it); "
-            f"retry {retries} of {MAX_LOCK_RETRIES} within the {left:.0f} s left"
-        )
-        stopped = _wait_until_free(heartbeat.locks, started + budget)
+        if after == stale.RETRY:  # stale.RETRY_SAID: the takeover's loss was said already
+            say(
+                f"Terraform stopped waiting for the state lock with {left:.0f} s of -lock-timeout "
+                f"left; running it again (retry {retries} of {MAX_LOCK_RETRIES})"
+            )
+        stopped = pending_stop_signal(0)
         if stopped is not None:
             return exitcodes.from_signal(stopped)
-        left = budget - (time.monotonic() - started)
-        if left < 1:
-            return status
-        # What is left, never the whole timeout again: the run's total wait stays within
-        # what the user asked (issue 7 §6).
+        # The new run waits within what is left (never the whole timeout again), and its
+        # watch judges whatever lock is there then: a new holder that died is taken over too.
         argv = with_lock_timeout(command, argv, left)
 
 
@@ -290,20 +287,6 @@ def _locks(backend: Any, session: Any, retries: bool, cleanup: Callable[[], Lock
     if backend.dynamodb_table:
         dynamo = DynamoLock(clients.client(backend, "dynamodb", session, retries=retries), backend)
     return Locks(s3, dynamo, cleanup)
-
-
-def _wait_until_free(locks: Locks, deadline: float) -> int | None:
-    """Wait for the holder's lock to go; returns a stop signal if one arrives meanwhile."""
-    while time.monotonic() < deadline:
-        try:
-            if locks.s3.read() is None:
-                return None
-        except Exception:  # noqa: BLE001 - the retry itself will report
-            return None
-        stopped = pending_stop_signal(0.25)
-        if stopped is not None:
-            return stopped
-    return None
 
 
 def _say(message: str) -> None:

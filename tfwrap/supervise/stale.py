@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
 GIVE_UP = "give-up"  # Terraform's status stands
 RETRY = "retry"  # the lock may be free: the ordinary lock retry
+RETRY_SAID = "retry-said"  # the same, its reason already said (a takeover race lost)
 
 
 class Seen:
@@ -178,7 +179,7 @@ def after_failed_lock(
             f"stale lock not taken over: {'; '.join(done.kept)}"
             + (" (run `tfwrap lock status`)" if out_of_time else "; waiting for the lock again")
         )
-        return GIVE_UP if out_of_time else RETRY
+        return GIVE_UP if out_of_time else RETRY_SAID
     run = f", run {took.ci}" if took.ci else ""
     _say(
         f"took over the stale lock {took.lock_id} (host {took.host or '?'}{run}): {took.reason}; "
