@@ -307,3 +307,36 @@ def test_internal_error_logs_its_trace_in_json(tmp_path: Path, env: dict[str, st
     assert error["exception"].startswith("Traceback (most recent call last):")
     assert "AttributeError" in error["exception"]
     assert result.stderr.splitlines()[-1].startswith("tfwrap: internal error (AttributeError")
+
+
+def test_a_prefetch_interrupted_while_read_is_discarded_without_closing_its_fd_twice(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Ctrl-C 0.15-0.3 s into a cold check landed in the prefetch's read: the pipe was already
+    closed, and discarding it closed the same fd again (exit 85, "Bad file descriptor")."""
+    from tfwrap.checks import guard
+
+    read_end, write_end = os.pipe()
+    os.close(write_end)
+    pid = os.fork()
+    if pid == 0:
+        os._exit(0)
+    prefetch = guard._Prefetch.__new__(guard._Prefetch)
+    prefetch.key, prefetch.fd, prefetch.pid = "k", read_end, pid
+    real_waitpid = os.waitpid
+    calls = []
+
+    def interrupted(*args: object) -> object:
+        if not calls:
+            calls.append(1)
+            raise KeyboardInterrupt  # the Ctrl-C, after the pipe was read and closed
+        return real_waitpid(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(guard.os, "waitpid", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        prefetch.result()
+    reused, spare = os.pipe()  # the freed fd number is likely reused by now: must stay open
+    prefetch.discard()
+    os.fstat(reused)
+    os.close(reused)
+    os.close(spare)

@@ -7,6 +7,7 @@ cached on its own, so a changed configuration does not cost an AWS call or a pro
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from typing import Any
@@ -158,7 +159,8 @@ class _Prefetch:
         self.fd = read_end
 
     def result(self) -> dict[str, Any] | None:
-        with os.fdopen(self.fd, "r") as pipe:
+        fd, self.fd = self.fd, -1  # the file object owns (and closes) it from here on
+        with os.fdopen(fd, "r") as pipe:
             text = pipe.read()
         _, status = os.waitpid(self.pid, 0)
         if status != 0:
@@ -167,8 +169,13 @@ class _Prefetch:
         return facts
 
     def discard(self) -> None:
-        os.close(self.fd)
-        os.waitpid(self.pid, 0)
+        """Also after an interrupted ``result()``: never closes its fd twice (a Ctrl-C there
+        gave exit 85 "Bad file descriptor", or could close an fd opened since)."""
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(self.pid, 0)
 
 
 def _prefetch(command: Command, policy: Policy, use_cache: bool) -> _Prefetch | None:
