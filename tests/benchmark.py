@@ -719,7 +719,7 @@ HOLD = """
 resource "terraform_data" "hold" {
   triggers_replace = timestamp()
   provisioner "local-exec" {
-    command = "sleep 3"
+    command = "sleep 9"
   }
 }
 """
@@ -819,7 +819,8 @@ def handoff_section(
                 totals["direct"],
             )
         )
-    print("\nhandoff (holder applies ~3 s; the waiter starts once the lock is held, -lock-timeout=120s)")
+    # The holder holds ~10 s, so the direct waiter's back-off (1, 2, 4, 8 s) is well under way.
+    print("\nhandoff (holder applies ~10 s; the waiter starts once the lock is held, -lock-timeout=120s)")
     rows_table(rows)
     return rows
 

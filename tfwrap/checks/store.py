@@ -20,6 +20,7 @@ _RACERS = 8  # aws/probe.py RACERS (not imported: botocore)
 
 PROBE_TTL_SECONDS = 24 * 3600
 FACTS_VERSION = 2  # facts of an older probe (no DELETE or race steps) are probed again
+SHARED_SUFFIX = ".tfwrap-probe-verdict.json"  # beside the state: <key>.tfwrap-probe-verdict.json
 _IF_MATCH_UNRELIABLE = {
     "ignored": "ignores If-Match",
     "creates-missing": "creates a missing object on a PUT with If-Match",
@@ -52,6 +53,61 @@ def cached(backend: BackendConfig) -> dict[str, Any] | None:
     return facts if isinstance(facts, dict) and facts.get("version") == FACTS_VERSION else None
 
 
+def shared_key(backend: BackendConfig) -> str:
+    """Where the store's verdict is kept for every runner: beside the state, under the probe's
+    own prefix (``tfwrap iam-policy`` grants it)."""
+    return backend.state_key + SHARED_SUFFIX
+
+
+def shared(backend: BackendConfig) -> dict[str, Any] | None:
+    """The store's verdict as another runner left it in the bucket, if younger than a day by
+    the store's own clock (docs/decisions/021-shared-store-verdict.md); None otherwise."""
+    import json
+
+    from tfwrap.aws import clients
+    from tfwrap.lock.lockfile import server_date
+
+    try:
+        s3: Any = clients.client(backend, "s3", retries=False)
+        got = s3.get_object(Bucket=backend.bucket, Key=shared_key(backend))
+        body = json.loads(got["Body"].read())
+    except Exception:  # noqa: BLE001 - none, unreadable or denied: this runner probes itself
+        return None
+    now, written = server_date(got), got.get("LastModified")
+    if now is None or written is None or (now - written).total_seconds() > PROBE_TTL_SECONDS:
+        return None
+    facts = body.get("facts") if isinstance(body, dict) else None
+    if not isinstance(facts, dict) or facts.get("version") != FACTS_VERSION:
+        return None
+    return facts
+
+
+def _share(backend: BackendConfig, facts: dict[str, Any]) -> None:
+    """Leave a conclusive verdict in the bucket: create-only, or over the one read (If-Match),
+    so two runners that probed at once write it once."""
+    import json
+
+    from tfwrap.aws import clients
+
+    body = json.dumps({"tfwrap": "store verdict", "facts": facts}).encode()
+    try:
+        s3: Any = clients.client(backend, "s3", retries=False)
+        try:
+            etag = s3.head_object(Bucket=backend.bucket, Key=shared_key(backend))["ETag"]
+            condition = {"IfMatch": etag}
+        except Exception:  # noqa: BLE001 - none there yet (or unreadable): create only
+            condition = {"IfNoneMatch": "*"}
+        s3.put_object(
+            Bucket=backend.bucket,
+            Key=shared_key(backend),
+            Body=body,
+            ContentType="application/json",
+            **condition,
+        )
+    except Exception:  # noqa: BLE001, S110 - another runner wrote it, or denied: only speed is lost
+        pass
+
+
 def probe_now(backend: BackendConfig) -> tuple[dict[str, Any], bool]:
     """Run the probe and cache a conclusive result; returns (facts, cacheable)."""
     from tfwrap.aws import probe  # deferred: botocore
@@ -61,6 +117,8 @@ def probe_now(backend: BackendConfig) -> tuple[dict[str, Any], bool]:
     ok = "error" not in facts
     if ok:
         cache.put("store", _key(backend), facts)
+        if not facts.get("denied"):  # a verdict on the store, not on this identity
+            _share(backend, facts)
     return facts, ok
 
 
@@ -74,6 +132,10 @@ def facts_for(
         if is_aws_endpoint(backend.s3_endpoint):
             return None, True
         found = cached(backend) if use_cache else None
+        if found is None and use_cache:
+            found = shared(backend)  # a fresh runner: the fleet's verdict, about once a day
+            if found is not None:
+                cache.put("store", _key(backend), found)
         if found is not None:
             return found, True
     return probe_now(backend)
