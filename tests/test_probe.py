@@ -38,8 +38,11 @@ resource "terraform_data" "slow" {
 
 
 def scratch_keys(url: str, bucket: str) -> list[str]:
+    """The probe's scratch objects left (the shared verdict is kept on purpose)."""
     listed = s3_client(url).list_objects_v2(Bucket=bucket).get("Contents", [])
-    return [o["Key"] for o in listed if SCRATCH_MARK in o["Key"]]
+    return [
+        o["Key"] for o in listed if SCRATCH_MARK in o["Key"] and not o["Key"].endswith(store.SHARED_SUFFIX)
+    ]
 
 
 def check_probe(work: Path, env: dict[str, str]) -> dict[str, Any]:
@@ -77,7 +80,7 @@ def test_the_s3_api_server_honours_conditional_writes(
     # Deleted by version ID: the versioned bucket keeps no noncurrent version, no delete marker.
     listed = s3_client(s3.url).list_object_versions(Bucket=bucket_name)
     left = [v["Key"] for v in [*listed.get("Versions", []), *listed.get("DeleteMarkers", [])]]
-    assert [k for k in left if SCRATCH_MARK in k] == []
+    assert [k for k in left if SCRATCH_MARK in k and not k.endswith(store.SHARED_SUFFIX)] == []
 
 
 # mode -> (finding, severity, guard stops the run)
@@ -512,3 +515,27 @@ def test_version_managers_are_recognised(tmp_path: Path, tools: Any) -> None:
     found = chain.installed("asdf", "1.11.4", str(asdf), {"ASDF_DATA_DIR": str(data)})
     assert found == str(data / "installs" / "terraform" / "1.11.4" / "bin" / "terraform")
     assert chain.installed("asdf", "1.10.0", str(asdf), {"ASDF_DATA_DIR": str(data)}) is None
+
+
+def test_a_fleet_of_fresh_runners_probes_a_store_once_and_shares_the_verdict(
+    s3: S3Server, bucket_name: str, tmp_path: Path, env: dict[str, str]
+) -> None:
+    """The verdict is kept beside the state (written conditionally): a runner with an empty
+    cache reads it instead of probing; an identity's denial is never shared."""
+    make_bucket(s3.url, bucket_name)
+    with FaultProxy(s3.url, "pass") as proxy:
+        work = write_config(tmp_path / "work", proxy.url, bucket_name)
+        first = {**env, "TFWRAP_CACHE_DIR": str(tmp_path / "runner-1")}
+        assert run(["terraform", "init", *QUIET], work, first).returncode == 0
+        probed = probe_puts(proxy)
+        assert probed >= 1
+        for n in (2, 3):  # fresh runners: nothing cached on their machines
+            fresh = {**env, "TFWRAP_CACHE_DIR": str(tmp_path / f"runner-{n}")}
+            again = run(["terraform", "init", *QUIET, "-reconfigure"], work, fresh)
+            assert again.returncode == 0, again.stderr
+        assert probe_puts(proxy) == probed + 0, "a fresh runner probed the store again"
+    key = KEY + store.SHARED_SUFFIX
+    versions = s3_client(s3.url).list_object_versions(Bucket=bucket_name, Prefix=key).get("Versions", [])
+    assert len(versions) == 1, versions  # written once
+    shared = json.loads(s3_client(s3.url).get_object(Bucket=bucket_name, Key=key)["Body"].read())
+    assert shared["facts"]["create_only"] == "honoured" and "denied" not in shared["facts"]
