@@ -153,9 +153,15 @@ def test_probe_is_cached_per_endpoint_bucket_and_identity_never_on_the_warm_path
         (work / ".tfwrap.toml").write_text("cache_ttl_seconds = 0\n")
         assert run(["terraform", "plan", *QUIET], work, env).returncode == 0
         assert probe_puts(proxy) == first
-        # Another identity is another verdict.
+        # Another identity has no verdict of its own: it reads the store's verdict that the
+        # first left in the bucket (a verdict on the store, not on who asks)...
         other = {**env, "AWS_ACCESS_KEY_ID": "AKIAOTHEROTHEROTHER0"}
         assert run(["terraform", "plan", *QUIET], work, other).returncode == 0
+        assert probe_puts(proxy) == first
+        # ...and probes itself when there is none.
+        s3_client(s3.url).delete_object(Bucket=bucket_name, Key=KEY + store.SHARED_SUFFIX)
+        third = {**env, "AWS_ACCESS_KEY_ID": "AKIATHIRDTHIRDTHIRD0"}
+        assert run(["terraform", "plan", *QUIET], work, third).returncode == 0
         assert probe_puts(proxy) == 2 * first
 
 

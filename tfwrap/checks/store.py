@@ -79,6 +79,8 @@ def shared(backend: BackendConfig) -> dict[str, Any] | None:
     facts = body.get("facts") if isinstance(body, dict) else None
     if not isinstance(facts, dict) or facts.get("version") != FACTS_VERSION:
         return None
+    if facts.get("endpoint") != backend.s3_endpoint:
+        return None  # the same bucket behind another endpoint (a proxy) is another store
     return facts
 
 
