@@ -186,6 +186,24 @@ def test_warm_cache_makes_no_aws_call_and_config_change_invalidates(
     assert changed.returncode == 80 and "[bucket-versioning]" in changed.stderr
 
 
+def test_a_cached_verdict_is_only_for_the_identity_that_earned_it(
+    s3: S3Server, bucket_name: str, tmp_path: Path, env: dict[str, str]
+) -> None:
+    """Another AWS identity (which may see less) never reuses a passing verdict: it checks anew."""
+    make_bucket(s3.url, bucket_name, object_lock=False)
+    work = write_config(tmp_path / "work", s3.url, bucket_name)
+    (work / ".tfwrap.toml").write_text('[severity]\nbucket-object-lock = "off"\n')
+    init(work, env)
+    assert run([*TF, "plan", *QUIET], work, env).returncode == 0  # fills the cache
+    s3_client(s3.url).put_bucket_versioning(
+        Bucket=bucket_name, VersioningConfiguration={"Status": "Suspended"}
+    )
+    assert run([*TF, "plan", *QUIET], work, env).returncode == 0  # the same identity: warm
+    other = {**env, "AWS_ACCESS_KEY_ID": "AKIAOTHEROTHEROTHER0"}
+    cold = run([*TF, "plan", *QUIET], work, other)
+    assert cold.returncode == 80 and "versioning is Suspended" in cold.stderr, cold.stderr
+
+
 def test_tfwrap_check_reports_and_exits_80_on_errors(
     s3: S3Server, bucket_name: str, tmp_path: Path, env: dict[str, str]
 ) -> None:

@@ -39,6 +39,25 @@ def test_heartbeat_seconds_out_of_range_is_81(tmp_path: Path, env: dict[str, str
     assert f"TFWRAP_HEARTBEAT_SECONDS = {value!r}" in line and "must be a number" in line
 
 
+@pytest.mark.parametrize(
+    ("heartbeat", "intervals"),
+    [("0.4", "1"), ("1", "2"), ("0.4", "5"), ("10", "2")],  # leases 0, 2, 2 and 20 s
+)
+def test_a_lease_too_short_to_tell_a_live_holder_is_81(
+    tmp_path: Path, env: dict[str, str], heartbeat: str, intervals: str
+) -> None:
+    """A lease must outlast one missed renewal and the store's one-second clock: at least
+    2 x heartbeat + 1 s, and never under 3 s (docs/decisions/020-lease-floor.md)."""
+    short = {**env, "TFWRAP_HEARTBEAT_SECONDS": heartbeat, "TFWRAP_LEASE_INTERVALS": intervals}
+    line = one_line(run(["terraform", "plan"], tmp_path, short), 81)
+    assert "lease" in line and "TFWRAP_LEASE_INTERVALS" in line
+
+
+def test_the_shortest_lease_allowed_runs(tmp_path: Path, env: dict[str, str]) -> None:
+    fine = {**env, "TFWRAP_HEARTBEAT_SECONDS": "1", "TFWRAP_LEASE_INTERVALS": "3"}
+    assert run(["terraform", "plan"], tmp_path, fine).returncode != 81
+
+
 def test_lease_in_policy_file_must_be_finite(tmp_path: Path, env: dict[str, str]) -> None:
     (tmp_path / ".tfwrap.toml").write_text("lease_intervals = inf\n")
     line = one_line(run(["terraform", "plan"], tmp_path, env), 81)
@@ -309,3 +328,37 @@ def test_a_supervised_apply_with_stderr_closed_behaves_as_terraform_does(
     shimmed = run(["sh", "-c", f"terraform apply -auto-approve {' '.join(QUIET)} 2>&-"], work, env)
     assert shimmed.returncode == 0, shimmed.stdout
     assert "Apply complete!" in shimmed.stdout
+
+
+def test_a_prefetch_interrupted_while_read_is_discarded_without_closing_its_fd_twice(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Ctrl-C 0.15-0.3 s into a cold check landed in the prefetch's read: the pipe was already
+    closed, and discarding it closed the same fd again (exit 85, "Bad file descriptor")."""
+    from tfwrap.checks import prefetch as prefetching
+
+    read_end, write_end = os.pipe()
+    os.close(write_end)
+    pid = os.fork()
+    if pid == 0:
+        os._exit(0)
+    prefetch = prefetching.Prefetch.__new__(prefetching.Prefetch)
+    prefetch.fd, prefetch.pid, prefetch.probed = read_end, pid, None
+    prefetch._found, prefetch._done = None, False
+    real_waitpid = os.waitpid
+    calls = []
+
+    def interrupted(*args: object) -> object:
+        if not calls:
+            calls.append(1)
+            raise KeyboardInterrupt  # the Ctrl-C, after the pipe was read and closed
+        return real_waitpid(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(prefetching.os, "waitpid", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        prefetch.result("k")
+    reused, spare = os.pipe()  # the freed fd number is likely reused by now: must stay open
+    prefetch.discard()
+    os.fstat(reused)
+    os.close(reused)
+    os.close(spare)

@@ -139,7 +139,12 @@ def test_base_policy_is_terraform_plus_tfwrap_checks() -> None:
     ]
     assert by_sid["TfwrapChecks"]["Resource"] == "arn:aws:s3:::acme-state"
     # The conditional-write probe's scratch objects, next to the lock file (issue 9).
-    assert by_sid["TfwrapProbe"]["Action"] == ["s3:PutObject", "s3:DeleteObject"]
+    assert by_sid["TfwrapProbe"]["Action"] == [
+        "s3:GetObject",
+        "s3:PutObject",
+        "s3:DeleteObject",
+        "s3:DeleteObjectVersion",
+    ]
     assert by_sid["TfwrapProbe"]["Resource"] == (
         "arn:aws:s3:::acme-state/app/terraform.tfstate.tfwrap-probe-*"
     )

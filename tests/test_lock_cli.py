@@ -120,10 +120,25 @@ def test_ages_come_from_last_modified_and_date_and_the_item_from_the_same_holder
     assert verdict.ages(obj, None, None, None) == (None, None)
 
 
-def test_a_local_holder_whose_processes_are_gone_is_stale_at_once() -> None:
-    v = verdict.judge(fields(local().line()), 0, here=here())
+def test_a_local_holder_whose_processes_are_gone_is_stale_once_the_store_shows_no_renewal() -> None:
+    """Gone PIDs are the Info's claim; the store's clock must also show the lock unrenewed for
+    longer than the claimed interval plus 2 s (a rewritten Info, a cloned VM with the same boot id)."""
+    v = verdict.judge(fields(local(interval_seconds=1).line()), 4, here=here())
     assert v.verdict == verdict.STALE
     assert "4240" in v.reason and "4242" in v.reason and "both gone" in v.reason
+    fresh = verdict.judge(fields(local(interval_seconds=1).line()), 0, here=here())
+    assert fresh.verdict == verdict.ALIVE and "within its 90 s lease" in fresh.reason
+    # No claimed interval (an older tfwrap): the lease is the bound.
+    assert verdict.judge(fields(local().line()), 60, here=here()).verdict == verdict.ALIVE
+    assert verdict.judge(fields(local().line()), 91, here=here()).verdict == verdict.STALE
+
+
+@pytest.mark.parametrize("lease", [0, 1, 2])
+def test_a_claimed_lease_below_the_floor_is_unknown(lease: int) -> None:
+    v = verdict.judge(fields(holder(lease_seconds=lease).line()), 5, here=ELSEWHERE)
+    assert v.verdict == verdict.UNKNOWN and "floor" in v.reason
+    short = holder(lease_seconds=10, interval_seconds=5)  # under 2 x 5 + 1
+    assert verdict.judge(fields(short.line()), 0, here=ELSEWHERE).verdict == verdict.UNKNOWN
 
 
 @pytest.mark.parametrize("alive", [{"pid4240": 700}, {"pid4242": 710}])
@@ -135,7 +150,7 @@ def test_a_local_holder_with_a_process_left_is_alive_whatever_its_age(alive: dic
 
 def test_a_reused_pid_is_not_the_holder() -> None:
     """Both PIDs now belong to processes started later (other ticks): the holder is gone."""
-    v = verdict.judge(fields(local().line()), 0, here=here(pid4240=9000, pid4242=9001))
+    v = verdict.judge(fields(local(interval_seconds=1).line()), 4, here=here(pid4240=9000, pid4242=9001))
     assert v.verdict == verdict.STALE
 
 
@@ -287,12 +302,22 @@ def dead_pid() -> int:
     return done.pid
 
 
+UNRENEWED = 4  # seconds: a local holder's gone PIDs count once its 1 s interval + 2 s has passed
+
+
 def stale_info() -> str:
     """A heartbeat from this machine whose processes are gone: stale at once, whatever its age."""
     old = lockinfo.now() - dt.timedelta(minutes=10)
     pid = dead_pid()
     return Holder(
-        old, 90, "gone-runner", pid, pid, old - dt.timedelta(minutes=1), **this_machine(pid, 1)
+        old,
+        90,
+        "gone-runner",
+        pid,
+        pid,
+        old - dt.timedelta(minutes=1),
+        **this_machine(pid, 1),
+        interval_seconds=1,
     ).line()
 
 
@@ -334,6 +359,7 @@ def test_status_reports_no_lock_alive_stale_and_unknown(
 
     s3_client(s3.url).delete_object(Bucket=bucket_name, Key=LOCK_KEY)
     put_lock(s3.url, bucket_name, stale_info())
+    time.sleep(UNRENEWED)  # the store's clock must show it unrenewed (interval + 2 s)
     doc = status(tools, work, env)
     assert (
         doc["verdict"] == "stale" and "both gone" in doc["reason"] and doc["holder"]["host"] == "gone-runner"
@@ -390,6 +416,7 @@ def test_clear_stale_refuses_alive_and_unknown_and_removes_stale(
         s3_client(s3.url).delete_object(Bucket=bucket_name, Key=LOCK_KEY)
 
     lock_id, _ = put_lock(s3.url, bucket_name, stale_info())
+    time.sleep(UNRENEWED)  # the store's clock must show it unrenewed (interval + 2 s)
     removed = tfwrap(tools, clear, tmp_path, env)
     assert removed.returncode == 0, removed.stderr
     assert f"removed the stale lock s3://{bucket_name}/{LOCK_KEY} (ID {lock_id}" in removed.stderr
@@ -413,8 +440,15 @@ def test_local_holder_whose_processes_are_gone_is_stale_and_cleared(
     put_lock(
         s3.url,
         bucket_name,
-        Holder(now, 90, lockinfo.hostname(), pid, pid, now, **this_machine(pid, 1)).line(),
+        Holder(
+            now, 90, lockinfo.hostname(), pid, pid, now, **this_machine(pid, 1), interval_seconds=1
+        ).line(),
     )
+    # Just written: gone PIDs are only the Info's claim (a rewritten Info, a cloned VM), so the
+    # lock is judged by its lease until the store's clock shows it unrenewed.
+    fresh = status(tools, work, env)
+    assert fresh["verdict"] == "alive" and "within its 90 s lease" in fresh["reason"], fresh
+    time.sleep(UNRENEWED)
     doc = status(tools, work, env)
     assert doc["verdict"] == "stale" and "both gone" in doc["reason"], doc
     removed = tfwrap(tools, ["lock", "clear", "--stale", "-y", "-chdir", str(work)], tmp_path, env)
@@ -442,7 +476,7 @@ def test_clear_id_removes_only_the_named_lock(
     assert f"removed the lock s3://{bucket_name}/{LOCK_KEY} (ID {lock_id}" in right.stderr
     assert lock_etag(s3.url, bucket_name) is None
     neither = tfwrap(tools, ["lock", "clear", "--yes", "-chdir", str(work)], tmp_path, env)
-    assert neither.returncode == 83 and "exactly one of --stale or --id" in neither.stderr
+    assert neither.returncode == 83 and "exactly one of --stale, --id ID or --unreadable" in neither.stderr
 
 
 @pytest.mark.engine
@@ -513,6 +547,7 @@ def test_a_lock_renewed_while_the_user_confirms_survives(
         TableName=table,
         Item={"LockID": {"S": f"{bucket_name}/{STATE_KEY}"}, "Info": {"S": body(lock_id, stale_info())}},
     )
+    time.sleep(UNRENEWED)  # the store's clock must show it unrenewed (interval + 2 s)
     backend = config.load(parse([f"-chdir={work}", "plan"]))
     found = cli_lock._read(backend)
     assert found.verdict is not None and found.verdict.verdict == "stale"
@@ -548,6 +583,7 @@ def test_confirmation_on_a_terminal_and_refusal_without_one(
 ) -> None:
     work = setup(s3, bucket_name, tmp_path, tools, env)
     lock_id, etag = put_lock(s3.url, bucket_name, stale_info())
+    time.sleep(UNRENEWED)  # the store's clock must show it unrenewed (interval + 2 s)
     clear = ["lock", "clear", "--stale", "-chdir", str(work)]
     no_tty = tfwrap(tools, clear, tmp_path, env, stdin=subprocess.DEVNULL)
     assert no_tty.returncode == 83 and "pass --yes" in no_tty.stderr.splitlines()[-1]
@@ -647,3 +683,38 @@ def test_a_lock_taken_by_terraform_itself_is_unknown_and_never_cleared_as_stale(
     assert "Apply complete!" in out
     assert lock_etag(s3.url, bucket_name) is None  # Terraform released its own lock
     assert status(tools, work, env)["locked"] is False
+
+
+@pytest.mark.engine
+@pytest.mark.shim
+@pytest.mark.parametrize("garbage", [b"", b"{not json", b"[1, 2]", b'{"ID": ""}'])
+def test_an_unreadable_lock_is_shown_as_such_and_cleared_exactly(
+    s3: S3Server, bucket_name: str, tmp_path: Path, env: dict[str, str], tools: Tools, garbage: bytes
+) -> None:
+    work = setup(s3, bucket_name, tmp_path, tools, env)
+    client = s3_client(s3.url)
+    client.put_object(Bucket=bucket_name, Key=LOCK_KEY, Body=garbage, IfNoneMatch="*")
+    doc = status(tools, work, env)
+    assert doc["verdict"] == "unreadable", doc
+    blocked = run(["terraform", "plan", *QUIET], work, env)
+    assert blocked.returncode == 1 and "lock unreadable:" in blocked.stderr, blocked.stderr
+    assert "--id `" not in blocked.stderr and "--id ``" not in blocked.stderr
+    assert "tfwrap lock clear --unreadable" in blocked.stderr
+    empty_id = tfwrap(tools, ["lock", "clear", "--id", "", "--yes", "-chdir", str(work)], tmp_path, env)
+    assert empty_id.returncode == 83 and "--unreadable" in empty_id.stderr, empty_id.stderr
+    removed = tfwrap(tools, ["lock", "clear", "--unreadable", "--yes", "-chdir", str(work)], tmp_path, env)
+    assert removed.returncode == 0, removed.stderr
+    assert lock_etag(s3.url, bucket_name) is None
+
+
+def test_a_clone_with_this_boot_id_but_another_machine_or_host_is_not_this_machine() -> None:
+    """VMs cloned from one memory snapshot share a boot id (and every host the PID-namespace
+    inode): the machine id and the host name tell them apart."""
+    me = verdict.Here(BOOT, PIDNS, never_asked, machine_id="m-here", host="ci-7")
+    clone = local(machine_id="m-clone", interval_seconds=1)
+    assert verdict.judge(fields(clone.line()), 4, here=me).verdict == verdict.ALIVE  # by its lease
+    renamed = local(machine_id="m-here", host="ci-8", interval_seconds=1)
+    assert verdict.judge(fields(renamed.line()), 4, here=me).verdict == verdict.ALIVE
+    same = local(machine_id="m-here", interval_seconds=1)
+    mine = verdict.Here(BOOT, PIDNS, {}.get, machine_id="m-here", host="ci-7")
+    assert verdict.judge(fields(same.line()), 4, here=mine).verdict == verdict.STALE

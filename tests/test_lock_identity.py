@@ -194,7 +194,10 @@ def test_a_shared_tf_log_path_never_makes_another_runs_lock_ours(
     text = shared.read_text()
     locked = [line for line in text.splitlines() if "Locked remote state" in line]
     assert len(locked) == 2 and any(b_lock in line for line in locked), locked
-    assert text.count("Terraform version:") == 2, "a run's log lines were copied twice"
+    # A's wait may have been handed off (retried at once when the blocker went): one more
+    # Terraform run, its own lines; a line copied twice shows as the same stamped line twice.
+    starts = [line for line in text.splitlines() if "Terraform version:" in line]
+    assert len(starts) >= 2 and len(starts) == len(set(starts)), "a run's log lines were copied twice"
 
 
 def test_user_log_on_stderr_still_relayed_once(

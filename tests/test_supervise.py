@@ -7,6 +7,7 @@ import pty
 import select
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -256,3 +257,42 @@ def test_terraform_that_will_not_stop_is_killed_after_grace(
     assert no_lock(s3, bucket_name)
     for pid in tree:
         assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == "zombie"
+
+
+def test_a_terraform_status_tfwrap_cannot_read_is_never_success(tmp_path: Path) -> None:
+    """Fail closed: when Terraform's status is lost (another waiter reaped it), tfwrap does not
+    report 0, whether it was waiting for it or looking it up after its own failure."""
+    code = (
+        "import os, sys\n"
+        "from tfwrap.terraform.child import Child\n"
+        "for how in ('wait', 'final'):\n"
+        "    c = Child('/bin/sh', ['-c', 'exit 3'], dict(os.environ), terminal=False)\n"
+        "    os.waitpid(c.pid, 0)  # reaped behind tfwrap's back: the 3 is gone\n"
+        "    print(c.wait(grace=1) if how == 'wait' else c.final_status())\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=tmp_path, timeout=60
+    )
+    statuses = [int(s) for s in out.stdout.split()]
+    assert len(statuses) == 2 and 0 not in statuses, out
+    assert "exit status is unknown" in out.stderr
+
+
+def test_the_keepers_report_is_a_typed_versioned_message() -> None:
+    from tfwrap.supervise.keeper import KeeperReport
+
+    sent = KeeperReport(attempted="a", locked="a", mode="S3 Native only", annotations=3, has_locks=True)
+    assert KeeperReport.decode(sent.encode()) == sent
+    import json
+
+    wire = json.loads(sent.encode())
+    assert wire["version"] == KeeperReport.VERSION and set(wire) == {"version", *KeeperReport.FIELDS}
+    # Another version, a renamed or missing field, a wrong type: not read as a report at all.
+    for broken in (
+        {**wire, "version": KeeperReport.VERSION + 1},
+        {k: v for k, v in wire.items() if k != "locked"},
+        {**{k: v for k, v in wire.items() if k != "locked"}, "locked_id": "a"},
+        {**wire, "annotations": "3"},
+    ):
+        assert KeeperReport.decode(json.dumps(broken).encode()) is None
+    assert KeeperReport.decode(b"\xff not json") is None

@@ -8,6 +8,7 @@ loopback. A holder "on another machine" runs in a PID namespace of its own
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import json
 import subprocess
 import time
@@ -54,6 +55,9 @@ def setup(s3: S3Server, bucket: str, tmp_path: Path, env: dict[str, str], **cfg:
     return work
 
 
+UNRENEWED = 4  # seconds: the 1 s interval of gone_local_holder, plus the 2 s margin, plus one
+
+
 def put_foreign_lock(s3: Any, bucket: str, info: str = "") -> tuple[str, str]:
     """A lock as plain Terraform writes it (no heartbeat unless ``info``); (ID, ETag)."""
     lock_id = str(uuid.uuid4())
@@ -67,12 +71,15 @@ def put_foreign_lock(s3: Any, bucket: str, info: str = "") -> tuple[str, str]:
         ContentType="application/json",
         ChecksumAlgorithm="SHA256",
     )
+    if "every=" in info:
+        time.sleep(UNRENEWED)  # a local holder's gone PIDs count once the store shows no renewal
     return lock_id, str(put["ETag"])
 
 
 def gone_local_holder(pid: int, start: int = 1) -> str:
-    """A heartbeat from this machine naming ``pid`` that started at tick ``start``."""
-    now = lockinfo.now()
+    """A heartbeat from this machine naming ``pid`` that started at tick ``start``, renewed
+    every second and last 10 s ago by its own stamp (a DynamoDB item is aged by it)."""
+    now = lockinfo.now() - dt.timedelta(seconds=10)
     return lockinfo.Holder(
         now,
         600,  # a long lease: only the process check can make it stale this soon
@@ -85,6 +92,7 @@ def gone_local_holder(pid: int, start: int = 1) -> str:
         pidns=lockinfo.pid_namespace(),
         tfwrap_start=start,
         terraform_start=start,
+        interval_seconds=1,
     ).line()
 
 

@@ -6,6 +6,8 @@ the heartbeat keeps renewing); they fail until it is merged.
 
 from __future__ import annotations
 
+import itertools
+import json
 import signal
 import time
 from pathlib import Path
@@ -60,3 +62,103 @@ def test_a_suspended_run_keeps_its_lock_alive_and_is_never_taken_over(
     assert "Apply complete!" in holder.out
     assert read_object(client, bucket_name, "app/terraform.tfstate.tflock") is None
     assert run(["terraform", "output", "-raw", "message"], work, fast).stdout == "suspended"
+
+
+SLOW_APPLY = """
+resource "terraform_data" "slow" {
+  triggers_replace = timestamp()
+  provisioner "local-exec" {
+    command = "sleep %d"
+  }
+}
+"""
+LOCK_KEY = "app/terraform.tfstate.tflock"
+
+
+def lock_versions(client: object, bucket: str) -> list[tuple[float, str]]:
+    """Every version of the lock object (and its delete markers): (write time, Info or "")."""
+    listed = client.list_object_versions(Bucket=bucket, Prefix=LOCK_KEY)  # type: ignore[attr-defined]
+    found = []
+    for v in listed.get("Versions", []):
+        got = client.get_object(Bucket=bucket, Key=LOCK_KEY, VersionId=v["VersionId"])  # type: ignore[attr-defined]
+        found.append((v["LastModified"].timestamp(), str(json.loads(got["Body"].read())["Info"])))
+    found += [(m["LastModified"].timestamp(), "") for m in listed.get("DeleteMarkers", [])]
+    return sorted(found)
+
+
+def test_a_heartbeat_that_keeps_crashing_is_replaced_every_time_and_never_lapses(
+    s3: S3Server, bucket_name: str, tmp_path: Path, env: dict[str, str]
+) -> None:
+    """Every keeper's heartbeat thread fails after one renewal (a test hook): each death ends its
+    process, and tfwrap replaces it as often as it dies (not three times), said once."""
+    crashing = {
+        **env,
+        "TFWRAP_HEARTBEAT_SECONDS": "1",
+        "TFWRAP_LEASE_INTERVALS": "6",
+        "TFWRAP_TEST_HEARTBEAT_CRASH_AFTER": "1",
+    }
+    make_bucket(s3.url, bucket_name)
+    work = write_config(tmp_path / "work", s3.url, bucket_name, resource=SLOW_APPLY % 16)
+    assert run(["terraform", "init", "-no-color", "-input=false"], work, env).returncode == 0
+    apply = run(APPLY, work, crashing, timeout=180)
+    assert apply.returncode == 0, apply.stderr
+    assert apply.stderr.count("heartbeat failed (RuntimeError: test hook") == 1, apply.stderr
+    assert apply.stderr.count("the heartbeat process ended while Terraform runs") == 1, apply.stderr
+    writes = lock_versions(s3_client(s3.url), bucket_name)
+    renewals = [t for t, info in writes if info.startswith("tfwrap heartbeat=")]
+    assert len(renewals) >= 5, writes  # three replacements would give at most four
+    gaps = [b - a for (a, _), (b, _) in itertools.pairwise(writes)]
+    assert max(gaps) <= 6, (gaps, apply.stderr)  # never unrenewed for longer than the lease
+
+
+def test_a_keeper_that_cannot_be_replaced_marks_the_lock_and_says_so(
+    s3: S3Server, bucket_name: str, tmp_path: Path, env: dict[str, str]
+) -> None:
+    """The replacement fails (a test hook): said loudly, and the lock's Info records that its
+    renewals stopped, so a waiter judges it unknown (a human decides), never stale by age."""
+    lost = {
+        **env,
+        "TFWRAP_HEARTBEAT_SECONDS": "1",
+        "TFWRAP_LEASE_INTERVALS": "3",
+        "TFWRAP_TEST_HEARTBEAT_CRASH_AFTER": "1",
+        "TFWRAP_TEST_KEEPER_SPAWN_FAILS": "1",
+    }
+    make_bucket(s3.url, bucket_name)
+    work = write_config(tmp_path / "work", s3.url, bucket_name, resource=SLOW_APPLY % 12)
+    assert run(["terraform", "init", "-no-color", "-input=false"], work, env).returncode == 0
+    holder = start(APPLY, work, lost)
+    client = s3_client(s3.url)
+
+    def marked() -> bool:
+        found = read_object(client, bucket_name, LOCK_KEY)
+        return bool(found and b"renewals=stopped" in found[0])
+
+    wait_for(marked, 60, 0.1, "the lock marked as no longer renewed")
+    time.sleep(5)  # well past the 3 s lease
+    waiter = run([*APPLY, "-lock-timeout=2s"], work, {**env, "TFWRAP_STALE_LOCKS": "take-over"})
+    assert waiter.returncode == 1, waiter.stderr
+    assert "took over" not in waiter.stderr and "unknown" in waiter.stderr, waiter.stderr
+    assert holder.wait(120) == 0, holder.err
+    assert "could not be replaced" in holder.err and "no longer renewed" in holder.err
+
+
+def test_a_holder_whose_lock_is_removed_says_its_writes_are_unprotected(
+    s3: S3Server, bucket_name: str, tmp_path: Path, env: dict[str, str]
+) -> None:
+    """Its lock removed by hand (or by a taker that already released): said once, loudly; a
+    normal release says nothing of the kind."""
+    fast = {**env, "TFWRAP_HEARTBEAT_SECONDS": "1"}
+    make_bucket(s3.url, bucket_name)
+    work = write_config(tmp_path / "work", s3.url, bucket_name, resource=SLOW_APPLY % 8)
+    assert run(["terraform", "init", "-no-color", "-input=false"], work, env).returncode == 0
+    client = s3_client(s3.url)
+    holder = start(APPLY, work, fast)
+    wait_beating(client, bucket_name, holder)
+    client.delete_object(Bucket=bucket_name, Key=LOCK_KEY)
+    # Terraform's status stands: it fails to release a lock that is gone ("Error releasing").
+    assert holder.wait(120) == 1, holder.err
+    assert "Error releasing the state lock" in holder.err
+    warning = "is gone while Terraform still runs"
+    assert holder.err.count(warning) == 1 and "no longer protected" in holder.err, holder.err
+    normal = run(APPLY, work, fast)
+    assert normal.returncode == 0 and "WARNING" not in normal.stderr, normal.stderr

@@ -44,9 +44,11 @@ CHECK_ACTIONS = (
 )
 STATE_ACTIONS = ("s3:GetObject", "s3:PutObject")
 LOCK_FILE_ACTIONS = ("s3:GetObject", "s3:PutObject", "s3:DeleteObject")
-# tfwrap's conditional-write probe (issue 9): scratch objects next to the lock object,
-# ``<key>.tfwrap-probe-*`` (tfwrap.aws.probe.SCRATCH_MARK), created and removed.
-PROBE_ACTIONS = ("s3:PutObject", "s3:DeleteObject")
+# tfwrap's conditional-write probe: scratch objects next to the lock object,
+# ``<key>.tfwrap-probe-*`` (tfwrap.aws.probe.SCRATCH_MARK), created and removed by version ID
+# (a versioned bucket keeps nothing of them), and the store's verdict shared beside them
+# (``<key>.tfwrap-probe-verdict.json``, read and written).
+PROBE_ACTIONS = ("s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:DeleteObjectVersion")
 PROBE_SUFFIX = ".tfwrap-probe-*"
 # With `acl` in the backend every PutObject (state and lock file) carries x-amz-acl, which S3
 # authorises as s3:PutObjectAcl too.

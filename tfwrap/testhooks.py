@@ -16,8 +16,19 @@ MIGRATE_STOP_AFTER = "TFWRAP_TEST_MIGRATE_STOP_AFTER"  # stop (exit 130) once th
 MIGRATE_CRASH_AFTER = "TFWRAP_TEST_MIGRATE_CRASH_AFTER"  # die (exit 137) after the step, before recording
 # state restore: wait this long holding the lock, before the conditional state write
 STATE_PAUSE_BEFORE_WRITE = "TFWRAP_TEST_STATE_PAUSE_BEFORE_WRITE"
+HEARTBEAT_CONNECT_FAILURES = "TFWRAP_TEST_HEARTBEAT_CONNECT_FAILURES"  # its first N connects fail
+HEARTBEAT_CRASH_AFTER = "TFWRAP_TEST_HEARTBEAT_CRASH_AFTER"  # the heartbeat thread raises after N renewals
+KEEPER_SPAWN_FAILS = "TFWRAP_TEST_KEEPER_SPAWN_FAILS"  # replacing a dead keeper fails (full process table)
 
-ALL = (CLOCK_OFFSET_SECONDS, MIGRATE_STOP_AFTER, MIGRATE_CRASH_AFTER, STATE_PAUSE_BEFORE_WRITE)
+ALL = (
+    CLOCK_OFFSET_SECONDS,
+    MIGRATE_STOP_AFTER,
+    MIGRATE_CRASH_AFTER,
+    STATE_PAUSE_BEFORE_WRITE,
+    HEARTBEAT_CONNECT_FAILURES,
+    HEARTBEAT_CRASH_AFTER,
+    KEEPER_SPAWN_FAILS,
+)
 
 
 def get(name: str, environ: dict[str, str] | None = None) -> str:

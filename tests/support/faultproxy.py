@@ -12,6 +12,11 @@ One mode per behaviour seen in the wild (DOMAIN.md, "Stores other than AWS S3"):
 - ``sse-c``: SSE-C as AWS enforces it (moto ignores it): an object written with a customer key
   (its MD5 header) answers 400 ``InvalidRequest`` to a read or copy without that same key.
 
+- ``delete-unconditional``: drops ``If-Match`` from DELETE only (a store that honours conditional
+  PUTs but deletes unconditionally: AWS before 2025-09, many S3-compatible stores);
+- ``racy``: checks a PUT's condition itself, waits ``race_window`` seconds, then writes without
+  it (a store that checks and writes in two steps: moto threaded, SeaweedFS, RustFS).
+
 ``delay_puts`` holds every PUT back that many seconds (to interrupt a probe mid-way).
 Every request is recorded as ``(method, path, status)``.
 
@@ -44,7 +49,16 @@ from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
-MODES = ("pass", "strip", "refuse", "if-match-creates", "reject-checksums", "sse-c")
+MODES = (
+    "pass",
+    "strip",
+    "refuse",
+    "if-match-creates",
+    "reject-checksums",
+    "sse-c",
+    "delete-unconditional",
+    "racy",
+)
 _SSE_MD5 = "x-amz-server-side-encryption-customer-key-md5"
 _COPY_MD5 = "x-amz-copy-source-server-side-encryption-customer-key-md5"
 _CONDITIONS = ("if-none-match", "if-match")
@@ -63,11 +77,14 @@ def _error(code: str, message: str) -> bytes:
 class FaultProxy:
     """``with FaultProxy(upstream_url, mode) as proxy: proxy.url ...``"""
 
-    def __init__(self, upstream: str, mode: str = "pass", delay_puts: float = 0.0) -> None:
+    def __init__(
+        self, upstream: str, mode: str = "pass", delay_puts: float = 0.0, race_window: float = 0.05
+    ) -> None:
         if mode not in MODES:
             raise ValueError(mode)
         self.mode = mode
         self.delay_puts = delay_puts
+        self.race_window = race_window
         parts = urlsplit(upstream)
         self.upstream = (parts.hostname or "127.0.0.1", parts.port or 80)
         self.requests: list[tuple[str, str, int]] = []
@@ -225,6 +242,29 @@ class FaultProxy:
         elif self.mode == "if-match-creates" and req.command == "PUT" and "if-match" in headers:
             if self._forward("HEAD", req.path, {"host": headers.get("host", "")}, b"")[0] == 404:
                 headers.pop("if-match")
+        elif self.mode == "delete-unconditional" and req.command == "DELETE":
+            headers.pop("if-match", None)
+        elif (
+            self.mode == "racy"
+            and req.command == "PUT"
+            and conditional
+            and "?" not in req.path.replace("?x-id=PutObject", "")
+        ):
+            same = {k: v for k, v in headers.items() if k in ("host", "authorization", "x-amz-date")}
+            head = self._forward("HEAD", req.path.split("?")[0], same, b"")
+            exists = head[0] != 404  # an unsigned HEAD of an existing object may get 403
+            etag = next((v for k, v in head[1] if k.lower() == "etag"), "")
+            wanted = headers.pop("if-match", None)
+            create_only = headers.pop("if-none-match", None) == "*"
+            if (create_only and exists) or (wanted is not None and (not exists or (etag and wanted != etag))):
+                return (
+                    412,
+                    [("Content-Type", "application/xml")],
+                    _error(
+                        "PreconditionFailed", "At least one of the pre-conditions you specified did not hold"
+                    ),
+                )
+            time.sleep(self.race_window)  # checked; now the write, in a second step
         elif self.mode == "reject-checksums" and any(
             h.startswith("x-amz-checksum-") or h in ("x-amz-trailer", "x-amz-sdk-checksum-algorithm")
             for h in headers

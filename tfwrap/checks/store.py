@@ -16,12 +16,18 @@ from tfwrap.backend.config import BackendConfig
 from tfwrap.findings import cache
 from tfwrap.findings.finding import WARNING, Finding, make
 
+_RACERS = 8  # aws/probe.py RACERS (not imported: botocore)
+
 PROBE_TTL_SECONDS = 24 * 3600
+FACTS_VERSION = 2  # facts of an older probe (no DELETE or race steps) are probed again
+SHARED_SUFFIX = ".tfwrap-probe-verdict.json"  # beside the state: <key>.tfwrap-probe-verdict.json
 _IF_MATCH_UNRELIABLE = {
     "ignored": "ignores If-Match",
     "creates-missing": "creates a missing object on a PUT with If-Match",
     "unsupported": "refuses If-Match",
 }
+# "0-won": every racer refused (AWS answers 409 to a conditional write that lost a race): safe.
+_ONE_WINNER = frozenset({"one-won", "0-won", "unknown"})
 _AWS_HOSTS = (".amazonaws.com", ".amazonaws.com.cn", ".api.aws")
 _SETTING = "env AWS_REQUEST_CHECKSUM_CALCULATION=when_required AWS_RESPONSE_CHECKSUM_VALIDATION=when_required"
 _AGAIN = "then `tfwrap check --probe` asks the store again"
@@ -44,7 +50,64 @@ def _key(backend: BackendConfig) -> str:
 def cached(backend: BackendConfig) -> dict[str, Any] | None:
     """The probe's last facts for this endpoint, bucket and identity (a day at most)."""
     facts = cache.get("store", _key(backend), max_age=PROBE_TTL_SECONDS)
-    return facts if isinstance(facts, dict) else None
+    return facts if isinstance(facts, dict) and facts.get("version") == FACTS_VERSION else None
+
+
+def shared_key(backend: BackendConfig) -> str:
+    """Where the store's verdict is kept for every runner: beside the state, under the probe's
+    own prefix (``tfwrap iam-policy`` grants it)."""
+    return backend.state_key + SHARED_SUFFIX
+
+
+def shared(backend: BackendConfig) -> dict[str, Any] | None:
+    """The store's verdict as another runner left it in the bucket, if younger than a day by
+    the store's own clock (docs/decisions/021-shared-store-verdict.md); None otherwise."""
+    import json
+
+    from tfwrap.aws import clients
+    from tfwrap.lock.lockfile import server_date
+
+    try:
+        s3: Any = clients.client(backend, "s3", retries=False)
+        got = s3.get_object(Bucket=backend.bucket, Key=shared_key(backend))
+        body = json.loads(got["Body"].read())
+    except Exception:  # noqa: BLE001 - none, unreadable or denied: this runner probes itself
+        return None
+    now, written = server_date(got), got.get("LastModified")
+    if now is None or written is None or (now - written).total_seconds() > PROBE_TTL_SECONDS:
+        return None
+    facts = body.get("facts") if isinstance(body, dict) else None
+    if not isinstance(facts, dict) or facts.get("version") != FACTS_VERSION:
+        return None
+    if facts.get("endpoint") != backend.s3_endpoint:
+        return None  # the same bucket behind another endpoint (a proxy) is another store
+    return facts
+
+
+def _share(backend: BackendConfig, facts: dict[str, Any]) -> None:
+    """Leave a conclusive verdict in the bucket: create-only, or over the one read (If-Match),
+    so two runners that probed at once write it once."""
+    import json
+
+    from tfwrap.aws import clients
+
+    body = json.dumps({"tfwrap": "store verdict", "facts": facts}).encode()
+    try:
+        s3: Any = clients.client(backend, "s3", retries=False)
+        try:
+            etag = s3.head_object(Bucket=backend.bucket, Key=shared_key(backend))["ETag"]
+            condition = {"IfMatch": etag}
+        except Exception:  # noqa: BLE001 - none there yet (or unreadable): create only
+            condition = {"IfNoneMatch": "*"}
+        s3.put_object(
+            Bucket=backend.bucket,
+            Key=shared_key(backend),
+            Body=body,
+            ContentType="application/json",
+            **condition,
+        )
+    except Exception:  # noqa: BLE001, S110 - another runner wrote it, or denied: only speed is lost
+        pass
 
 
 def probe_now(backend: BackendConfig) -> tuple[dict[str, Any], bool]:
@@ -52,9 +115,12 @@ def probe_now(backend: BackendConfig) -> tuple[dict[str, Any], bool]:
     from tfwrap.aws import probe  # deferred: botocore
 
     facts = probe.run(backend)
+    facts["version"] = FACTS_VERSION
     ok = "error" not in facts
     if ok:
         cache.put("store", _key(backend), facts)
+        if not facts.get("denied"):  # a verdict on the store, not on this identity
+            _share(backend, facts)
     return facts, ok
 
 
@@ -68,15 +134,41 @@ def facts_for(
         if is_aws_endpoint(backend.s3_endpoint):
             return None, True
         found = cached(backend) if use_cache else None
+        if found is None and use_cache:
+            found = shared(backend)  # a fresh runner: the fleet's verdict, about once a day
+            if found is not None:
+                cache.put("store", _key(backend), found)
         if found is not None:
             return found, True
     return probe_now(backend)
 
 
+def racy(facts: dict[str, Any]) -> bool:
+    """Several concurrent conditional writes of one key won (check and write in two steps)."""
+    steps = ("concurrent", "concurrent_if_match")
+    return any(facts.get(step, "one-won") not in _ONE_WINNER for step in steps)
+
+
+def heartbeat_off(facts: dict[str, Any]) -> str:
+    """Why the heartbeat must not rewrite the lock at this endpoint ("" when it may)."""
+    if facts.get("if_match") in _IF_MATCH_UNRELIABLE:
+        return "if-match-unreliable"
+    if racy(facts):
+        return "conditional-writes-racy"
+    return ""
+
+
+def takeover_off(facts: dict[str, Any]) -> str:
+    """Why no lock may be removed by a judgement at this endpoint (takeover, ``lock clear
+    --stale``): its removal is a DELETE with ``If-Match``, which must be honoured and atomic."""
+    if facts.get("delete_if_match", "honoured") != "honoured":
+        return "delete-conditions-ignored"
+    return heartbeat_off(facts)
+
+
 def heartbeat_unsafe(backend: BackendConfig) -> bool:
     """True when the cached probe says ``If-Match`` cannot be trusted at this endpoint."""
-    found = cached(backend) or {}
-    return found.get("if_match") in _IF_MATCH_UNRELIABLE
+    return bool(heartbeat_off(cached(backend) or {}))
 
 
 def evaluate(
@@ -148,12 +240,8 @@ def _probe(backend: BackendConfig, facts: dict[str, Any]) -> list[Finding]:
                 f"or keep DynamoDB locking for this backend; {_AGAIN}",
             )
         )
-    elif facts.get("create_only") == "ignored" or facts.get("concurrent") == "both-won":
-        how = (
-            "accepted a second create-only PUT of an existing object"
-            if facts.get("create_only") == "ignored"
-            else "let two concurrent create-only PUTs both win"
-        )
+    elif facts.get("create_only") == "ignored":
+        how = "accepted a second create-only PUT of an existing object"
         found.append(
             make(
                 "conditional-writes-ignored",
@@ -171,6 +259,33 @@ def _probe(backend: BackendConfig, facts: dict[str, Any]) -> list[Finding]:
                 f"{where} {what}: tfwrap's heartbeat is turned off for this endpoint, because it "
                 "could bring back a released lock",
                 f"upgrade the store (MinIO: RELEASE.2025-09 or later); {_AGAIN}",
+            )
+        )
+    if facts.get("create_only") == "honoured" and racy(facts):
+        found.append(
+            make(
+                "conditional-writes-racy",
+                f"{where} let several of {_RACERS} concurrent conditional writes of one object win "
+                f"(create-only: {facts.get('concurrent')}, If-Match: {facts.get('concurrent_if_match')}): "
+                "it checks the condition and writes in two steps, so tfwrap's heartbeat and "
+                "takeover are turned off for this endpoint; Terraform's own locking stays as direct",
+                "keep state on a store with atomic conditional writes (AWS S3, MinIO, R2), or keep "
+                f"DynamoDB locking for this backend; {_AGAIN}",
+            )
+        )
+    if facts.get("delete_if_match") in ("ignored", "unsupported", "unknown"):
+        what = {
+            "ignored": "removed an object on a DELETE with a wrong If-Match",
+            "unsupported": "refuses a DELETE with If-Match",
+            "unknown": "gave no clear answer to a DELETE with If-Match",
+        }[facts["delete_if_match"]]
+        found.append(
+            make(
+                "delete-conditions-ignored",
+                f"{where} {what} ({facts['steps'].get('delete_if_match_wrong_etag', '')}): a stale "
+                "lock is never removed by a judgement here (takeover and `tfwrap lock clear --stale` "
+                "are off), since the removal could hit a lock taken meanwhile",
+                f"clear a lock by its ID (`tfwrap lock clear --id ID`) after checking its run; {_AGAIN}",
             )
         )
     if not backend.use_lockfile:

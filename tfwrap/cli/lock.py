@@ -20,7 +20,8 @@ either way. The report goes to stdout. ``--json`` prints one document instead; i
   ``last_modified``.
 - ``dynamodb``: null, or the DynamoDB item: ``table``, ``item`` (its ``LockID``) and the
   same seven Terraform fields.
-- ``verdict``: ``"alive"``, ``"stale"``, ``"unknown"``, or null when no lock is held.
+- ``verdict``: ``"alive"``, ``"stale"``, ``"unknown"``, ``"unreadable"`` (garbled, empty or
+  no ID: no tool can read it), or null when no lock is held.
 - ``reason``: one sentence explaining the verdict (null when no lock is held).
 - ``server_time``: the store's clock (the ``Date`` of the answer that read the lock).
 - ``heartbeat``: the last tfwrap heartbeat as the holder stamped it, or null.
@@ -38,6 +39,9 @@ after it was read survives. An ``alive`` or ``unknown`` lock is never removed th
 
 ``tfwrap lock clear --id ID [--yes] [-chdir DIR]`` is ``terraform force-unlock`` for the
 ``.tflock`` object and the DynamoDB item alike: it removes whichever holds ``ID``.
+
+``tfwrap lock clear --unreadable [--yes] [-chdir DIR]`` removes the ``.tflock`` object only
+when it is ``unreadable``, with ``If-Match`` on the ETag read (exactly that object).
 
 Both ask for confirmation on the terminal (stderr) unless ``--yes``; with no terminal and
 no ``--yes`` they refuse. Prompts, refusals and what was removed go to stderr.
@@ -206,6 +210,9 @@ def _confirm(yes: bool, question: str) -> None:
 @_CHDIR
 @click.option("--stale", is_flag=True, help="Remove the lock only if tfwrap judges it stale.")
 @click.option("--id", "lock_id", metavar="ID", help="Remove the lock only if its ID is ID (force-unlock).")
+@click.option(
+    "--unreadable", is_flag=True, help="Remove the lock object only if no tool can read it (garbled, empty)."
+)
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--all", "every", is_flag=True, help="With --stale: every stale lock of PATHS or --bucket.")
 @click.option("--dry-run", is_flag=True, help="With --all: only say what would be removed.")
@@ -214,6 +221,7 @@ def clear(  # noqa: PLR0917 - click passes every option
     chdir: str,
     stale: bool,
     lock_id: str | None,
+    unreadable: bool,
     yes: bool,
     every: bool,
     dry_run: bool,
@@ -222,18 +230,25 @@ def clear(  # noqa: PLR0917 - click passes every option
     prefix: str,
     older_than: str | None,
 ) -> int | None:
-    """Remove the state lock: --stale only when it is stale, --id ID only when ID holds it.
+    """Remove the state lock: --stale only when it is stale, --id ID only when ID holds it,
+    --unreadable only when the lock object is not a lock any tool can read.
 
     Exit 0 when removed (or no lock is held); 86 when the lock was not removed; with --all,
-    88 when some stale lock was kept or could not be removed (tfwrap/cli/lock_estate.py).
+    92 when some stale lock was kept or could not be removed (tfwrap/cli/lock_estate.py).
     """
-    if stale == bool(lock_id):
-        raise TfwrapError("pass exactly one of --stale or --id ID", exitcodes.USAGE)
+    if sum((stale, lock_id is not None, unreadable)) != 1:
+        raise TfwrapError("pass exactly one of --stale, --id ID or --unreadable", exitcodes.USAGE)
+    if lock_id is not None and not lock_id:
+        raise TfwrapError(
+            "--id needs the lock's ID (`tfwrap lock status` shows it); a lock with no ID is "
+            "removed with --unreadable",
+            exitcodes.USAGE,
+        )
     selected = bool(paths or buckets or prefix or older_than or dry_run)
-    if (selected and not every) or (every and (lock_id or chdir != ".")):
+    if (selected and not every) or (every and (lock_id or unreadable or chdir != ".")):
         raise TfwrapError(
             "PATHS, --bucket, --prefix, --older-than and --dry-run go with --stale --all, "
-            "never with -chdir or --id",
+            "never with -chdir, --id or --unreadable",
             exitcodes.USAGE,
         )
     if every:
@@ -246,7 +261,9 @@ def clear(  # noqa: PLR0917 - click passes every option
     if v is None:
         say(f"no lock held on {found.where}: nothing removed")
         return None
-    if stale:
+    if unreadable:
+        _clear_unreadable(backend, found, v, yes)
+    elif stale:
         _clear_stale(backend, found, v, yes)
     else:
         _clear_id(backend, found, str(lock_id), yes)
@@ -266,11 +283,41 @@ def _clear_stale(backend: BackendConfig, found: CurrentLock, v: Verdict, yes: bo
             f"lock not removed: it is {v.verdict}, held by {v.holder_line()}: {v.reason}{hint}",
             exitcodes.LOCK_HELD,
         )
+    from tfwrap.checks import store
+
+    off = store.takeover_off(store.cached(backend) or {})
+    if off:
+        raise TfwrapError(
+            f"lock not removed: this endpoint's probe found {off}, so a removal by judgement could "
+            f"hit a lock taken meanwhile; if you know that run is gone, `tfwrap lock clear --id {v.lock_id}`",
+            exitcodes.LOCK_HELD,
+        )
     say(f"the lock is stale: {v.reason}")
     _confirm(yes, f"Remove the stale lock held by {v.holder_line()}?")
     with _aws(f"remove the lock {found.where}", backend.s3_endpoint):
         done = removal.remove_judged(found)
     _finish(done, "left in place: {kept}; see `tfwrap lock status`")
+
+
+def _clear_unreadable(backend: BackendConfig, found: CurrentLock, v: Verdict, yes: bool) -> None:
+    from tfwrap.lock import verdict
+
+    if found.s3 is None or verdict.judge(found.s3.fields, None).verdict != verdict.UNREADABLE:
+        raise TfwrapError(
+            f"lock not removed: {found.where} is a readable lock ({v.verdict}, held by "
+            f"{v.holder_line()}); use --stale or --id",
+            exitcodes.LOCK_HELD,
+        )
+    say(f"the lock is unreadable: {found.where} holds {len(found.s3.body)} bytes that are not a lock")
+    _confirm(yes, f"Remove the unreadable lock object {found.where}?")
+    with _aws(f"remove the lock {found.where}", backend.s3_endpoint):
+        gone = found.lockfile.delete_exact(found.s3)  # If-Match on the ETag read: exactly this object
+    if not gone:
+        raise TfwrapError(
+            f"lock not removed: {found.where} changed since it was read; see `tfwrap lock status`",
+            exitcodes.LOCK_HELD,
+        )
+    say(f"removed the unreadable lock object {found.where}")
 
 
 def _clear_id(backend: BackendConfig, found: CurrentLock, lock_id: str, yes: bool) -> None:

@@ -9,13 +9,24 @@ one on). No other process can take the port between the choice and the bind
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import subprocess
 import sys
 import time
 import urllib.request
 from pathlib import Path
+
+_ATOMIC_MOTO = """
+import sys, threading
+import moto.server as server
+serial = threading.Lock()
+handle = server.DomainDispatcherApplication.__call__
+def one_at_a_time(self, environ, start_response):
+    with serial:
+        return list(handle(self, environ, start_response))
+server.DomainDispatcherApplication.__call__ = one_at_a_time
+server.main(sys.argv[1:])
+"""
 
 
 def free_port() -> int:
@@ -59,15 +70,15 @@ class S3Server:
         self._wait_ready()
 
     def argv(self) -> list[str]:
-        """The server's command line (a test may run a variant of moto)."""
-        exe = shutil.which("moto_server", path=os.path.dirname(sys.executable)) or shutil.which("moto_server")
-        return [
-            *([exe] if exe else [sys.executable, "-m", "moto.server"]),
-            "-H",
-            "127.0.0.1",
-            "-p",
-            str(self.port),
-        ]
+        """The server's command line (a test may run a variant of moto).
+
+        moto_server serves requests in threads and checks a conditional write's condition and
+        stores the object in two steps: concurrent create-only PUTs can both win there (AWS is
+        atomic). Requests are therefore handled one at a time (connections stay threaded), so
+        the store the demo and the tests use is atomic, as tfwrap's probe requires
+        (docs/decisions/022-racy-stores.md).
+        """
+        return [sys.executable, "-c", _ATOMIC_MOTO, "-H", "127.0.0.1", "-p", str(self.port)]
 
     _opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 

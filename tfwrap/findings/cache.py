@@ -2,7 +2,7 @@
 
 Files (``marshal`` format, in a 0700 directory; secrets are never stored):
 
-- ``verdict-<config, binary, minimum version>``: the findings of the last check, before
+- ``verdict-<config, binary, minimum version, identity>``: the findings of the last check, before
   policy; what a warm shim run reads, and all it reads;
 - ``config-<fingerprint>``: the backend configuration (secrets redacted), keyed by the stat
   of every input Terraform reads it from, so any change to them is a miss;
@@ -113,8 +113,11 @@ def bucket_key(endpoint: str | None, region: str | None, bucket: str) -> str:
 
 
 def verdict_key(command: Command, real: str, min_version: tuple[int, int, int]) -> str:
-    """The whole verdict depends on the configuration, the binary and the minimum version."""
-    return digest(config_fingerprint(command), version_key(real), min_version, command.name == "init")
+    """The whole verdict depends on the configuration, the binary, the minimum version and who
+    asks: another identity may see less (a refused read is a finding), as for bucket facts."""
+    return digest(
+        config_fingerprint(command), version_key(real), min_version, command.name == "init", identity()
+    )
 
 
 def version_key(real: str) -> str:

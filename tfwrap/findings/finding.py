@@ -41,6 +41,8 @@ CATALOG: dict[str, str] = {
     "conditional-writes-ignored": ERROR,  # a second create-only PUT succeeded: no lock at all
     "conditional-writes-unsupported": ERROR,  # conditional PUTs refused: Terraform cannot lock
     "if-match-unreliable": WARNING,  # the heartbeat is turned off for this endpoint
+    "delete-conditions-ignored": WARNING,  # DELETE If-Match not honoured: takeover, clear --stale off
+    "conditional-writes-racy": WARNING,  # concurrent conditional writes: several won; heartbeat, takeover off
     "checksum-unsupported": WARNING,  # the SDK's default checksums are rejected
     "probe-denied": WARNING,  # the probe could not run: not a verdict on the store
     "skip-s3-checksum-object-lock": ERROR,  # warning without a default retention

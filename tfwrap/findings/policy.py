@@ -69,6 +69,7 @@ _NUMBERS = {
 # An upper bound for every number above: 1e999 parses as inf and would only fail later, inside
 # the heartbeat (OverflowError), turning supervision off (issue 7). A week is far past any use.
 _MAXIMUM = 7 * 24 * 3600.0
+MIN_LEASE_SECONDS = 3.0  # see lease_floor
 
 
 class Policy:
@@ -190,6 +191,13 @@ def load(workdir: str, environ: dict[str, str] | None = None) -> Policy:
         if env.get(variable):
             setattr(policy, name, _number(variable, env[variable], minimum))
             policy.origin[name] = variable
+    short = lease_too_short(policy.heartbeat_seconds, policy.lease_seconds)
+    if short:
+        raise PolicyError(
+            f"{short} (heartbeat_seconds {policy.heartbeat_seconds:g} x lease_intervals "
+            f"{policy.lease_intervals:g}, from TFWRAP_HEARTBEAT_SECONDS/TFWRAP_LEASE_INTERVALS or "
+            f"{POLICY_FILE}): raise TFWRAP_LEASE_INTERVALS (or lease_intervals)"
+        )
     return policy
 
 
@@ -211,6 +219,21 @@ def settings(policy: Policy) -> list[tuple[str, str, str]]:
     ]
     values += [(f"severity.{k}", v) for k, v in sorted(policy.severity.items())]
     return [(name, json.dumps(value), policy.origin.get(name, "default")) for name, value in values]
+
+
+def lease_floor(heartbeat_seconds: float) -> float:
+    """The shortest lease that can tell a live holder from a dead one: one renewal may be
+    missed, and the store's clock (Last-Modified, Date) has whole seconds, so
+    ``2 x heartbeat + 1 s``; never under ``MIN_LEASE_SECONDS`` (docs/decisions/020-lease-floor.md)."""
+    return max(MIN_LEASE_SECONDS, 2 * heartbeat_seconds + 1)
+
+
+def lease_too_short(heartbeat_seconds: float, lease_seconds: float) -> str:
+    """Why this lease is too short for this heartbeat, or "" when it is long enough."""
+    floor = lease_floor(heartbeat_seconds)
+    if lease_seconds >= floor:
+        return ""
+    return f"a lease of {lease_seconds:g} s is too short: it must be at least {floor:g} s"
 
 
 def _stale_locks(where: str, value: object) -> str:

@@ -25,6 +25,15 @@ from tfwrap import testhooks
 
 PREFIX = "tfwrap "
 _PAIR = re.compile(r"(\w+)=(\S+)")
+# A heartbeat line tfwrap writes stays far under these; a longer one is forged or broken and
+# makes the lock unknown (a 1 MB host= was echoed whole, twice, in the verdict line).
+MAX_FIELD = 300
+MAX_INFO = 4096
+
+
+def bounded(text: str, limit: int = 120) -> str:
+    """``text`` as shown on one line: at most ``limit`` characters, never the whole of a long one."""
+    return text if len(text) <= limit else f"{text[:limit]}… ({len(text)} characters)"
 
 
 def now() -> dt.datetime:
@@ -73,6 +82,9 @@ class Holder:
     took_over: str = ""  # the ID of the stale lock this run replaced, if any
     took_over_host: str = ""
     took_over_ci: str = ""
+    interval_seconds: int = 0  # the holder's heartbeat interval, whole seconds up (0 unknown)
+    renewals_stopped: bool = False  # its heartbeat could not be kept: never judge it by age
+    machine_id: str = ""  # a digest of /etc/machine-id (never the id itself)
 
     def line(self) -> str:
         parts = [
@@ -93,6 +105,9 @@ class Holder:
             ("took_over", self.took_over),
             ("took_over_host", self.took_over_host),
             ("took_over_ci", self.took_over_ci),
+            ("every", f"{self.interval_seconds}s" if self.interval_seconds else ""),
+            ("renewals", "stopped" if self.renewals_stopped else ""),
+            ("machine", self.machine_id),
         )
         parts.extend(f"{name}={value}" for name, value in optional if value)
         return PREFIX + " ".join(parts)
@@ -102,7 +117,11 @@ def parse(info: str) -> Holder | None:
     """The holder from an ``Info`` field, or None when it is not a tfwrap heartbeat."""
     if not info.startswith(PREFIX):
         return None
+    if len(info) > MAX_INFO:
+        return None  # never a line tfwrap writes: judged as no heartbeat (unknown)
     fields = dict(_PAIR.findall(info))
+    if any(len(value) > MAX_FIELD for value in fields.values()):
+        return None
     beat = parse_time(fields.get("heartbeat", ""))
     lease = fields.get("lease", "").rstrip("s")
     if beat is None or not lease.isdigit() or len(lease) > 9:
@@ -122,11 +141,35 @@ def parse(info: str) -> Holder | None:
         took_over=fields.get("took_over", ""),
         took_over_host=fields.get("took_over_host", ""),
         took_over_ci=fields.get("took_over_ci", ""),
+        interval_seconds=_number(fields.get("every", "").rstrip("s")),
+        renewals_stopped=fields.get("renewals") == "stopped",
+        machine_id=fields.get("machine", ""),
     )
+
+
+def with_renewals_stopped(info: str) -> str:
+    """The same heartbeat line, marked: its holder can no longer renew it (its keeper is gone)."""
+    return info if " renewals=stopped" in info else f"{info} renewals=stopped"
 
 
 def hostname() -> str:
     return socket.gethostname().split(".")[0] or "unknown"
+
+
+def machine_id() -> str:
+    """A digest of this machine's id (systemd's /etc/machine-id), "" when there is none: with
+    the boot id and the host name, it tells cloned VMs apart. The id itself is not published."""
+    import hashlib
+
+    for path in ("/etc/machine-id", "/var/lib/dbus/machine-id"):
+        try:
+            with open(path, encoding="ascii") as f:
+                raw = f.read().strip()
+        except (OSError, UnicodeDecodeError):
+            continue
+        if raw:
+            return hashlib.blake2b(raw.encode(), digest_size=8).hexdigest()
+    return ""
 
 
 def boot_id() -> str:

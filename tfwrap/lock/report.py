@@ -111,6 +111,9 @@ def lines(backend: BackendConfig, found: CurrentLock) -> list[str]:
     return out
 
 
+bounded = info.bounded  # every lock field echoed on one line goes through it
+
+
 def verdict_line(found: CurrentLock, chdir: str = "") -> str:
     """One line (without ``tfwrap: ``) for a run that could not take the lock."""
     v = found.verdict
@@ -119,11 +122,12 @@ def verdict_line(found: CurrentLock, chdir: str = "") -> str:
     where = f" -chdir={chdir}" if chdir and chdir != "." else ""
     if v.verdict == verdict.ALIVE:
         holder = v.holder
-        run = f", run {holder.ci}" if holder is not None and holder.ci else ""
-        on = f" on {holder.host}" if holder is not None and holder.host else ""
+        run = f", run {bounded(holder.ci)}" if holder is not None and holder.ci else ""
+        on = f" on {bounded(holder.host)}" if holder is not None and holder.host else ""
         age = f", last heartbeat {v.heartbeat_age} s ago" if v.heartbeat_age is not None else ""
         return (
-            f"lock alive: held by {v.who or '?'}{on} (ID {v.lock_id}){run}{age}: {v.reason}; "
+            f"lock alive: held by {bounded(v.who) or '?'}{on} (ID {bounded(v.lock_id)}){run}{age}: "
+            f"{v.reason}; "
             "wait for it, or raise -lock-timeout"
         )
     if v.verdict == verdict.STALE:
@@ -131,6 +135,11 @@ def verdict_line(found: CurrentLock, chdir: str = "") -> str:
             f"lock stale: held by {v.holder_line()}: {v.reason}; "
             f"`tfwrap lock clear --stale{where}` removes exactly this lock "
             '(or set stale_locks = "take-over" in .tfwrap.toml)'
+        )
+    if v.verdict == verdict.UNREADABLE:
+        return (
+            f"lock unreadable: {found.where} is not a lock any tool can read (garbled, empty or no "
+            f"ID); if no run holds it, `tfwrap lock clear --unreadable{where}` removes exactly this object"
         )
     return (
         f"lock unknown: held by {v.holder_line()}, a run not under tfwrap: only a human can tell "

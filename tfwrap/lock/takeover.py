@@ -85,7 +85,10 @@ class WaitWatch:
         """Read and judge the lock; the lock when it may be taken over now, else None."""
         from tfwrap.lock import current
 
-        found = current.read(self.lockfile, self.dynamo)
+        return self.consider(current.read(self.lockfile, self.dynamo))
+
+    def consider(self, found: CurrentLock) -> CurrentLock | None:
+        """Judge a lock as read; the lock when it may be taken over now, else None."""
         self.reads += 1
         if refusal(found) is None:
             self.judged = found

@@ -27,13 +27,15 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from tfwrap.findings.policy import MIN_LEASE_SECONDS, lease_floor
 from tfwrap.lock import info as lockinfo
 
 ALIVE = "alive"
 STALE = "stale"
 UNKNOWN = "unknown"
+UNREADABLE = "unreadable"  # not a lock any tool can read: garbled, empty, not a JSON object
 
-_CARE = {ALIVE: 0, UNKNOWN: 1, STALE: 2}  # lower: more careful, wins when parts disagree
+_CARE = {ALIVE: 0, UNKNOWN: 1, UNREADABLE: 1, STALE: 2}  # lower: more careful, wins when parts disagree
 
 
 @dataclass(frozen=True)
@@ -43,14 +45,27 @@ class Here:
     boot_id: str
     pidns: str
     process_start: Callable[[int], int | None]  # pid -> start tick, None when gone
+    machine_id: str = ""  # lockinfo.machine_id(): VMs cloned from one snapshot share a boot id
+    host: str = ""  # and every host reports the same PID-namespace inode; host names differ
 
     def runs(self, holder: lockinfo.Holder) -> bool:
-        """Whether the holder ran on this machine, in this PID namespace."""
-        return bool(holder.boot_id) and (holder.boot_id, holder.pidns) == (self.boot_id, self.pidns)
+        """Whether the holder ran on this machine, in this PID namespace: same boot id and PID
+        namespace, and (when the holder recorded them) the same machine id and host name."""
+        if not holder.boot_id or (holder.boot_id, holder.pidns) != (self.boot_id, self.pidns):
+            return False
+        if holder.machine_id and holder.machine_id != self.machine_id:
+            return False
+        return not (holder.machine_id and self.host and holder.host != self.host)
 
 
 def this_machine() -> Here:
-    return Here(lockinfo.boot_id(), lockinfo.pid_namespace(), lockinfo.process_start)
+    return Here(
+        lockinfo.boot_id(),
+        lockinfo.pid_namespace(),
+        lockinfo.process_start,
+        lockinfo.machine_id(),
+        lockinfo.hostname(),
+    )
 
 
 @dataclass(frozen=True)
@@ -79,8 +94,9 @@ class Verdict:
 
     def holder_line(self) -> str:
         """``root@vm (ID 1234..., OperationTypeApply) since 2026-...``: for refusals."""
-        what = f"ID {self.lock_id or '(none)'}" + (f", {self.operation}" if self.operation else "")
-        return f"{self.who or 'an unknown holder'} ({what}) since {self.since}"
+        b = lockinfo.bounded
+        what = f"ID {b(self.lock_id) or '(none)'}" + (f", {b(self.operation)}" if self.operation else "")
+        return f"{b(self.who) or 'an unknown holder'} ({what}) since {b(self.since)}"
 
 
 def _seconds(later: dt.datetime, earlier: dt.datetime) -> int:
@@ -143,6 +159,16 @@ def _local(holder: lockinfo.Holder, here: Here) -> tuple[str, str] | None:
     )
 
 
+LOCAL_MARGIN = 2  # seconds: the store's whole-second clock, and one slow renewal
+
+
+def _unrenewed(holder: lockinfo.Holder, age: int | None) -> bool:
+    """The store's clock shows no renewal for longer than the holder's interval (plus a margin);
+    without a claimed interval (an older tfwrap), its lease is the bound."""
+    bound = holder.interval_seconds + LOCAL_MARGIN if holder.interval_seconds else holder.lease_seconds
+    return age is not None and age > bound
+
+
 def judge(
     fields: Mapping[str, Any],
     age: int | None,
@@ -170,15 +196,43 @@ def judge(
             where=where,
         )
 
+    if not isinstance(fields.get("ID"), str) or not fields.get("ID"):
+        return said(
+            UNREADABLE,
+            "the lock object is not a lock any tool can read (garbled, empty, or no ID): neither "
+            "Terraform nor tfwrap can tell who holds it",
+        )
     if holder is None:
         return said(
             UNKNOWN,
             "no tfwrap heartbeat: the lock was taken by a run not under tfwrap, "
             "so nothing tells whether it is still running",
         )
+    if holder.renewals_stopped:
+        return said(
+            UNKNOWN,
+            "its holder said its heartbeat could not be kept (renewals stopped), so its age "
+            "tells nothing: only a human can tell whether its run is still going",
+        )
+    if holder.lease_seconds < MIN_LEASE_SECONDS or (
+        holder.interval_seconds and holder.lease_seconds < lease_floor(holder.interval_seconds)
+    ):
+        # A lease no tfwrap would write (docs/decisions/020-lease-floor.md): forged or broken,
+        # it could make any live lock look stale a second after its renewal.
+        return said(
+            UNKNOWN,
+            f"its heartbeat claims a {holder.lease_seconds} s lease, below the {MIN_LEASE_SECONDS:g} s "
+            "floor: a claim tfwrap never writes, so nothing tells whether its run is still going",
+        )
     machine = here if here is not None else this_machine()
     if machine.runs(holder):
         local = _local(holder, machine)
+        if local is not None and local[0] == STALE and not _unrenewed(holder, age):
+            # "Its PIDs are gone" is what the Info claims; the store's clock must also show
+            # the lock unrenewed for longer than its heartbeat interval, else a rewritten Info
+            # or a cloned VM (same boot id) would make a live lock stale at once: judged by
+            # its lease, as a remote holder is.
+            local = None
         if local is not None:
             beat = f"; last heartbeat {_ago(age)}" if age is not None else ""
             return said(local[0], local[1] + beat)

@@ -10,11 +10,12 @@ Terraform lives (issue 7 §9, issue 11 §7), and never changes what Terraform do
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import threading
 import time
 
-from tfwrap import log
+from tfwrap import log, testhooks
 from tfwrap.aws.errors import error_code
 from tfwrap.output import say
 
@@ -52,6 +53,9 @@ class Locks:
         # Why the heartbeat must not write here (issue 9: an If-Match the store ignores
         # could bring back a released lock); own-lock cleanup still runs.
         self.heartbeat_off = ""
+        # Why no lock may be removed by a judgement here (a DELETE If-Match the store does
+        # not honour, or not atomically): a stale lock is reported, never taken over.
+        self.takeover_off = ""
 
     def for_cleanup(self) -> Locks:
         return self._cleanup() if self._cleanup is not None else self
@@ -78,9 +82,11 @@ class Heartbeat(threading.Thread):
         self._created = time.monotonic()  # just before Terraform's exec (keeper.py)
         self.ci = ""
         self.host = ""
+        self.machine_id = ""
         self.attempted: str = ""  # the ID Terraform tried to take
         self.locked: str = ""  # the ID Terraform reported holding
         self.unlocked = False
+        self.unlocking = False
         self.mode = ""
         self.locks: Locks | None = None
         self.ready = threading.Event()
@@ -96,6 +102,7 @@ class Heartbeat(threading.Thread):
         self.connect_error = ""  # why the backend could not be reached or read, if it could not
         self.cleaned = ""  # what own-lock cleanup did (lock/cleanup.py), reported by the keeper
         self._connect_failures = 0
+        self._connects = 0
         self._next_connect = 0.0
         self._said_connect = False
         # Issue 8: who this holder is (boot id, PID namespace, process start ticks), the
@@ -104,6 +111,9 @@ class Heartbeat(threading.Thread):
         self.machine: tuple[str, str, int, int] = ("", "", 0, 0)
         self._renewed_at = 0.0
         self._fence_said = False
+        self.crashed = ""  # why the thread ended on an exception, if it did
+        self.on_crash: Callable[[str], None] | None = None
+        self._crash_after = _hook_number(testhooks.HEARTBEAT_CRASH_AFTER)
 
     def stop(self) -> None:
         """Stop beating and read Terraform's last words; never waits for a slow connect.
@@ -124,6 +134,18 @@ class Heartbeat(threading.Thread):
         return bool((self.locked and not self.unlocked) or (self.attempted and not self.locked))
 
     def run(self) -> None:
+        """The thread; an exception in it (a bug) ends it through ``on_crash``: in the keeper,
+        that ends the process, so tfwrap replaces it (a heartbeat that silently stopped while
+        its process lived on was never replaced)."""
+        try:
+            self._run()
+        except BaseException as exc:  # noqa: BLE001 - said and handed over, never a traceback
+            self.crashed = f"{type(exc).__name__}: {exc}"
+            log.info("heartbeat thread failed", error=self.crashed)
+            if self.on_crash is not None:
+                self.on_crash(self.crashed)
+
+    def _run(self) -> None:
         # Nice this thread (Linux nices threads one by one): its ~250 ms of imports must
         # not slow Terraform's own start-up on a 2-core runner (issue 3: ≤ 30 ms added).
         with contextlib.suppress(OSError, AttributeError):
@@ -138,6 +160,7 @@ class Heartbeat(threading.Thread):
             from tfwrap.lock import info as lockinfo
 
             self.ci, self.host = lockinfo.ci_run_url(), lockinfo.hostname()
+            self.machine_id = lockinfo.machine_id()
             self.machine = (
                 lockinfo.boot_id(),
                 lockinfo.pid_namespace(),
@@ -166,7 +189,8 @@ class Heartbeat(threading.Thread):
         the whole run, calling a configuration error "cannot reach".
         """
         try:
-            self.locks = self._connect()
+            self._connects += 1
+            self.locks = self._connect_or_hook()
         except Exception as exc:  # noqa: BLE001 - a heartbeat problem never stops Terraform
             self._connect_failures += 1
             self.connect_error = describe_failure(exc)
@@ -183,8 +207,18 @@ class Heartbeat(threading.Thread):
             self._connect_failures = 0
             if self._said_connect:
                 say("heartbeat connected to the backend")
-            self._beating = bool(self.locked and not self.unlocked) and self.locks is not None
+            self._beating = bool(self.locked and not self.unlocked) and self._may_beat()
             self._next_beat = 0.0
+
+    def _connect_or_hook(self) -> Locks | None:
+        if self._connects <= _hook_number(testhooks.HEARTBEAT_CONNECT_FAILURES):
+            raise ConnectionError("test hook: this connect fails")
+        return self._connect()
+
+    def _may_beat(self) -> bool:
+        """The one rule for starting to rewrite the lock, whichever path connected: never on
+        a store whose conditional writes cannot be trusted (``Locks.heartbeat_off``)."""
+        return self.locks is not None and not self.locks.heartbeat_off and not self._halt.is_set()
 
     def _on(self, event: LockEvent) -> None:
         if event.kind == "attempt":
@@ -195,11 +229,11 @@ class Heartbeat(threading.Thread):
                 log.warning("ignored a Locked line for an ID this run did not attempt", lock_id=event.lock_id)
                 return
             self.locked, self.mode, self.unlocked = event.lock_id, event.mode, False
-            self._beating = (
-                self.locks is not None and not self.locks.heartbeat_off and not self._halt.is_set()
-            )
+            self._beating = self._may_beat()
             self._next_beat = 0.0
             self._renewed_at = time.monotonic()
+        elif event.kind == "unlock-attempt" and event.lock_id == self.locked:
+            self.unlocking = True  # Terraform's own release: a lock gone from now on is no alarm
         elif event.kind == "unlocked" and event.lock_id == self.locked:
             self.unlocked, self._beating = True, False
 
@@ -225,6 +259,8 @@ class Heartbeat(threading.Thread):
             took_over=took.lock_id if took else "",
             took_over_host=took.host if took else "",
             took_over_ci=took.ci if took else "",
+            interval_seconds=math.ceil(self.interval),
+            machine_id=self.machine_id,
         ).line()
 
     def _beat(self) -> None:
@@ -270,6 +306,8 @@ class Heartbeat(threading.Thread):
         self.annotations += 1
         log.info("heartbeat", lock_id=self.locked, mode=self.mode, beat=self.annotations)
         self._next_beat = time.monotonic() + self.interval
+        if self._crash_after and self.annotations >= self._crash_after:
+            raise RuntimeError("test hook: a bug in the heartbeat thread")
 
     def _fence(self) -> None:
         """Self-fencing (issue 8): say once, loudly, that the lock may be taken over."""
@@ -284,21 +322,39 @@ class Heartbeat(threading.Thread):
         )
 
     def _say_if_taken_over(self) -> None:
-        """The lock changed: if another run took it over, Terraform is writing unprotected."""
+        """The lock is gone or carries another ID while Terraform still runs (not its own
+        release): its state writes are no longer protected. Said once, loudly, with who holds
+        the lock now, if anyone (a taker that already released leaves no lock to name)."""
         from tfwrap.lock import info as lockinfo
+        from tfwrap.lock.report import bounded
 
+        for event in self.watcher.poll():  # Terraform's "Attempting to unlock" may be unread
+            self._on(event)
+        if self.unlocking or self.unlocked or self._halt.is_set():
+            return
         try:
             current = self.locks.s3.read() if self.locks is not None else None
-        except Exception:  # noqa: BLE001 - only a message depends on it
+        except Exception:  # noqa: BLE001 - the warning is said without the new holder
+            current = None
+        unprotected = (
+            "Terraform's state writes from this run are no longer protected by the lock; "
+            "stop it and check the state"
+        )
+        if current is None:
+            say(
+                f"WARNING: lock {self.locked} is gone while Terraform still runs (removed by another "
+                f"run or by hand): {unprotected}"
+            )
             return
-        holder = lockinfo.parse(current.info) if current is not None else None
-        if current is None or holder is None or holder.took_over != self.locked:
-            return
-        run = f", run {holder.ci}" if holder.ci else ""
+        holder = lockinfo.parse(current.info)
+        how = " as stale" if holder is not None and holder.took_over == self.locked else ""
+        where = ""
+        if holder is not None:
+            run = f", run {bounded(holder.ci)}" if holder.ci else ""
+            where = f" (host {bounded(holder.host) or '?'}{run})"
         say(
-            f"WARNING: lock {self.locked} was taken over as stale by lock {current.id} "
-            f"(host {holder.host or '?'}{run}): Terraform's state writes from this run are no "
-            "longer protected by the lock; stop it and check the state"
+            f"WARNING: lock {self.locked} was taken over{how} by lock {bounded(current.id)}{where} "
+            f"while Terraform still runs: {unprotected}"
         )
 
     def _beat_s3(self, lockfile: S3LockFile, line: str) -> LockObject | None:
@@ -361,3 +417,8 @@ def _reason(exc: BaseException) -> str:
     if type(exc).__name__ == "LockChanged" and exc.__cause__ is not None:
         exc = exc.__cause__  # the store's answer (PreconditionFailed), not our name for it
     return error_code(exc) or type(exc).__name__
+
+
+def _hook_number(name: str) -> int:
+    value = testhooks.get(name)
+    return int(value) if value.isdigit() else 0

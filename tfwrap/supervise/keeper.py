@@ -32,18 +32,19 @@ import signal
 import sys
 from collections.abc import Callable
 
-from tfwrap.output import say as _say
-from tfwrap.output import write
+from tfwrap import testhooks
+from tfwrap.output import say, write
 
 TYPE_CHECKING = False  # imported before Terraform starts: nothing heavy
 if TYPE_CHECKING:
-    from typing import Any
+    from typing import Any, ClassVar
 
     from tfwrap.supervise.heartbeat import Locks
 
 REPORT_TIMEOUT = 120.0  # the keeper's cleanup is bounded by its clients' timeouts
+_NO_HEARTBEAT = b"no-heartbeat"  # the keeper's report when no heartbeat ever started
 STATUS_UNKNOWN = -1  # Terraform was not tfwrap's child any more when it ended
-MAX_REPLACEMENTS = 3  # a keeper that keeps dying is a bug, not bad luck: stop replacing it
+_generation = 0  # how many keepers this run replaced before this one (0: the first)
 _IGNORED = (
     signal.SIGINT,
     signal.SIGTERM,
@@ -55,22 +56,96 @@ _IGNORED = (
 )
 
 
+class KeeperReport:
+    """What the keeper tells tfwrap when Terraform has ended: the message between two
+    processes, so it is typed and versioned (a renamed field is a new version, never a
+    silently missing attribute). ``decode`` returns None for anything it does not know.
+
+    A plain class, not a dataclass: this module is imported before Terraform starts, and
+    ``dataclasses`` imports ``inspect`` (milliseconds on every supervised run).
+    """
+
+    VERSION = 1
+    # name -> type; the wire format is JSON {"version": VERSION, name: value, ...}
+    FIELDS: ClassVar[dict[str, type]] = {
+        "attempted": str,  # the lock ID Terraform tried to take
+        "locked": str,  # the lock ID Terraform reported holding
+        "unlocked": bool,
+        "mode": str,  # "S3 Native only", "S3 Native and DynamoDB", ...
+        "cleaned": str,  # what own-lock cleanup did (supervise/cleanup.py)
+        "connect_error": str,
+        "annotations": int,  # heartbeat renewals written
+        "has_locks": bool,  # the keeper reached the lock: tfwrap may connect to it too
+    }
+    __slots__ = tuple(FIELDS)
+
+    def __init__(
+        self,
+        *,
+        attempted: str = "",
+        locked: str = "",
+        unlocked: bool = False,
+        mode: str = "",
+        cleaned: str = "",
+        connect_error: str = "",
+        annotations: int = 0,
+        has_locks: bool = False,
+    ) -> None:
+        self.attempted, self.locked, self.unlocked, self.mode = attempted, locked, unlocked, mode
+        self.cleaned, self.connect_error, self.annotations = cleaned, connect_error, annotations
+        self.has_locks = has_locks
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, KeeperReport) and self.values() == other.values()
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def values(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.FIELDS}
+
+    @classmethod
+    def of(cls, heartbeat: Any) -> KeeperReport:
+        return cls(
+            attempted=str(heartbeat.attempted),
+            locked=str(heartbeat.locked),
+            unlocked=bool(heartbeat.unlocked),
+            mode=str(heartbeat.mode),
+            cleaned=str(heartbeat.cleaned),
+            connect_error=str(heartbeat.connect_error),
+            annotations=int(heartbeat.annotations),
+            has_locks=heartbeat.locks is not None,
+        )
+
+    def encode(self) -> bytes:
+        import json
+
+        return json.dumps({"version": self.VERSION, **self.values()}).encode()
+
+    @classmethod
+    def decode(cls, raw: bytes) -> KeeperReport | None:
+        import json
+
+        try:
+            data = json.loads(raw)
+        except ValueError:
+            return None
+        if not isinstance(data, dict) or data.pop("version", None) != cls.VERSION:
+            return None
+        if set(data) != set(cls.FIELDS) or any(type(data[k]) is not t for k, t in cls.FIELDS.items()):
+            return None
+        return cls(**data)
+
+
 class Report:
-    """What the heartbeat saw, as the keeper reported it: the heartbeat's public fields
-    (``attempted``, ``locked``, ...) as attributes, and its ``locks`` reconnected here only
+    """The keeper's report as tfwrap uses it: its fields, and the lock reconnected here only
     when asked (a retry waits for the holder's lock to go)."""
 
-    def __init__(self, fields: dict[str, Any], has_locks: bool, connect: Callable[[], Locks | None]) -> None:
-        self._fields = fields
-        self._has_locks = has_locks
+    def __init__(self, sent: KeeperReport, connect: Callable[[], Locks | None]) -> None:
+        self.sent = sent
+        self.attempted, self.locked, self.cleaned = sent.attempted, sent.locked, sent.cleaned
+        self._has_locks = sent.has_locks
         self._connect = connect
         self._locks: Locks | None = None
-
-    def __getattr__(self, name: str) -> Any:
-        try:
-            return self.__dict__["_fields"][name]
-        except KeyError:
-            raise AttributeError(name) from None
 
     @property
     def locks(self) -> Locks | None:
@@ -104,14 +179,14 @@ class Keeper:
             write("")  # flush before fork (a closed stderr is None: nothing to flush)
             pid = os.fork()
         except OSError as exc:
-            _say(f"heartbeat disabled: cannot start its process ({exc.strerror})")
+            say(f"heartbeat disabled: cannot start its process ({exc.strerror})")
             return None
         if pid == 0:  # pragma: no cover - the keeper; tests observe it from outside
             try:
                 ours.close()
                 _keep(theirs, start, finish, grace)
             except BaseException as exc:  # noqa: BLE001 - one line, never a traceback
-                _say(f"heartbeat process failed ({type(exc).__name__}: {exc})")
+                say(f"heartbeat process failed ({type(exc).__name__}: {exc})")
             finally:
                 os._exit(0)
         theirs.close()
@@ -126,14 +201,22 @@ class Keeper:
             pid, _ = os.waitpid(self.pid, os.WNOHANG)
         except ChildProcessError:
             pid = self.pid
-        if pid == 0 or self.replaced >= MAX_REPLACEMENTS:
+        if pid == 0 or self.lost:
             return
         self.replaced += 1
         self._sock.close()
-        _say("the heartbeat process ended while Terraform runs; starting another")
-        new = self._spawn_again()
+        global _generation  # noqa: PLW0603 - inherited by the fork: the new keeper knows it is one
+        _generation = self.replaced
+        if self.replaced == 1:  # said once; the heartbeat must not lapse however often it dies
+            say("the heartbeat process ended while Terraform runs; starting another")
+        new = None if testhooks.get(testhooks.KEEPER_SPAWN_FAILS) else self._spawn_again()
         if new is None:
             self.lost = True
+            say(
+                "WARNING: the heartbeat process ended and could not be replaced: the lock is no "
+                "longer renewed while Terraform runs; marking it so that no other run judges it "
+                "stale by age (check it with `tfwrap lock status`)"
+            )
             return
         self._sock, self.pid = new._sock, new.pid
         try:
@@ -141,7 +224,7 @@ class Keeper:
             _send_pidfd(self._sock, terraform_pid, pidfd)
             os.close(pidfd)
         except OSError as exc:
-            _say(f"heartbeat disabled: cannot hand Terraform to the new heartbeat process ({exc.strerror})")
+            say(f"heartbeat disabled: cannot hand Terraform to the new heartbeat process ({exc.strerror})")
 
     def before_exec(self) -> None:
         """In the forked Terraform, just before exec: give the keeper a pidfd of itself."""
@@ -160,8 +243,6 @@ class Keeper:
 
     def finish(self, status: int, connect: Callable[[], Locks | None]) -> Report | None:
         """Tell the keeper Terraform's status; wait for its cleanup and its report."""
-        import json  # after Terraform: nothing before it starts but what starting it needs
-
         if self.lost:
             return None
         raw = b""
@@ -170,19 +251,16 @@ class Keeper:
             self._sock.settimeout(REPORT_TIMEOUT)
             raw = self._sock.recv(1 << 16)
         except OSError as exc:
-            _say(f"the heartbeat process did not report ({type(exc).__name__})")
+            say(f"the heartbeat process did not report ({type(exc).__name__})")
         finally:
             self._sock.close()
         with contextlib.suppress(ChildProcessError):
             if raw:
                 os.waitpid(self.pid, 0)
-        try:
-            report = json.loads(raw) if raw else {}
-        except ValueError:
-            report = {}
-        if not report.get("heartbeat"):
-            return None
-        return Report(report["fields"], bool(report["has_locks"]), connect)
+        sent = KeeperReport.decode(raw) if raw and raw != _NO_HEARTBEAT else None
+        if raw and raw != _NO_HEARTBEAT and sent is None:
+            say("the heartbeat process sent a report this tfwrap cannot read; Terraform's status stands")
+        return Report(sent, connect) if sent is not None else None
 
 
 def _keep(
@@ -214,7 +292,7 @@ def _keep(
             try:
                 heartbeat = start(terraform[0])
             except Exception as exc:  # noqa: BLE001 - Terraform runs on without it
-                _say(f"heartbeat disabled ({type(exc).__name__}: {exc})")
+                say(f"heartbeat disabled ({type(exc).__name__}: {exc})")
             continue
         if data.startswith(b"exit "):
             status = int(data[5:])
@@ -227,22 +305,17 @@ def _keep(
     finish(heartbeat, status)
     if orphaned:
         return
-    import json
-
-    fields = {}
-    if heartbeat is not None:
-        fields = {
-            k: v
-            for k, v in vars(heartbeat).items()
-            if not k.startswith("_") and (v is None or isinstance(v, (str, int, float, bool)))
-        }
-    report = {
-        "heartbeat": heartbeat is not None,
-        "fields": fields,
-        "has_locks": getattr(heartbeat, "locks", None) is not None,
-    }
+    message = KeeperReport.of(heartbeat).encode() if heartbeat is not None else _NO_HEARTBEAT
     with contextlib.suppress(OSError):
-        sock.send(json.dumps(report).encode())
+        sock.send(message)
+
+
+def end_on_crash(reason: str) -> None:
+    """The heartbeat thread failed (a bug): end this keeper so tfwrap starts another, which
+    reads Terraform's log from the start and renews the lock again. Said by the first only."""
+    if _generation == 0:
+        say(f"heartbeat failed ({reason}); its process ends and another takes over")
+    os._exit(70)
 
 
 def _send_pidfd(sock: _socket.socket, pid: int, pidfd: int) -> None:

@@ -9,11 +9,11 @@ import os
 import time
 
 from tfwrap import exitcodes, fs
-from tfwrap.output import say as _say
-from tfwrap.supervise.keeper import Keeper, Report
+from tfwrap.output import say
+from tfwrap.supervise.keeper import Keeper, Report, end_on_crash
 from tfwrap.supervise.lockevents import LogPlan, LogWatcher
 from tfwrap.terraform import handoff
-from tfwrap.terraform.child import Child, pending_stop_signal
+from tfwrap.terraform.child import Child, Started, pending_stop_signal
 from tfwrap.terraform.commands import Command
 
 TYPE_CHECKING = False  # only what starting Terraform needs is imported before it starts
@@ -33,7 +33,7 @@ def supervise(real: str, command: Command, policy: Policy) -> int:
     """Run Terraform under supervision; returns the exit status for tfwrap to exit with."""
     private = fs.private_dir()
     if private is None:  # never a reason to block a run (issue 7 §6)
-        _say(
+        say(
             "no private directory for Terraform's log (XDG_RUNTIME_DIR, TMPDIR and /tmp refused one): "
             "running Terraform without a heartbeat; set TMPDIR to a writable directory"
         )
@@ -42,21 +42,22 @@ def supervise(real: str, command: Command, policy: Policy) -> int:
         from tfwrap.state import backup
 
         backup.before_apply(command)
+    started = Started()
     try:
-        return _attempts(real, command, policy, private)
+        return _attempts(real, command, policy, private, started)
     except Exception as exc:
         # Once Terraform has started, its status is tfwrap's: a failure of tfwrap after
-        # that is reported, and Terraform is never run again because of it (issue 7 §6).
-        child = Child.latest
+        # that is reported, and Terraform is never run again because of it.
+        child = started.child
         if child is None:
             raise
-        _say(f"internal error after Terraform started ({type(exc).__name__}: {exc}); its exit status stands")
+        say(f"internal error after Terraform started ({type(exc).__name__}: {exc}); its exit status stands")
         return child.final_status()
     finally:
         fs.remove_tree(private)
 
 
-def _attempts(real: str, command: Command, policy: Policy, private: str) -> int:  # noqa: PLR0912 - one retry loop, one branch per documented case
+def _attempts(real: str, command: Command, policy: Policy, private: str, started_child: Started) -> int:  # noqa: PLR0912 - one retry loop, one branch per documented case
     argv = list(command.argv)
     budget = -1.0  # read from the arguments only if a run fails at the lock
     started = time.monotonic()
@@ -67,7 +68,7 @@ def _attempts(real: str, command: Command, policy: Policy, private: str) -> int:
     while True:
         attempt += 1
         status, relayed, heartbeat, watch = _one_run(
-            real, argv, command, policy, private, attempt, took_over=took_over
+            real, argv, command, policy, private, attempt, took_over=took_over, started=started_child
         )
         if relayed is not None:
             return exitcodes.from_signal(relayed)
@@ -89,12 +90,19 @@ def _attempts(real: str, command: Command, policy: Policy, private: str) -> int:
             # succeeded, and the retry was refused by that very lock. Once, even without
             # -lock-timeout: that run changed nothing.
             orphan_retried = True
-            _say(
+            say(
                 "running Terraform once more: its lock request had failed only against its own "
                 "lock (an SDK retry of a write that had succeeded); the failed run changed nothing"
             )
             if budget > 0:
                 argv = with_lock_timeout(command, argv, max(left, 1))
+            continue
+        if watch is not None and watch.released:
+            # tfwrap interrupted Terraform's wait because the lock was released: try again
+            # at once, within what is left of the user's timeout (never counted as a failure).
+            if left < 1:
+                return status
+            argv = with_lock_timeout(command, argv, left)
             continue
         if retries >= MAX_LOCK_RETRIES:
             return status
@@ -119,19 +127,16 @@ def _attempts(real: str, command: Command, policy: Policy, private: str) -> int:
         if left < 1:
             return status
         retries += 1
-        _say(
-            "Terraform could not take the state lock and gave up before -lock-timeout ran out "
-            "(it does when the holder releases the lock as Terraform reads it); "
-            f"retry {retries} of {MAX_LOCK_RETRIES} within the {left:.0f} s left"
-        )
-        stopped = _wait_until_free(heartbeat.locks, started + budget)
+        if after == stale.RETRY:  # stale.RETRY_SAID: the takeover's loss was said already
+            say(
+                f"Terraform stopped waiting for the state lock with {left:.0f} s of -lock-timeout "
+                f"left; running it again (retry {retries} of {MAX_LOCK_RETRIES})"
+            )
+        stopped = pending_stop_signal(0)
         if stopped is not None:
             return exitcodes.from_signal(stopped)
-        left = budget - (time.monotonic() - started)
-        if left < 1:
-            return status
-        # What is left, never the whole timeout again: the run's total wait stays within
-        # what the user asked (issue 7 §6).
+        # The new run waits within what is left (never the whole timeout again), and its
+        # watch judges whatever lock is there then: a new holder that died is taken over too.
         argv = with_lock_timeout(command, argv, left)
 
 
@@ -144,6 +149,7 @@ def _one_run(  # noqa: PLR0917 - private, one caller
     attempt: int,
     *,
     took_over: TookOver | None,
+    started: Started,
 ) -> tuple[int, int | None, Report | None, Watch | None]:
     """One Terraform run. Once Terraform has started, its status is what tfwrap returns:
     a failure in tfwrap's own bookkeeping is reported, never turned into another code.
@@ -164,6 +170,7 @@ def _one_run(  # noqa: PLR0917 - private, one caller
             terraform_pid=terraform_pid,
         )
         heartbeat.took_over = took_over
+        heartbeat.on_crash = end_on_crash
         heartbeat.start()
         return heartbeat
 
@@ -181,25 +188,37 @@ def _one_run(  # noqa: PLR0917 - private, one caller
                 # A public field: the keeper reports it to tfwrap (the retry orphan, issue 7 §3)
                 heartbeat.cleaned = clean_up(heartbeat, status)
         except Exception as exc:  # noqa: BLE001 - same: report, keep Terraform's status
-            _say(f"lock bookkeeping failed after Terraform exited ({type(exc).__name__}: {exc})")
+            say(f"lock bookkeeping failed after Terraform exited ({type(exc).__name__}: {exc})")
 
     keeper = Keeper.spawn(start, finish, grace=policy.grace_seconds)
     try:
-        child = Child(real, argv, plan.child_env, before_exec=keeper.before_exec if keeper else None)
+        child = Child(
+            real, argv, plan.child_env, before_exec=keeper.before_exec if keeper else None, started=started
+        )
     except BaseException:
         if keeper is not None:
             keeper.abandon()
         raise
-    watch: Watch | None = None
-    if policy.stale_locks == "take-over":
-        # Issue 8: tfwrap reads Terraform's log itself (the heartbeat is in the keeper) to
-        # judge a holder Terraform is waiting for.
-        from tfwrap.supervise.stale import Seen, Watch
+    # tfwrap reads Terraform's log itself (the heartbeat is in the keeper) to watch a lock
+    # Terraform waits for: a released one is retried at once, a stale one taken over (policy).
+    from tfwrap.supervise.stale import Seen, Watch
 
-        watch = Watch(Seen(plan, lambda: _connect(command)), child.pid)
-    replace = (lambda: keeper.replace_if_dead(child.pid)) if keeper is not None else None
+    watch: Watch | None = Watch(
+        Seen(plan, lambda: _connect(command)), child.pid, take_over=policy.stale_locks == "take-over"
+    )
+
+    def replace() -> None:
+        assert keeper is not None  # noqa: S101 - only passed when there is one
+        lost = keeper.lost
+        keeper.replace_if_dead(child.pid)
+        if keeper.lost and not lost:
+            _mark_renewals_stopped(command, child.pid)
+
     status = child.wait(
-        grace=policy.grace_seconds, tick=0.2 if watch else 0.5, on_sigchld=replace, on_tick=watch
+        grace=policy.grace_seconds,
+        tick=0.2,
+        on_sigchld=replace if keeper is not None else None,
+        on_tick=watch,
     )
     if keeper is None:
         LogWatcher(plan).poll()  # the user's log lines still reach their file or stderr
@@ -221,12 +240,35 @@ def _connect(command: Command) -> Locks | None:
     locks = _locks(backend, session, retries=False, cleanup=lambda: _locks(backend, session, retries=True))
     from tfwrap.checks import store
 
-    if store.heartbeat_unsafe(backend):
-        # Issue 9: an If-Match the store ignores could bring back a released lock;
-        # own-lock cleanup still runs.
-        locks.heartbeat_off = "if-match-unreliable"
-        _say("heartbeat disabled for this endpoint because if-match-unreliable")
+    facts = store.cached(backend) or {}
+    # An If-Match the store ignores, or lets several writers pass at once, could bring back a
+    # released lock or write over the next holder's: no rewrite, no takeover there (the
+    # probe's findings). Own-lock cleanup still runs.
+    locks.heartbeat_off = store.heartbeat_off(facts)
+    locks.takeover_off = store.takeover_off(facts)
+    if locks.heartbeat_off:
+        say(f"heartbeat disabled for this endpoint because {locks.heartbeat_off}")
     return locks
+
+
+def _mark_renewals_stopped(command: Command, terraform_pid: int) -> None:
+    """No keeper any more: mark this run's lock so that no waiter judges it stale by age
+    (it would be taken over while Terraform writes). Only our own heartbeat line is marked,
+    conditionally on the object read."""
+    from tfwrap.aws.errors import error_code
+    from tfwrap.lock import info as lockinfo
+
+    try:
+        locks = _connect(command)
+        current = locks.s3.read() if locks is not None and not locks.heartbeat_off else None
+        holder = lockinfo.parse(current.info) if current is not None else None
+        if current is None or holder is None:
+            return
+        if holder.terraform_pid != terraform_pid or holder.boot_id != lockinfo.boot_id():
+            return  # not this run's heartbeat (tfwrap_pid is the keeper's, gone now)
+        locks.s3.rewrite_info(current, lockinfo.with_renewals_stopped(current.info))  # type: ignore[union-attr]
+    except Exception as exc:  # noqa: BLE001 - said; Terraform runs on
+        say(f"could not mark the lock as no longer renewed ({error_code(exc)})")
 
 
 def _connect_again(heartbeat: Heartbeat, command: Command) -> None:
@@ -248,17 +290,3 @@ def _locks(backend: Any, session: Any, retries: bool, cleanup: Callable[[], Lock
     if backend.dynamodb_table:
         dynamo = DynamoLock(clients.client(backend, "dynamodb", session, retries=retries), backend)
     return Locks(s3, dynamo, cleanup)
-
-
-def _wait_until_free(locks: Locks, deadline: float) -> int | None:
-    """Wait for the holder's lock to go; returns a stop signal if one arrives meanwhile."""
-    while time.monotonic() < deadline:
-        try:
-            if locks.s3.read() is None:
-                return None
-        except Exception:  # noqa: BLE001 - the retry itself will report
-            return None
-        stopped = pending_stop_signal(0.25)
-        if stopped is not None:
-            return stopped
-    return None

@@ -16,7 +16,7 @@ import signal
 
 from tfwrap import log
 from tfwrap.aws.errors import error_code
-from tfwrap.output import say as _say
+from tfwrap.output import say
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
 GIVE_UP = "give-up"  # Terraform's status stands
 RETRY = "retry"  # the lock may be free: the ordinary lock retry
+RETRY_SAID = "retry-said"  # the same, its reason already said (a takeover race lost)
 
 
 class Seen:
@@ -64,43 +65,79 @@ class Seen:
         return self._locks
 
 
-class Watch:
-    """``Child.wait``'s tick while Terraform runs: judges a holder Terraform is waiting for."""
+HANDOFF_POLL = 0.25  # how often a waiting run reads the lock: the handoff comes this soon
+SETTLE = 0.5  # Terraform's first try takes this long at most: it is waiting only after it
 
-    def __init__(self, seen: Seen, terraform_pid: int) -> None:
+
+class Watch:
+    """``Child.wait``'s tick while Terraform runs: watches the lock Terraform is waiting for.
+
+    - Released (no lock any more): Terraform's wait is interrupted at once (it holds nothing,
+      so the interrupt changes nothing) and the run goes on as a lock retry, instead of
+      Terraform's back-off of up to 16 s (docs/decisions/023-handoff.md).
+    - With ``take_over``: the holder of whatever lock is there is judged each time it may have
+      become stale; a stale one is taken over the same way. A new holder that dies in turn is
+      judged too (a waiter never stops judging).
+    """
+
+    def __init__(self, seen: Seen, terraform_pid: int, *, take_over: bool = False) -> None:
         self.heartbeat = seen
         self.terraform_pid = terraform_pid
+        self.take_over = take_over
         self.waiting: WaitWatch | None = None
         self.interrupted = False
+        self.released = False  # the interrupt was for a released lock (not a stale one)
+        self._waiting_since = 0.0
+        self._next_read = 0.0
 
     def __call__(self) -> None:
+        import time
+
         beat = self.heartbeat
         if self.interrupted:
             return
         beat.refresh()
         if not beat.attempted or beat.locked:
+            self._waiting_since = 0.0
             return
-        if beat.locks is None:
+        now = time.monotonic()
+        if not self._waiting_since:
+            self._waiting_since = now
+        # Not in the few milliseconds between Terraform's attempt and its "Locked": only a
+        # Terraform that is waiting costs a connection (imports) and reads.
+        if now - self._waiting_since < SETTLE or now < self._next_read:
             return
-        if self.waiting is None:
-            from tfwrap.lock.takeover import WaitWatch
+        self._next_read = now + HANDOFF_POLL
+        locks = beat.locks
+        if locks is None:
+            return
+        from tfwrap.lock import current
+        from tfwrap.lock.takeover import WaitWatch
 
-            self.waiting = WaitWatch(beat.locks.s3, beat.locks.dynamo)
-        if not self.waiting.due():
-            return
+        if self.waiting is None:
+            self.waiting = WaitWatch(locks.s3, locks.dynamo)
         try:
-            found = self.waiting.look()
+            found = current.read(locks.s3, locks.dynamo)
         except Exception as exc:  # noqa: BLE001 - Terraform waits on; the next look may work
-            log.info("could not judge the lock holder", error=type(exc).__name__)
+            log.info("could not read the lock Terraform waits for", error=type(exc).__name__)
             return
-        if found is None or beat.locked:
+        beat.refresh()
+        if beat.locked:
+            return  # Terraform took it meanwhile
+        if found.verdict is None:
+            self._interrupt("the lock was released while Terraform waited", released=True)
             return
-        # Terraform holds nothing yet: an interrupt ends its wait and changes nothing.
-        log.info(
-            "stale holder found while Terraform waits: interrupting its wait",
-            lock_id=found.verdict and found.verdict.lock_id,
-        )
-        self.interrupted = True
+        if found.verdict.lock_id == beat.attempted:
+            return  # Terraform's own lock, its "Locked" line not read yet
+        if not self.take_over or locks.takeover_off or not self.waiting.due():
+            return
+        if self.waiting.consider(found) is not None:
+            self._interrupt("stale holder found while Terraform waits", released=False)
+
+    def _interrupt(self, why: str, *, released: bool) -> None:
+        """Terraform holds nothing yet: an interrupt ends its wait and changes nothing."""
+        log.info(f"{why}: interrupting its wait")
+        self.interrupted, self.released = True, released
         with contextlib.suppress(ProcessLookupError):
             os.kill(self.terraform_pid, signal.SIGINT)
 
@@ -124,21 +161,27 @@ def after_failed_lock(
         if found is None:
             found = current.read(locks.s3, locks.dynamo)
         if policy_stale_locks != "take-over" or not may_take or takeover.refusal(found) is not None:
-            _say(report.verdict_line(found, chdir))
+            say(report.verdict_line(found, chdir))
+            return GIVE_UP
+        if locks.takeover_off:
+            say(
+                f"{report.verdict_line(found, chdir)}; not taken over: this endpoint's probe found "
+                f"{locks.takeover_off}"
+            )
             return GIVE_UP
         took, done = takeover.take_over(found)
         log.info("takeover", removed=len(done.removed), kept=len(done.kept))
     except Exception as exc:  # noqa: BLE001 - Terraform's status stands; say why nothing more
-        _say(f"could not judge the holder of the state lock ({_reason(exc)}); `tfwrap lock status` shows it")
+        say(f"could not judge the holder of the state lock ({_reason(exc)}); `tfwrap lock status` shows it")
         return GIVE_UP
     if took is None:
-        _say(
+        say(
             f"stale lock not taken over: {'; '.join(done.kept)}"
             + (" (run `tfwrap lock status`)" if out_of_time else "; waiting for the lock again")
         )
-        return GIVE_UP if out_of_time else RETRY
+        return GIVE_UP if out_of_time else RETRY_SAID
     run = f", run {took.ci}" if took.ci else ""
-    _say(
+    say(
         f"took over the stale lock {took.lock_id} (host {took.host or '?'}{run}): {took.reason}; "
         f"{' and '.join(done.removed)}; running Terraform again to take the lock"
     )

@@ -77,18 +77,25 @@ def child_setup(parent: int, libc: ctypes.CDLL) -> None:
         signal.signal(sig, signal.SIG_DFL)
 
 
+class Started:
+    """Which Terraform a caller started, if any: passed to ``Child`` explicitly (no global),
+    read when the caller fails, to keep that Terraform's status instead of running it again."""
+
+    def __init__(self) -> None:
+        self.child: Child | None = None
+
+
 class Child:
     """A running Terraform; ``wait()`` returns its exit status the way a shell reports it.
 
-    ``Child.latest`` is the last Terraform this process started: once there is one, no
-    failure of tfwrap may start it again or replace its status (``final_status``).
+    ``started`` (a ``Started``, when given) records the child as soon as it is forked: once
+    there is one, no failure of the caller may start Terraform again or replace its status
+    (``final_status``).
 
     ``terminal``: hand it the terminal when tfwrap has it (interactive runs); captured runs
     pass their own ``stdin``/``stdout``/``stderr`` fds and ``cwd``. ``before_exec`` runs in
     the child just before exec (the heartbeat process learns which process to watch).
     """
-
-    latest: Child | None = None
 
     def __init__(
         self,
@@ -100,6 +107,7 @@ class Child:
         stdio: tuple[int, int, int] | None = None,
         terminal: bool = True,
         before_exec: Callable[[], None] | None = None,
+        started: Started | None = None,
     ) -> None:
         self.tty = controlling_tty() if terminal else None
         libc = ctypes.CDLL(None, use_errno=True)
@@ -128,7 +136,8 @@ class Child:
                 os._exit(127)
         self.pid = pid
         self.status: int | None = None
-        Child.latest = self
+        if started is not None:
+            started.child = self
         with contextlib.suppress(OSError):
             os.setpgid(pid, pid)  # also here: whichever runs first wins the race
         if hand_over and self.tty is not None:
@@ -190,7 +199,7 @@ class Child:
             try:
                 _, status = os.waitpid(self.pid, 0)
             except ChildProcessError:
-                return 0 if self.status is None else self.status
+                return self._lost_status()
             if not os.WIFSTOPPED(status):
                 self.status = os.waitstatus_to_exitcode(status)
                 if self.status < 0:
@@ -201,7 +210,7 @@ class Child:
         try:
             pid, status = os.waitpid(self.pid, os.WNOHANG | os.WUNTRACED)
         except ChildProcessError:
-            return 0
+            return self._lost_status()
         if pid == 0:
             return None
         if os.WIFSTOPPED(status):
@@ -212,6 +221,20 @@ class Child:
         if os.WIFSIGNALED(status):
             return 128 + os.WTERMSIG(status)
         return os.WEXITSTATUS(status)
+
+    def _lost_status(self) -> int:
+        """Terraform was reaped behind tfwrap's back: its status is lost. Never 0 (a pipeline
+        would take an unknown result for success): the internal-error code, said once."""
+        from tfwrap import exitcodes
+        from tfwrap.output import say
+
+        if self.status is None:
+            self.status = exitcodes.INTERNAL
+            say(
+                f"Terraform's exit status is unknown (pid {self.pid} was reaped by another "
+                f"process); exiting {self.status}: check what the run did before relying on it"
+            )
+        return self.status
 
     def _stop_with_terraform(self, signo: int) -> None:
         """Terraform's job stopped: stop tfwrap with the same signal, so the shell sees the
