@@ -261,3 +261,24 @@ def test_bucket_listing_prefix_and_unreadable_buckets(
     assert refused.stderr.count("never removed in bulk") == 3
     wrong = tfwrap(tools, ["lock", "clear", "--stale", "--bucket", bucket_name], tmp_path, here)
     assert wrong.returncode == 83 and "go with --stale --all" in wrong.stderr
+
+
+def test_bulk_clear_refuses_stale_locks_on_a_store_that_ignores_delete_conditions() -> None:
+    """Where the probe found delete-conditions-ignored, an exact removal is not exact: a stale
+    lock there is refused in bulk as in `lock clear --stale` and the takeover."""
+    from types import SimpleNamespace
+
+    from tfwrap.lock import bulk, verdict
+
+    safe, unsafe = (
+        SimpleNamespace(verdict=verdict.STALE, name="a"),
+        SimpleNamespace(verdict=verdict.STALE, name="b"),
+    )
+    alive = SimpleNamespace(verdict=verdict.ALIVE, name="c")
+
+    def off(row: object) -> str:
+        return "delete-conditions-ignored" if row is unsafe else ""
+
+    removed, refused = bulk.plan([safe, unsafe, alive], off)  # type: ignore[list-item]
+    assert removed == [safe] and refused == [unsafe]
+    assert bulk.plan([safe, unsafe, alive]) == ([safe, unsafe], [])  # type: ignore[list-item]

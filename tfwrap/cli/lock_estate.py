@@ -133,12 +133,12 @@ def clear_all(found: Listing, *, yes: bool, dry_run: bool) -> int:
     """The bulk clear: show the plan, ask (or not), remove, summarise; the exit code."""
     from tfwrap.lock import bulk
 
-    stale, refused = bulk.plan(found.rows)
+    stale, refused = bulk.plan(found.rows, bulk.takeover_off)
     for row in stale:
         v = row.found.verdict
         say(f"stale: {row.found.where}, held by {v.holder_line() if v else '?'}: {v.reason if v else ''}")
     for row in refused:
-        say(f"refused: {bulk.refusal(row)}")
+        say(f"refused: {bulk.refusal(row, bulk.takeover_off)}")
     problems = _problems(found)
     if not stale:
         say(f"no stale lock among {len(found.rows)} held: nothing removed")

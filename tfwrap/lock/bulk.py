@@ -9,6 +9,7 @@ is gone, and ``tfwrap lock clear --id``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -39,21 +40,33 @@ class Outcome:
         )
 
 
-def plan(rows: list[Row]) -> tuple[list[Row], list[Row]]:
-    """The rows a bulk clear removes (stale) and those it refuses (neither stale nor alive)."""
-    stale = [r for r in rows if r.verdict == verdict.STALE]
-    refused = [r for r in rows if r.verdict not in (verdict.STALE, verdict.ALIVE)]
+def plan(rows: list[Row], unsafe: Callable[[Row], str] = lambda _: "") -> tuple[list[Row], list[Row]]:
+    """The rows a bulk clear removes (stale) and those it refuses (neither stale nor alive, or
+    stale on a store whose probe says a removal by judgement is not exact there: ``unsafe``)."""
+    stale = [r for r in rows if r.verdict == verdict.STALE and not unsafe(r)]
+    refused = [r for r in rows if r.verdict not in (verdict.STALE, verdict.ALIVE) or unsafe(r)]
     return stale, refused
 
 
-def refusal(row: Row) -> str:
+def refusal(row: Row, unsafe: Callable[[Row], str] = lambda _: "") -> str:
     v = row.found.verdict
     lock_id = v.lock_id if v else ""
     where = f" -chdir {row.stack}" if row.stack else ""
+    why = unsafe(row)
+    said = f"stale, but this endpoint's probe found {why}" if why else str(row.verdict)
     return (
-        f"{row.found.where} is {row.verdict}, never removed in bulk; if you know that run is gone, "
+        f"{row.found.where} is {said}, never removed in bulk; if you know that run is gone, "
         f"`tfwrap lock clear --id {lock_id}{where}`"
     )
+
+
+def takeover_off(row: Row) -> str:
+    """Why no lock of this row's store may be removed by a judgement ("" when it may): the
+    same rule as ``lock clear --stale`` and the takeover (a DELETE whose If-Match the store
+    honours, atomically)."""
+    from tfwrap.checks import store
+
+    return store.takeover_off(store.cached(row.backend) or {})
 
 
 def _remove(row: Row) -> removal.Removal | str:
@@ -69,8 +82,8 @@ def _remove(row: Row) -> removal.Removal | str:
 
 def clear_stale(rows: list[Row], concurrency: int = CONCURRENCY) -> Outcome:
     """Remove every stale row exactly as judged; say what happened to each row not alive."""
-    stale, refused = plan(rows)
-    out = Outcome(refused=[refusal(r) for r in refused])
+    stale, refused = plan(rows, takeover_off)
+    out = Outcome(refused=[refusal(r, takeover_off) for r in refused])
     with ThreadPoolExecutor(max(1, concurrency)) as pool:
         for done in pool.map(_remove, stale):
             if isinstance(done, str):
