@@ -643,6 +643,16 @@ def test_refusals_are_one_line(
     assert result.returncode == 80 and "the bucket does not exist [bucket-missing]" in result.stderr
 
 
+SLOW = """
+resource "terraform_data" "slow" {
+  triggers_replace = timestamp()
+  provisioner "local-exec" {
+    command = "sleep 5"
+  }
+}
+"""  # test_lock_estate lengthens it
+
+
 @pytest.mark.engine
 @pytest.mark.shim
 def test_a_lock_taken_by_terraform_itself_is_unknown_and_never_cleared_as_stale(
