@@ -172,12 +172,12 @@ def table(
 
 
 def place_shim(directory: Path) -> Path:
-    """The shim as users place it (issue 7: pip installs none)."""
+    """The shim as users place it (pip installs none)."""
     check([str(TFWRAP), "shim", "install", "--dir", str(directory)], directory.parent, dict(os.environ))
     return directory / "terraform"
 
 
-# --- compiled real binaries (issue 7) ------------------------------------------------------
+# --- compiled real binaries ------------------------------------------------------
 
 
 def system_terraform() -> Path | None:
@@ -199,7 +199,7 @@ def compiled_section(
     """Pass-through and a warm checked command with compiled real binaries as "direct": the
     Go Terraform when the machine has one, and always a copy of /bin/true (a C binary).
 
-    Before issue 7 the shim read two lines of every candidate with dash's byte-at-a-time
+    The shim once read two lines of every candidate with dash's byte-at-a-time
     `read`: +6-8 ms here against a binary, invisible against the engine's short launcher.
     /bin/true ignores its arguments and prints nothing; its checked case runs in a directory
     with the local backend (the version check needs a real `version -json`).
@@ -531,7 +531,7 @@ class CpuWindow:
 
 def supervisor_cpu(sup: Supervised, env: dict[str, str], moto_log: Path) -> CpuWindow:
     """tfwrap's CPU over a window while Terraform runs, lock annotated: the shim's process and
-    the heartbeat's keeper (the lock's tfwrap_pid, a child of the shim; issue 7 §6)."""
+    the heartbeat's keeper (the lock's tfwrap_pid, a child of the shim)."""
     with running(sup.start(APPLY, env)) as proc:
         annotated_by, _, _ = sup.watch.annotated()
         time.sleep(0.2)  # our last read reaches the server's log before the window opens; no reads after
@@ -723,7 +723,7 @@ def migration_section(server: S3Server, real: Path, env: dict[str, str], tmp: Pa
 
 
 def probe_section(server: S3Server, runs: int) -> list[Row]:
-    """The conditional-write probe (issue 9) against the loopback server: requests and latency.
+    """The conditional-write probe against the loopback server: requests and latency.
 
     Judged: the store's part (first request to last delete); the client set-up (botocore
     session and S3 client, paid once per process) is printed beside it.
@@ -813,8 +813,8 @@ def takeover_section(
         m: counts["shim"].get(m, 0) - counts["direct"].get(m, 0) for m in {*counts["shim"], *counts["direct"]}
     }
     added = float(sum(extra.values()))
-    # Target: the own-lock check every supervised run makes (issue 3) plus at most one GET
-    # and one HEAD for the verdict line (issue 8).
+    # Target: the own-lock check every supervised run makes plus at most one GET
+    # and one HEAD for the verdict line.
     rows.append(Row("failed run: .tflock requests over direct", [added], "req", "count", added, 3))
     print(
         "\nstale locks (dead runner in its own PID namespace, SIGKILLed right after a renewal;"
@@ -824,7 +824,7 @@ def takeover_section(
     print(
         "(takeover: first read showing the taker's lock - (the dead runner's last renewal seen + lease);"
         f" .tflock requests of a failed run: direct {counts['direct']}, shim {counts['shim']}: the shim's"
-        " extra GETs are its own-lock check (since issue 3) and the verdict line's one GET)"
+        " extra GETs are its own-lock check and the verdict line's one GET)"
     )
     return rows
 
@@ -1026,7 +1026,7 @@ def main() -> int:  # noqa: PLR0912 - one branch per selectable section
         check([str(real), "apply", "-auto-approve", "-input=false", "-no-color"], work, env)
 
         def empty_cache() -> None:
-            # The store probe's verdict (a day, issue 9) stays: "cold" is the check itself;
+            # The store probe's verdict (a day) stays: "cold" is the check itself;
             # the first check of the day, probe included, is its own row.
             for entry in cache.iterdir() if cache.exists() else ():
                 if not entry.name.startswith(KEPT_WHEN_COLD):
@@ -1061,7 +1061,7 @@ def main() -> int:  # noqa: PLR0912 - one branch per selectable section
                 empty_cache_and_probe,
             ),
         ]
-        # issue 7 §5: a 5 MB .tf of resources named backend beside the backend file, then with
+        # a 5 MB .tf of resources named backend beside the backend file, then with
         # the backend block at its very end (the scanner must read the whole file)
         for big, label in zip(
             benchmark_audit.big_tf_dirs(server.url, real, env, tmp, check), ("beside", "at end"), strict=True
@@ -1097,7 +1097,7 @@ def main() -> int:  # noqa: PLR0912 - one branch per selectable section
             rows += handoff_section(server, real, shim_dir, env, tmp, opts.handoff_runs, opts.contention_runs)
         audited = True
         if opts.audit_stacks:
-            print(f"\ntfwrap audit (issue 10): generated monorepo of {opts.audit_stacks} root modules")
+            print(f"\ntfwrap audit: generated monorepo of {opts.audit_stacks} root modules")
             audit_rows = benchmark_audit.audit_section(
                 server.url, moto_log, env, tmp, opts.audit_stacks, opts.check_sample, opts.audit_runs
             )

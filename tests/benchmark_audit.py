@@ -1,5 +1,5 @@
-"""Benchmark sections for issue 10 (``tfwrap audit`` on a 2,000-stack monorepo) and issue 7 §5
-(a cold check beside a 5 MB ``.tf`` of resources named ``backend``). Used by ``benchmark.py``."""
+"""Benchmark sections for ``tfwrap audit`` on a 2,000-stack monorepo and for a cold check
+beside a 5 MB ``.tf`` of resources named ``backend``). Used by ``benchmark.py``."""
 
 from __future__ import annotations
 

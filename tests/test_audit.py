@@ -1,4 +1,4 @@
-"""``tfwrap audit`` (issue 10): every stack of a repository, offline and against the S3 API server."""
+"""``tfwrap audit``: every stack of a repository, offline and against the S3 API server."""
 
 from __future__ import annotations
 
@@ -304,7 +304,7 @@ def test_online_asks_once_per_bucket_in_parallel_and_shares_the_guard_cache(
         == 1
     )
     assert run(["tfwrap", "check", "--init"], repo / "stack00", env).returncode == 0
-    # ... beyond the check's own conditional-write probe of a custom endpoint (issue 9), a
+    # ... beyond the check's own conditional-write probe of a custom endpoint, a
     # fact of its own that audit does not gather: its scratch objects and their one delete.
     checked = {
         b: [

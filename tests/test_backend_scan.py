@@ -1,4 +1,4 @@
-"""The backend scanner (issue 7 §5): only real backend blocks, read as Terraform reads them."""
+"""The backend scanner: only real backend blocks, read as Terraform reads them."""
 
 from __future__ import annotations
 

@@ -756,7 +756,7 @@ def test_access_denied_names_the_refused_write(
     refused(result, exitcodes.DRIFT, f"bucket {bucket_name}: 1 drift item(s) remain")
     lines = result.stderr.splitlines()
     assert lines[0].startswith(f"tfwrap: created bucket {bucket_name}")  # the steps done so far
-    denied = [ln for ln in lines if "access denied" in ln]  # said once, in the summary (issue 11)
+    denied = [ln for ln in lines if "access denied" in ln]  # said once, in the summary
     assert denied == [
         f"tfwrap: not fixed: lifecycle: access denied: s3:PutLifecycleConfiguration on bucket "
         f"{bucket_name!r} was refused; grant it to the identity running tfwrap bootstrap"
@@ -778,7 +778,7 @@ def test_access_denied_names_the_refused_read(
     args = ["--bucket", bucket_name, "--region", "us-east-1", "--endpoint-url", server.url, "--check"]
     result = bootstrap(*args, env=as_user(keys["get-policy"]))
     refused(result, exitcodes.DRIFT, "drift item(s) remain")
-    # the other aspects are still assessed (issue 11); the refused read is one drift line
+    # the other aspects are still assessed; the refused read is one drift line
     denied = [ln for ln in result.stderr.splitlines() if "access denied" in ln]
     assert len(denied) == 1 and f"access denied: s3:GetBucketPolicy on bucket {bucket_name!r}" in denied[0]
 

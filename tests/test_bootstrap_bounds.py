@@ -1,5 +1,5 @@
 """``tfwrap bootstrap`` without ``--key`` bounds the versions locks leave behind, and
-``--write-backend`` on a one-line block writes HCL the real Terraform accepts (issue 7)."""
+``--write-backend`` on a one-line block writes HCL the real Terraform accepts."""
 
 from __future__ import annotations
 

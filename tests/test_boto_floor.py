@@ -1,4 +1,4 @@
-"""The boto3/botocore floor in pyproject.toml is one the lock code works with (issue 7).
+"""The boto3/botocore floor in pyproject.toml is one the lock code works with.
 
 A heartbeat rewrite is ``PutObject`` with ``IfMatch`` and an exact removal is ``DeleteObject``
 with ``IfMatch``; a botocore whose S3 model lacks either refuses them client-side with

@@ -1,4 +1,4 @@
-"""Edges of the guard found by reading and attacking it (issue 7, sections 6, 8 and 9): values
+"""Edges of the guard found by reading and attacking it : values
 Terraform refuses, settings out of range, the cache directory, the cache key, Ctrl-C, logs."""
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ def one_line(result: subprocess.CompletedProcess[str], code: int) -> str:
     return lines[0]
 
 
-# --- settings Terraform refuses: one line, exit 82, no AWS call (issue 7 §6, §8) ------------
+# --- settings Terraform refuses: one line, exit 82, no AWS call ------------
 
 
 @pytest.mark.parametrize("value", ["1e999", "inf", "nan", "-1", "0", "1e9"])
@@ -108,7 +108,7 @@ def test_chdir_to_nowhere_stays_82(tmp_path: Path, env: dict[str, str]) -> None:
     assert "/nonexistent" in line
 
 
-# --- shared_credentials_files: every file, later ones winning (issue 7 §6) ------------------
+# --- shared_credentials_files: every file, later ones winning ------------------
 
 
 def test_every_shared_credentials_file_is_read(tmp_path: Path) -> None:
@@ -130,7 +130,7 @@ def test_every_shared_credentials_file_is_read(tmp_path: Path) -> None:
     assert creds is not None and creds.access_key == "AKIATEAM"  # a later file wins, as in the Go SDK
 
 
-# --- the cache directory (issue 7 §8) ------------------------------------------------------
+# --- the cache directory ------------------------------------------------------
 
 
 def _plant(folder: Path, victim: Path) -> list[Path]:
@@ -220,7 +220,7 @@ def test_shim_runs_cold_when_the_cache_directory_is_open_to_others(
     assert list(open_dir.iterdir()) == [] and victim.read_text() == "precious"
 
 
-# --- the config cache key and -backend-config FILE (issue 7 §9) ----------------------------
+# --- the config cache key and -backend-config FILE ----------------------------
 
 
 @pytest.mark.parametrize("form", ["space", "equals"])
@@ -243,7 +243,7 @@ def test_editing_a_backend_config_file_is_seen_whichever_way_it_is_passed(
     assert "[locking-none]" not in fixed.stderr
 
 
-# --- Ctrl-C during a cold check (issue 7 §9) -------------------------------------------------
+# --- Ctrl-C during a cold check -------------------------------------------------
 
 
 def test_ctrl_c_during_a_cold_check_is_one_line_and_130(
@@ -280,7 +280,7 @@ def test_ctrl_c_during_a_cold_check_is_one_line_and_130(
     assert lines == ["tfwrap: interrupted during the backend check; Terraform was not started"]
 
 
-# --- the promised debug trace, in JSON too (issue 7 §8) --------------------------------------
+# --- the promised debug trace, in JSON too --------------------------------------
 
 
 def test_internal_error_logs_its_trace_in_json(tmp_path: Path, env: dict[str, str]) -> None:

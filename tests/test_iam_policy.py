@@ -138,7 +138,7 @@ def test_base_policy_is_terraform_plus_tfwrap_checks() -> None:
         "s3:GetBucketLogging",
     ]
     assert by_sid["TfwrapChecks"]["Resource"] == "arn:aws:s3:::acme-state"
-    # The conditional-write probe's scratch objects, next to the lock file (issue 9).
+    # The conditional-write probe's scratch objects, next to the lock file.
     assert by_sid["TfwrapProbe"]["Action"] == [
         "s3:GetObject",
         "s3:PutObject",
@@ -216,7 +216,7 @@ def test_kms_dynamodb_and_migration_statements() -> None:
         *sids_of(plain),
         "TfwrapMigrationBucket",
         "TfwrapMigrationTable",
-        "TfwrapMigrationJournal",  # the journal next to the state (issue 7 §9)
+        "TfwrapMigrationJournal",  # the journal next to the state
         "TfwrapMigrationStates",  # it reads every workspace's state for its digest
     ]
     assert actions_of(migration) - actions_of(plain) == {

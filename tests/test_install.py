@@ -121,7 +121,7 @@ def fake_terraform(where: Path) -> Path:
 
 
 def assert_layout(bindir: Path, venv: Path) -> None:
-    """`tfwrap` links into the venv; `terraform` is a shim file naming the venv's Python (issue 7:
+    """`tfwrap` links into the venv; `terraform` is a shim file naming the venv's Python (
     pip itself puts no terraform anywhere, not even in the venv)."""
     assert sorted(p.name for p in bindir.iterdir()) == sorted(NAMES)
     assert os.readlink(bindir / "tfwrap") == str(venv / "bin" / "tfwrap")

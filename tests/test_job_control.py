@@ -1,4 +1,4 @@
-"""Job control and a killed supervisor (issue 7 §6, §8), end to end with the real engine.
+"""Job control and a killed supervisor, end to end with the real engine.
 
 A stopped apply still holds its lock: its heartbeat must keep renewing (observed on the
 server: the lock's Info and Last-Modified) for longer than the lease while the job is

@@ -1,4 +1,4 @@
-"""The lock arguments Terraform accepts, read as Terraform reads them (issue 7 §6)."""
+"""The lock arguments Terraform accepts, read as Terraform reads them."""
 
 from __future__ import annotations
 

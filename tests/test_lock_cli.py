@@ -174,7 +174,7 @@ def test_no_tfwrap_heartbeat_is_unknown(info: str) -> None:
     v = verdict.judge(fields(info), 5000, here=ELSEWHERE)
     assert v.verdict == verdict.UNKNOWN and v.holder is None and v.heartbeat_age is None
     assert "not under tfwrap" in v.reason
-    assert v.since == "2026-11-26T15:47:06Z"  # Terraform's Created, in tfwrap's one format (issue 11)
+    assert v.since == "2026-11-26T15:47:06Z"  # Terraform's Created, in tfwrap's one format
 
 
 def test_garbled_numbers_in_the_heartbeat_are_unknown_pids_not_a_crash() -> None:
@@ -376,7 +376,7 @@ def test_status_reports_no_lock_alive_stale_and_unknown(
     assert doc["verdict"] == "alive" and doc["heartbeat_age_seconds"] <= 90 / 3, doc  # not 600 s
     assert doc["heartbeat"] == lockinfo.stamp(behind)
 
-    # A garbled heartbeat (issue 7: exit 85 before): unknown pids, judged by age.
+    # A garbled heartbeat (exit 85 before): unknown pids, judged by age.
     s3_client(s3.url).delete_object(Bucket=bucket_name, Key=LOCK_KEY)
     put_lock(
         s3.url,

@@ -1,6 +1,6 @@
 """Which lock is ours, end to end: the SDK's retry orphan is removed and the run retried once
-(issue 7 §3), and a TF_LOG_PATH shared by two runs never makes one take the other's lock
-for its own (issue 7 §9)."""
+, and a TF_LOG_PATH shared by two runs never makes one take the other's lock
+for its own."""
 
 from __future__ import annotations
 
@@ -88,7 +88,7 @@ def test_a_lock_refused_by_its_own_retried_write_is_removed_and_the_run_retried(
         direct.delete_object(Bucket=bucket_name, Key=LOCK_KEY)
 
         # Through tfwrap: no -lock-timeout, yet the run goes through, said on stderr. With
-        # TF_LOG on stderr, each attempt's log is shown once (issue 7 §6: a retry re-read the
+        # TF_LOG on stderr, each attempt's log is shown once (a retry re-read the
         # previous attempt's log).
         proxy.dropped.clear()
         proxy.arm()
@@ -108,7 +108,7 @@ def test_a_lock_refused_by_its_own_retried_write_is_removed_and_the_run_retried(
 def test_a_dynamodb_lock_refused_by_its_own_retried_write_is_removed_and_the_run_retried(
     s3: S3Server, bucket_name: str, tmp_path: Path, env: dict[str, str]
 ) -> None:
-    """The case seen in the suite (issue 7 §3): dual locking, the SDK retried the lock item's
+    """The case seen in the suite: dual locking, the SDK retried the lock item's
     PutItem and ConditionalCheckFailed came back against the run's own item."""
     make_bucket(s3.url, bucket_name)
     table = make_table(s3.url, f"{bucket_name}-locks")
@@ -133,7 +133,7 @@ def test_a_shared_tf_log_path_never_makes_another_runs_lock_ours(
     s3: S3Server, bucket_name: str, tmp_path: Path, env: dict[str, str]
 ) -> None:
     """Run A waits with -lock-timeout; run B starts later and takes the lock while A waits;
-    both log to one TF_LOG_PATH, as a CI job-wide setting or terragrunt run-all does (issue 7
+    both log to one TF_LOG_PATH, as a CI job-wide setting or terragrunt run-all does (
     §9: A took B's "Locked" line for its own, rewrote B's Info and removed B's lock). Every
     version of the lock object (the bucket is versioned) must carry only its own run's
     heartbeat, and nobody removes anything."""
@@ -157,7 +157,7 @@ def test_a_shared_tf_log_path_never_makes_another_runs_lock_ours(
         # Terraform retries a held lock after 1, 2, 4, 8 s: after its 4th refusal (~7 s in) A
         # sleeps ~8 s, the window in which B takes the lock.
         wait_for(lambda: attempts(shared) >= 4, 60, 0.05, "A's fourth attempt")
-        # The heartbeat's writer is each run's keeper, a child of its tfwrap (issue 7 §6).
+        # The heartbeat's writer is each run's keeper, a child of its tfwrap.
         a_family = family(a.proc.pid)
         time.sleep(0.5)  # its refusal complete: a release during its read is a race of its own
         direct.delete_object(Bucket=bucket_name, Key=LOCK_KEY)

@@ -486,7 +486,7 @@ def test_stopped_during_the_verification_plan_releases_the_lock_and_resumes(
         assert "interrupted by SIGINT during terraform plan; run the same command again to resume" in err
         assert no_lock() and "dual/verify" not in journal(work)["steps"]
 
-        # SIGQUIT is a stop signal here as in the shim: one Child, one relay (issue 7 §7).
+        # SIGQUIT is a stop signal here as in the shim: one Child, one relay.
         proc = start()
         proc.send_signal(signal.SIGQUIT)
         out, err = proc.communicate(timeout=60)
@@ -534,7 +534,7 @@ def test_object_lock_per_policy_and_resume_after_a_failed_step(
     failed = migrate(work, env)
     line = refusal(failed, 80)
     assert "cannot enable Object Lock" in line and "s3:PutBucketObjectLockConfiguration" in line
-    assert "tfwrap bootstrap --fix" in line and 'bucket-object-lock = "warning"' in line  # issue 11
+    assert "tfwrap bootstrap --fix" in line and 'bucket-object-lock = "warning"' in line
     assert (work / "backend.tf").read_text() == text
     assert list(journal(work)["steps"]) == ["dual/preflight", "dual/versioning"]
     (work / ".tfwrap.toml").write_text('[severity]\nbucket-object-lock = "off"\n')

@@ -436,7 +436,7 @@ def test_uninstall_says_it_leaves_the_cache_and_where(tmp_path: Path) -> None:
     assert f"install.sh: left the cache directory {cache}" in result.stderr
 
 
-# --- issue 7 §9: the journal lives next to the state, for every checkout --------------------------
+# --- the journal lives next to the state, for every checkout --------------------------
 
 
 def test_another_checkout_sees_the_journal_and_the_soak(

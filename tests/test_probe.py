@@ -1,4 +1,4 @@
-"""The conditional-write probe (issue 9): the S3 API server, and a fault proxy in front of it
+"""The conditional-write probe: the S3 API server, and a fault proxy in front of it
 playing each kind of S3-compatible store; the guard's decisions through the installed shim
 and the real Terraform engine; the danger itself; cleanup when the probe is interrupted."""
 

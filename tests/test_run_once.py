@@ -1,5 +1,5 @@
 """Once Terraform has started it is never run again, and tfwrap's own failures never block a
-run or print a traceback (issue 7 §6): the private directory, its cleanup, the shim's
+run or print a traceback: the private directory, its cleanup, the shim's
 error path."""
 
 from __future__ import annotations

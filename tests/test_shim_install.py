@@ -1,4 +1,4 @@
-"""Placing the shim is an explicit act (issue 7): pip installs no ``terraform``, and
+"""Placing the shim is an explicit act: pip installs no ``terraform``, and
 ``tfwrap shim install|uninstall`` never touch a ``terraform`` that is not a tfwrap shim."""
 
 from __future__ import annotations

@@ -71,7 +71,7 @@ def test_heartbeat_annotates_within_a_second_and_renews(
     # How soon (README: usually well under a second) is a timing claim: tests/benchmark.py
     # measures it. Here: annotated while the same lock is held, then renewed.
     assert holder.lease_seconds == 3 and holder.terraform_pid > 0
-    # tfwrap_pid is the heartbeat's keeper: tfwrap's child, in a session of its own (issue 7 §6)
+    # tfwrap_pid is the heartbeat's keeper: tfwrap's child, in a session of its own
     keeper = psutil.Process(holder.tfwrap_pid)
     assert keeper.ppid() == proc.pid and os.getsid(keeper.pid) == keeper.pid
     for field in ("ID", "Operation", "Who", "Version", "Created", "Path"):

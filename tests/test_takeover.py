@@ -1,4 +1,4 @@
-"""Stale locks (issue 8): the verdict after Terraform's lock error, and the opt-in takeover.
+"""Stale locks: the verdict after Terraform's lock error, and the opt-in takeover.
 
 End to end through the installed shim, with the real engine and the S3/DynamoDB API server on
 loopback. A holder "on another machine" runs in a PID namespace of its own
@@ -110,7 +110,7 @@ def test_a_dead_runner_is_taken_over_once_its_lease_runs_out(
     s3: S3Server, bucket_name: str, tmp_path: Path, fast: dict[str, str], skew: int
 ) -> None:
     """SIGKILL of every process of the holder at once. With ``skew`` the dead runner's clock
-    is 10 minutes behind and the taker's 10 minutes ahead (issue 8, test 5): the verdict is the
+    is 10 minutes behind and the taker's 10 minutes ahead : the verdict is the
     store's clock, so the takeover still waits for the lease, and still happens."""
     work = setup(s3, bucket_name, tmp_path, fast)
     client = s3_client(s3.url)
@@ -226,7 +226,7 @@ def test_a_paused_runner_is_never_taken_over_and_both_applies_count(
     s3: S3Server, bucket_name: str, tmp_path: Path, fast: dict[str, str]
 ) -> None:
     """SIGSTOP every process of the holder for less than its lease, then SIGCONT. The holder's
-    clock is 10 minutes behind and the waiter's 10 minutes ahead (issue 8, test 5): a verdict
+    clock is 10 minutes behind and the waiter's 10 minutes ahead : a verdict
     comparing the two would call the live holder 20 minutes stale and take it over."""
     lease_env = {**fast, "TFWRAP_LEASE_INTERVALS": "8"}  # 8 s lease, paused 3 s: a wide margin
     work = setup(s3, bucket_name, tmp_path, lease_env)

@@ -2,7 +2,7 @@
 
 Sections: the chain from shim to binary and its version; the backend and where its settings
 come from; the AWS identity and the endpoint reached; the cached verdicts; with ``probe``,
-the conditional-write probe run now (issue 9). Reading only, except the probe's scratch
+the conditional-write probe run now. Reading only, except the probe's scratch
 objects, which it removes. The CLI (cli/doctor.py) only formats this report.
 """
 

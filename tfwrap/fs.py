@@ -77,7 +77,7 @@ def private_dir(prefix: str = "tfwrap") -> str | None:
 
 def remove_tree(path: str) -> None:
     """Remove the directory and whatever is in it; never raises (Terraform has run by now,
-    and a failure here must not change its exit status or run it again, issue 7 §6)."""
+    and a failure here must not change its exit status or run it again)."""
     import shutil
 
     shutil.rmtree(path, ignore_errors=True)

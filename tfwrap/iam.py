@@ -65,7 +65,7 @@ DYNAMODB_HEARTBEAT_ACTIONS = ("dynamodb:UpdateItem",)
 MIGRATION_STATE_ACTIONS = ("s3:GetObject",)
 MIGRATION_BUCKET_ACTIONS = ("s3:PutBucketVersioning", "s3:PutBucketObjectLockConfiguration")
 MIGRATION_TABLE_ACTIONS = ("dynamodb:DescribeTable", "dynamodb:Scan", "dynamodb:DeleteTable")
-# The migration journal, next to the state: <state key>.tfwrap-migrate.json (issue 7 §9).
+# The migration journal, next to the state: <state key>.tfwrap-migrate.json.
 MIGRATION_JOURNAL_ACTIONS = ("s3:GetObject", "s3:PutObject")
 MIGRATION_JOURNAL_SUFFIX = JOURNAL_SUFFIX
 # `tfwrap state history|diff|restore|undo`, on top: listing the versions of the state and its

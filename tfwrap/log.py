@@ -36,9 +36,9 @@ def get() -> Any:
         json_lines = os.environ.get("TFWRAP_LOG_FORMAT", "").lower() == "json"
         processors: list[Any] = [
             structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="%Y-%m-%dT%H:%M:%SZ", utc=True),  # one format (issue 11),
+            structlog.processors.TimeStamper(fmt="%Y-%m-%dT%H:%M:%SZ", utc=True),  # one format,
         ]
-        if json_lines:  # exc_info=True becomes the trace itself, not `"exc_info": true` (issue 7)
+        if json_lines:  # exc_info=True becomes the trace itself, not `"exc_info": true`
             processors += [structlog.processors.format_exc_info, structlog.processors.JSONRenderer()]
         else:
             processors.append(

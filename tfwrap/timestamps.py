@@ -1,4 +1,4 @@
-"""tfwrap's one timestamp format, ``2026-11-28T08:36:25Z`` (UTC, to the second; issue 11).
+"""tfwrap's one timestamp format, ``2026-11-28T08:36:25Z`` (UTC, to the second).
 
 Terraform writes a lock's ``Created`` with nanoseconds: what tfwrap shows a person is
 converted to this format (``--json`` keeps Terraform's fields as Terraform wrote them).

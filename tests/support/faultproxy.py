@@ -1,4 +1,4 @@
-"""A loopback proxy in front of the S3 API server that plays an S3-compatible store (issue 9).
+"""A loopback proxy in front of the S3 API server that plays an S3-compatible store.
 
 One mode per behaviour seen in the wild (DOMAIN.md, "Stores other than AWS S3"):
 

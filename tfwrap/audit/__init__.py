@@ -1,1 +1,1 @@
-"""``tfwrap audit``: every stack of a repository checked at once (issue 10)."""
+"""``tfwrap audit``: every stack of a repository checked at once."""

@@ -3,7 +3,7 @@
 The locking and bucket findings are the guard's own (``checks/locking.py``,
 ``checks/bucket.py``); the audit adds what the files alone can say: the ``required_version``
 constraint, ``encrypt``, ``skip_s3_checksum`` on an Object Lock bucket, and values built by
-expressions, which are shown as written and never guessed (issue 10).
+expressions, which are shown as written and never guessed.
 """
 
 from __future__ import annotations

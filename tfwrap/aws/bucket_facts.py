@@ -23,7 +23,7 @@ _PAB_FLAGS = ("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "Restr
 def gather(backend: BackendConfig, s3: Any = None) -> Facts:
     """Ask S3 about the bucket; never raises for AWS failures (they become facts).
 
-    ``s3``: a client to reuse (``tfwrap audit`` asks many buckets through one, issue 10).
+    ``s3``: a client to reuse (``tfwrap audit`` asks many buckets through one).
     """
     facts: Facts = {}
     try:

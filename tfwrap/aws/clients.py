@@ -5,6 +5,7 @@ botocore is imported here and only here, lazily: it costs ~160 ms, paid only on 
 Building a client costs as much again, mostly botocore reading its JSON models; every
 session here shares one data loader that skips that where it can
 (docs/decisions/090-botocore-model-loader.md).
+Why: docs/decisions/109-retries-where-they-are-safe.md.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ if TYPE_CHECKING:
     from botocore.client import BaseClient
     from botocore.session import Session
 
-# A check must never hang a run (issue 2: "bounded time-outs, a few seconds at most").
+# A check must never hang a run ("bounded time-outs, a few seconds at most").
 CONNECT_TIMEOUT = 2.0
 READ_TIMEOUT = 3.0
 
@@ -127,7 +128,7 @@ def _loader(data_path: str | None) -> Any:
 
 
 def _shared_credentials(sess: Session, backend: BackendConfig) -> None:
-    """``shared_credentials_files``: every file, as Terraform's SDK reads them (issue 7).
+    """``shared_credentials_files``: every file, as Terraform's SDK reads them.
 
     aws-sdk-go-v2 (``config.loadIniFiles``) reads the files in order, skips any it cannot
     read, and merges them key by key, a later file winning. botocore takes one file only, so
@@ -217,7 +218,7 @@ def _config(
         read_timeout=read_timeout or READ_TIMEOUT,
         # Off only where a quick answer matters more than a sure one: the check before
         # Terraform runs, the heartbeat (it backs off itself). Elsewhere one 503 must not
-        # abort a cleanup, a migration or a bootstrap (issue 7 §9).
+        # abort a cleanup, a migration or a bootstrap.
         retries={"total_max_attempts": 1} if not retries else {"mode": "standard", "total_max_attempts": 4},
         s3={"addressing_style": "path" if backend.path_style else "auto"},
     )

@@ -22,6 +22,7 @@ noncurrent version and no delete marker of it. Scratch objects are removed even 
 probe is interrupted (SIGINT/SIGTERM/SIGHUP: removed first, then the signal takes its course).
 
 The result is plain JSON (cached by ``checks/store.py``); judging it is not done here.
+Why: docs/decisions/107-the-store-probe.md.
 """
 
 from __future__ import annotations

@@ -49,7 +49,7 @@ class Source:
     where: str
     backend_type: str
     settings: dict[str, Any]
-    # Line and column of each setting ("endpoints.s3"), "" for the block itself (issue 10).
+    # Line and column of each setting ("endpoints.s3"), "" for the block itself.
     places: dict[str, tuple[int, int]] = field(default_factory=dict, compare=False)
 
 
@@ -468,7 +468,7 @@ Blocks = list[tuple[str, dict[str, Any], dict[str, tuple[int, int]]]]
 
 
 def _backend_blocks_hcl(path: Path, text: str) -> Blocks:
-    """Only the backend blocks are parsed (issue 7 §5: python-hcl2 took 8 s on a 284 KB file)."""
+    """Only the backend blocks are parsed (python-hcl2 took 8 s on a 284 KB file)."""
     try:
         found = scan.scan(text, versions=False)
     except scan.ScanError as exc:

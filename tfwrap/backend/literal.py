@@ -3,7 +3,7 @@
 A ``backend`` block takes literal values only: ``bucket = var.b`` is "Variables not allowed"
 and ``bucket = ""`` fails the S3 backend's validation. Checking such a bucket with AWS only
 gave four ``check-failed ... ParamValidationError`` warnings pointing at IAM, then ran
-Terraform (issue 7): it is an unreadable configuration, one line and exit 82.
+Terraform: it is an unreadable configuration, one line and exit 82.
 """
 
 from __future__ import annotations

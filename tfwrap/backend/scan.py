@@ -1,6 +1,6 @@
 """Finding ``terraform { backend "..." { ... } }`` blocks without parsing whole files.
 
-python-hcl2 parses a 284 KB file of resources named ``backend`` in 8 s (issue 7 §5). This
+python-hcl2 parses a 284 KB file of resources named ``backend`` in 8 s. This
 scanner reads HCL only as far as it must to know what is code: comments (``#``, ``//``,
 ``/* */``), quoted strings (escapes and ``${...}``/``%{...}`` templates, which may hold
 strings and braces of their own) and heredocs (``<<EOF``, ``<<-EOF``, templates included).
@@ -12,7 +12,8 @@ Backend settings are literals (Terraform refuses variables and functions there),
 block's body is read here too, with the line and column of every setting (``tfwrap audit``
 points at them). A body holding anything but literals is marked ``literal=False`` and the
 caller hands that block alone to python-hcl2. The same reader serves Terragrunt's
-``remote_state`` (issue 10), where an expression is kept as written, never evaluated.
+``remote_state``, where an expression is kept as written, never evaluated.
+Why: docs/decisions/105-the-backend-scanner.md.
 """
 
 from __future__ import annotations

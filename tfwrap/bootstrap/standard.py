@@ -26,7 +26,7 @@ own rule. With an Object Lock default retention, lifecycle removes a version onl
 retention has passed.
 
 Without lock keys (no ``--key``: a bucket shared by many states) one bucket-wide rule bounds the
-versions instead (issue 7): ``NoncurrentVersionExpiration {NoncurrentDays: 90,
+versions instead: ``NoncurrentVersionExpiration {NoncurrentDays: 90,
 NewerNoncurrentVersions: 100}`` keeps the newest 100 noncurrent versions of every object for
 good and expires older ones 90 days after they became noncurrent, ``ExpiredObjectDeleteMarker``
 removes the markers unlocks leave, and ``AbortIncompleteMultipartUpload`` (7 days) drops
@@ -60,7 +60,7 @@ PAB_FLAGS = ("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "Restri
 TLS_SID = "DenyInsecureTransport"
 LOCK_VERSION_DAYS = 1
 RULE_ID_PREFIX = "tfwrap-tflock:"
-# The bucket-wide bound (issue 7; README "Why 100 and 90"): N is S3's own maximum for
+# The bucket-wide bound (README "Why 100 and 90"): N is S3's own maximum for
 # NewerNoncurrentVersions; 90 days outlasts a quarter's worth of "what did the state look like".
 BOUND_RULE_ID = "tfwrap-noncurrent-bound"
 KEEP_VERSIONS = 100
@@ -144,7 +144,7 @@ def assess(bucket: Bucket) -> tuple[list[Change], list[str]]:
     """Read the bucket; every way it differs from the standard (in fixing order), and notes.
 
     Aspects are independent: one that cannot be read becomes a drift item naming the refused
-    action, and the others are still assessed (issue 11)."""
+    action, and the others are still assessed."""
     notes: list[str] = []
     aspects: tuple[tuple[str, Callable[[], list[Change]]], ...] = (
         ("versioning", lambda: _versioning(bucket)),
@@ -445,7 +445,7 @@ def covers(rule: dict[str, Any], lock_key: str) -> bool:
 def bound_rule(keep: int, days: int) -> dict[str, Any]:
     """The bucket-wide bound: every object keeps its newest ``keep`` noncurrent versions for good,
     older ones go ``days`` after they became noncurrent; lone delete markers and abandoned
-    multipart uploads go too (issue 7: without it, lock versions pile up forever)."""
+    multipart uploads go too (without it, lock versions pile up forever)."""
     return {
         "ID": BOUND_RULE_ID,
         "Status": "Enabled",
@@ -464,7 +464,7 @@ def bounds(rule: dict[str, Any]) -> bool:
 def _lifecycle(bucket: Bucket) -> list[Change]:
     wanted = bucket.standard
     keys = hygiene.keys_to_bound(bucket)  # every workspace's lock, journal and probe objects
-    bound = wanted.keep_versions is not None and not keys  # a bucket for many states (issue 7)
+    bound = wanted.keep_versions is not None and not keys  # a bucket for many states
     if not keys and not bound:
         return []
     answer = bucket.read(
@@ -617,7 +617,7 @@ def run(bucket: Bucket, mode: str, say: Callable[[str], None]) -> Result:
             say(f"drift: {change.drift} (not fixed: {change.why_not})")
             result.drift.append(change.drift)
         elif fixing:
-            try:  # issue 11: a refused fix does not stop the independent ones after it
+            try:  # a refused fix does not stop the independent ones after it
                 change.apply()
             except TfwrapError as exc:
                 if exc.code != exitcodes.AWS_FAILURE:

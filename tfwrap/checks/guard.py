@@ -29,7 +29,7 @@ class Outcome:
         self.blocked = False
         self.cacheable = True  # False when a fact may change by itself (endpoint down, ...)
         self.probe: dict[str, Any] | None = None  # the conditional-write probe's facts, if run
-        self.used_cache = False  # bucket facts came from the cache (they may predate a fix: issue 11)
+        self.used_cache = False  # bucket facts came from the cache (they may predate a fix)
 
     @property
     def errors(self) -> list[Finding]:
@@ -61,7 +61,7 @@ def run(
 
     ``probe_now``: run the conditional-write probe whatever the endpoint and cache say.
     ``fresh_bucket``: ask S3 again even with the cache on (the version and the configuration
-    are cached by the stat of their files, so only bucket facts can be out of date: issue 11).
+    are cached by the stat of their files, so only bucket facts can be out of date).
     ``started``: the prefetch the caller forked already, with these same flags."""
     fetching = started or prefetch.start(
         command, policy.cache_ttl_seconds, use_cache, probe_now=probe_now, fresh_bucket=fresh_bucket
@@ -76,7 +76,7 @@ def run(
         if not backend.is_s3:
             return outcome  # not ours to judge: passed through untouched
         literal.refuse_unusable(backend)  # Terraform refuses it: exit 82, no AWS call
-        if not backend.bucket:  # a partial block without its -backend-config (issue 11)
+        if not backend.bucket:  # a partial block without its -backend-config
             outcome.raw = [locking.partial(backend)]
             outcome.findings, outcome.blocked = decide(command, policy, outcome.raw)
             return outcome

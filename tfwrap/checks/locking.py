@@ -71,7 +71,7 @@ def _evaluate(backend: BackendConfig) -> list[Finding]:
             )
         )
     elif backend.dynamodb_table and only_initialised and not _is_partial(backend):
-        # Only Terraform's initialised copy still has it: reinitialising is the whole fix (issue 11).
+        # Only Terraform's initialised copy still has it: reinitialising is the whole fix.
         kind = "locking-dual" if backend.use_lockfile else "locking-dynamodb-only"
         found.append(
             make(
@@ -115,7 +115,7 @@ def _evaluate(backend: BackendConfig) -> list[Finding]:
 
 
 def _not_a_bool(value: object) -> bool:
-    """Set, but to something cty cannot convert to a bool (issue 7: "maybe" is not "unset")."""
+    """Set, but to something cty cannot convert to a bool ("maybe" is not "unset")."""
     return value is not None and to_bool(value) is None
 
 
@@ -185,7 +185,7 @@ def _initialised(source: Source) -> bool:
 
 def _homes(backend: BackendConfig, name: str) -> str:
     """Where a user edits ``name``: the files that set it; never Terraform's initialised copy
-    (issue 11). A partial backend's settings live in its -backend-config file."""
+    . A partial backend's settings live in its -backend-config file."""
     files = [s for s in backend.sources if not _initialised(s) and name in s.settings]
     named = [_label(s) for s in files if not s.where.endswith("=...")]
     if named:

@@ -1,4 +1,4 @@
-"""What this state's migration journal says about the locking the guard found (issue 11).
+"""What this state's migration journal says about the locking the guard found.
 
 After ``tfwrap migrate rollback`` the backend is DynamoDB-only again, on purpose: the guard
 reports that as a warning naming the date and the way back (``tfwrap migrate``), not as the

@@ -1,4 +1,4 @@
-"""What the store does with Terraform's writes (issue 9): the conditional-write probe's
+"""What the store does with Terraform's writes: the conditional-write probe's
 findings, when the guard probes by itself, and ``skip_s3_checksum`` on an Object Lock bucket.
 
 The guard probes a store by itself only behind a custom endpoint (anything but AWS's own)
@@ -42,7 +42,7 @@ def is_aws_endpoint(url: str | None) -> bool:
 
 
 def _key(backend: BackendConfig) -> str:
-    # Per endpoint, bucket and identity (issue 9): bucket_key hashes the identity in;
+    # Per endpoint, bucket and identity: bucket_key hashes the identity in;
     # the region slot carries a marker so these never share a file with bucket facts.
     return cache.bucket_key(backend.s3_endpoint, "store-probe", backend.bucket)
 

@@ -115,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
         say("aborted")
         return exitcodes.from_signal(2)
     except click.ClickException as exc:
-        # Say where to look (issue 11): the help of the command that was called wrongly.
+        # Say where to look: the help of the command that was called wrongly.
         ctx = getattr(exc, "ctx", None)
         where = ctx.command_path if ctx is not None else "tfwrap"
         say(f"{exc.format_message().rstrip('.')}; see {where} --help")

@@ -17,7 +17,7 @@ Terraform out of its own state. Without ``--key`` (or a FILE with a key) the buc
 shared by many states whose lock names are not known: one bucket-wide rule bounds noncurrent
 versions instead (keep the newest ``--keep-versions`` (100) of every object, expire older ones
 after ``--noncurrent-days`` (90); remove expired delete markers; abort multipart uploads after 7
-days); ``--no-version-bound`` leaves it out (issue 7).
+days); ``--no-version-bound`` leaves it out.
 
 Modes. No flag: a missing bucket is created in ``--region`` (no LocationConstraint in us-east-1,
 which refuses one) and configured; an existing bucket's drift is only reported. ``--fix``: the
@@ -170,7 +170,7 @@ def run(opts: Options) -> None:
     mode = standard.CHECK if opts.check_only else standard.FIX if opts.fix else standard.REPORT
     bucket = _bucket(wanted, opts)
     result = standard.run(bucket, mode, say)
-    if result.created or result.changed:  # the shim must see it on its next run (issue 11)
+    if result.created or result.changed:  # the shim must see it on its next run
         from tfwrap.findings import cache
 
         cache.forget_bucket(bucket.endpoint, wanted.region, wanted.bucket)
@@ -193,7 +193,7 @@ def run(opts: Options) -> None:
 
 
 def _report(opts: Options, result: Any, drift: list[str]) -> None:
-    """The outcome on stdout (issue 11: reports go to stdout, with --json)."""
+    """The outcome on stdout (reports go to stdout, with --json)."""
     import json
     import sys
 
@@ -269,7 +269,7 @@ def _standard(opts: Options, found: dict[str, Any]) -> Standard:
     )
 
 
-# The bucket aspects a finding severity of "off" turns off (issue 11: bootstrap honours the policy).
+# The bucket aspects a finding severity of "off" turns off (bootstrap honours the policy).
 _ASPECTS = {
     "bucket-versioning": "versioning",
     "bucket-object-lock": "Object Lock",

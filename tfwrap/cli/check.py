@@ -86,7 +86,7 @@ def check(  # click passes options by name
     extra = [f"-backend-config={v}" for v in backend_config]
     command = commands.parse([f"-chdir={chdir}", "init" if as_init else "plan", *extra])
     outcome = guard.run(command, real, pol, use_cache=not no_cache, probe_now=probe_now)
-    if outcome.cacheable:  # what the shim reads next: --no-cache refreshes it too (issue 11)
+    if outcome.cacheable:  # what the shim reads next: --no-cache refreshes it too
         from tfwrap.findings import cache
         from tfwrap.shim import main as shim
 

@@ -37,7 +37,7 @@ _DEFAULTS: dict[str, Any] = {
 
 def _options_of(*names: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Decorate a command with these options only: each subcommand's help lists what it uses
-    (issue 11: ``status --help`` offered ``--dry-run`` and took it silently)."""
+    (``status --help`` offered ``--dry-run`` and took it silently)."""
 
     def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
         for name in reversed(names):

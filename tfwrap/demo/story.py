@@ -81,7 +81,7 @@ def run() -> int:
     if importlib.util.find_spec("moto") is None:
         say(EXTRAS)
         return exitcodes.USAGE
-    if not realbin.is_shim(shimfile.TEMPLATE):  # the shim ships in the package (issue 7)
+    if not realbin.is_shim(shimfile.TEMPLATE):  # the shim ships in the package
         say(f"tfwrap: the terraform shim is missing at {shimfile.TEMPLATE}; reinstall: ./install.sh --demo")
         return 1
     real = _real_terraform()

@@ -127,10 +127,10 @@ def version_key(real: str) -> str:
 def _open_directory(create: bool) -> int | None:
     """A descriptor of the cache directory, or None when it is missing or not safe to use.
 
-    Safe: owned by this user and writable by nobody else. Another user who can write there
-    could plant symlinks named like our files and make us overwrite anything we can write
-    (issue 7); such a directory is not used, and said once. Everything after this works
-    relative to the descriptor, so swapping the path afterwards changes nothing.
+     Safe: owned by this user and writable by nobody else. Another user who can write there
+     could plant symlinks named like our files and make us overwrite anything we can write
+    ; such a directory is not used, and said once. Everything after this works
+     relative to the descriptor, so swapping the path afterwards changes nothing.
     """
     global _warned  # noqa: PLW0603 - one warning per process
     folder = directory()
@@ -206,7 +206,7 @@ def put(kind: str, key: str, value: Any) -> None:
 
 def forget_bucket(endpoint: str | None, region: str | None, bucket: str) -> None:
     """Drop what is cached about a bucket that tfwrap itself just changed (bootstrap, migrate):
-    its facts and every verdict built on them, so the next run sees the change (issue 11)."""
+    its facts and every verdict built on them, so the next run sees the change."""
     folder = directory()
     wanted = [endpoint, region, bucket]
     _unlink(os.path.join(folder, f"bucket-{bucket_key(endpoint, region, bucket)}.cache"))

@@ -24,11 +24,11 @@ CATALOG: dict[str, str] = {
     "object-lock-compliance-retention": WARNING,
     "locking-dual": WARNING,  # use_lockfile + dynamodb_table: mid-migration
     "locking-dynamodb-only": ERROR,
-    "locking-rolled-back": WARNING,  # DynamoDB only, as `tfwrap migrate rollback` left it (issue 11)
+    "locking-rolled-back": WARNING,  # DynamoDB only, as `tfwrap migrate rollback` left it
     "checkout-behind": ERROR,  # the files lack an edit the migration journal records: pull it
     "locking-none": ERROR,
     "locking-disagree": WARNING,  # files and the initialised copy differ
-    "backend-config-missing": ERROR,  # a partial backend block and no -backend-config (issue 11)
+    "backend-config-missing": ERROR,  # a partial backend block and no -backend-config
     "bucket-encryption": ERROR,
     "public-access-block": ERROR,
     "access-denied": WARNING,  # a check could not run: names the IAM action
@@ -37,7 +37,7 @@ CATALOG: dict[str, str] = {
     "bucket-missing": ERROR,
     "endpoint-unreachable": ERROR,
     "check-failed": WARNING,  # any other AWS error while checking
-    # The store itself (issue 9: checks/store.py, the conditional-write probe)
+    # The store itself (checks/store.py, the conditional-write probe)
     "conditional-writes-ignored": ERROR,  # a second create-only PUT succeeded: no lock at all
     "conditional-writes-unsupported": ERROR,  # conditional PUTs refused: Terraform cannot lock
     "if-match-unreliable": WARNING,  # the heartbeat is turned off for this endpoint
@@ -46,7 +46,7 @@ CATALOG: dict[str, str] = {
     "checksum-unsupported": WARNING,  # the SDK's default checksums are rejected
     "probe-denied": WARNING,  # the probe could not run: not a verdict on the store
     "skip-s3-checksum-object-lock": ERROR,  # warning without a default retention
-    # tfwrap audit (issue 10): what the files alone say, for every stack at once
+    # tfwrap audit: what the files alone say, for every stack at once
     "required-version-pre-lockfile": WARNING,  # required_version admits < 1.10 (no use_lockfile)
     "required-version-experimental": INFO,  # admits 1.10.x (use_lockfile experimental)
     "encrypt-missing": WARNING,  # the backend does not set encrypt = true

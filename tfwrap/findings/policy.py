@@ -17,7 +17,7 @@ file gave each value.
     heartbeat_seconds = 30           # supervised runs: renew the lock's Info this often
     lease_intervals = 3              # a heartbeat older than this many intervals is stale
     grace_seconds = 7                # after relaying a stop signal, wait this long, then kill
-    stale_locks = "report"           # report | take-over (issue 8); TFWRAP_STALE_LOCKS wins
+    stale_locks = "report"           # report | take-over; TFWRAP_STALE_LOCKS wins
     quiet = false                    # true: warnings and notes are not printed by the shim
     state_backup = false             # supervised apply copies its starting state (docs/state-recovery.md)
     [severity]                       # any finding id -> error | warning | info | off
@@ -67,7 +67,7 @@ _NUMBERS = {
     "grace_seconds": ("TFWRAP_GRACE_SECONDS", 0.0),
 }
 # An upper bound for every number above: 1e999 parses as inf and would only fail later, inside
-# the heartbeat (OverflowError), turning supervision off (issue 7). A week is far past any use.
+# the heartbeat (OverflowError), turning supervision off. A week is far past any use.
 _MAXIMUM = 7 * 24 * 3600.0
 MIN_LEASE_SECONDS = 3.0  # see lease_floor
 

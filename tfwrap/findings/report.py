@@ -116,7 +116,7 @@ def to_json(outcome: Outcome, policy: Policy) -> dict[str, Any]:
         "findings": [{**f.to_json(), **location(backend, f.id)} for f in outcome.findings],
         "errors": len(outcome.errors),
         "blocked": outcome.blocked,
-        "probe": outcome.probe,  # the conditional-write probe's facts (issue 9), null if not run
+        "probe": outcome.probe,  # the conditional-write probe's facts, null if not run
     }
 
 

@@ -1,4 +1,4 @@
-"""Placing the ``terraform`` shim, and taking it away again (issue 7).
+"""Placing the ``terraform`` shim, and taking it away again.
 
 Installing the package puts no ``terraform`` anywhere: pip's ``script-files`` once
 overwrote a real Terraform in a shared bin directory. Placing the shim is an explicit act
@@ -8,6 +8,7 @@ directory, while the pass-through path still starts no Python at all.
 
 A file is a tfwrap shim when its second line carries the marker (``realbin.is_shim``). A
 file that is not is never overwritten or removed.
+Why: docs/decisions/101-shims-known-by-file-identity.md.
 """
 
 from __future__ import annotations

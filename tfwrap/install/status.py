@@ -1,4 +1,4 @@
-"""Where the ``terraform`` shim is and what it will run (``tfwrap shim status``, issue 7).
+"""Where the ``terraform`` shim is and what it will run (``tfwrap shim status``).
 
 Read (every ``terraform`` on PATH, what each one is), then decide (does the shim win, what
 real binary does it reach and through which version manager). The CLI only formats.

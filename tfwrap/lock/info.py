@@ -8,7 +8,7 @@ program can parse (space-separated ``key=value``, values never contain spaces)::
     tfwrap_start=81234 terraform_start=81240 took_over=<old ID> took_over_host=ci-3 took_over_ci=...
 
 ``host`` is for people only. Whether the holder runs on *this* machine is decided by the
-kernel's boot id and the PID namespace (issue 7: containers share a hostname without
+kernel's boot id and the PID namespace (containers share a hostname without
 sharing PIDs, and ``web1.prod``/``web1.staging`` shorten alike); a PID is the holder's only
 if the process started at the same tick since boot (PIDs are reused).
 """
@@ -60,7 +60,7 @@ def parse_time(text: str) -> dt.datetime | None:
 
 
 def _number(text: str) -> int:
-    """A pid or tick count; 0 (unknown) for anything garbled (issue 7: never an exit 85)."""
+    """A pid or tick count; 0 (unknown) for anything garbled (never an exit 85)."""
     return int(text) if text.isdigit() and len(text) < 20 else 0
 
 

@@ -1,5 +1,5 @@
 """Showing a lock: the ``tfwrap lock status`` report (text and JSON) and the one verdict line
-after Terraform's "Error acquiring the state lock" box (issue 8)."""
+after Terraform's "Error acquiring the state lock" box."""
 
 from __future__ import annotations
 
@@ -62,7 +62,7 @@ def document(backend: BackendConfig, found: CurrentLock) -> dict[str, Any]:
 def _field_lines(fields: dict[str, Any]) -> list[str]:
     from tfwrap.timestamps import to_second
 
-    shown = {**fields, "Created": to_second(str(fields.get("Created") or ""))}  # one format (issue 11)
+    shown = {**fields, "Created": to_second(str(fields.get("Created") or ""))}  # one format
     return [
         f"  {name + ':':<11} {shown.get(name) or '-'}"
         for name in ("ID", "Who", "Operation", "Created", "Path")

@@ -1,4 +1,4 @@
-"""Taking over a stale lock (issue 8; opt-in: ``stale_locks = "take-over"``).
+"""Taking over a stale lock (opt-in: ``stale_locks = "take-over"``).
 
 A run blocked by a lock judges it (``current.read``: one GetObject, one GetItem with dual
 locking). Only a ``stale`` tfwrap lock is taken over: never an ``unknown`` one (no heartbeat:
@@ -11,6 +11,7 @@ While Terraform waits out ``-lock-timeout`` on a lock, ``WaitWatch`` judges the 
 the moment its lease runs out; when it is stale, Terraform's wait is interrupted (it holds
 nothing yet, so the interrupt changes nothing) and the run goes on as a lock retry:
 Terraform's own retries back off to 16 s and would leave the team waiting that long.
+Why: docs/decisions/106-stale-locks-liveness-before-age.md.
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
 """Whether a held lock is still in use: ``alive``, ``stale`` or ``unknown``.
 
 Pure: the caller passes the lock as read, its age in the store's clock, and (for tests)
-what this machine is. Nothing here touches AWS or this machine's clock (issue 8).
+what this machine is. Nothing here touches AWS or this machine's clock.
 
-Liveness before age (issue 8):
+Liveness before age:
 
 - a holder on *this* machine (same kernel boot id, same PID namespace) is ``alive`` while
   its tfwrap or its Terraform process exists, stopped or not, whatever its heartbeat age;
@@ -18,6 +18,7 @@ The age is the store's own: the ``.tflock`` object's ``Last-Modified`` against t
 of the response that read it. With dual locking the ``.tflock`` object and the DynamoDB
 item are judged one by one and the most careful answer wins: ``alive`` over ``unknown``
 over ``stale`` (so both parts must be stale for the lock to be).
+Why: docs/decisions/106-stale-locks-liveness-before-age.md.
 """
 
 from __future__ import annotations

@@ -76,7 +76,7 @@ def cleanup_steps(m: Migration, table: str) -> list[Step]:
         return Done(note, {"removed": digests, "ignored": [e.to_json() for e in overridden]})
 
     def scan_dry() -> None:
-        """--dry-run scans as the real run does and says the same (issue 11)."""
+        """--dry-run scans as the real run does and says the same."""
         stragglers.refuse_cleanup(m, table)
         locks, digests, others = classify()
         refuse_in_use(locks, others)

@@ -15,7 +15,7 @@ from tfwrap.migrate.terraform import (
 
 
 def object_lock_policy(m: Migration) -> tuple[str, str]:
-    """The severity the guard gives ``bucket-object-lock`` here, and where it is set (issue 11:
+    """The severity the guard gives ``bucket-object-lock`` here, and where it is set (
     the migration follows the same policy; never name a .tfwrap.toml that does not exist)."""
     from tfwrap.findings import policy
     from tfwrap.findings.finding import CATALOG

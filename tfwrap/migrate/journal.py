@@ -2,7 +2,7 @@
 
 It lives next to the state it migrates, in the state bucket, so every checkout of that state
 sees the same migration: CI can finalize what a laptop started, and a colleague does not
-restart the soak (issue 7 §9; it used to live in ``.terraform/``, one checkout's alone, and
+restart the soak (it used to live in ``.terraform/``, one checkout's alone, and
 such a journal is moved to the bucket the first time it is read). Each write is conditional
 on the ETag last read (``If-Match``; ``If-None-Match: *`` for the first), so two migrations
 of one state cannot overwrite each other's records. Written after each step, never before

@@ -55,7 +55,7 @@ _MODE_WORDS = {"dual": "dual locking", "native": "S3 native locking", "dynamodb"
 
 
 def describe_mode(mode: str) -> str:
-    """``dual`` -> "dual locking", ``none`` -> "no locking" (issue 11: not "none locking")."""
+    """``dual`` -> "dual locking", ``none`` -> "no locking" (not "none locking")."""
     return _MODE_WORDS.get(mode, "no locking")
 
 
@@ -124,7 +124,7 @@ class Migration:
     def _reuse_backend_config(self) -> None:
         """A partial backend and no -backend-config: the files the journal recorded for dual.
 
-        The journal is found through the initialised copy, which knows the bucket (issue 11:
+        The journal is found through the initialised copy, which knows the bucket (
         finalize and rollback must not need the -backend-config arguments typed again)."""
         init = self.initialised
         if self.opts.backend_config or self.backend.bucket or not self.backend.is_s3:

@@ -197,7 +197,7 @@ class Remote:
         self.forget_cached_facts()
 
     def forget_cached_facts(self) -> None:
-        """The shim must see the change on its next run, not after the cache's TTL (issue 11)."""
+        """The shim must see the change on its next run, not after the cache's TTL."""
         from tfwrap.findings import cache
 
         cache.forget_bucket(self.backend.s3_endpoint, self.backend.region, self.bucket)

@@ -169,7 +169,7 @@ def cleanup_table(opts: Options) -> int:
             raise TfwrapError("which DynamoDB table? pass --table NAME", exitcodes.USAGE)
         deleted = journal.step("cleanup-table/delete-table")
         still_set = m.backend.dynamodb_table or (m.initialised.dynamodb_table if m.initialised else "")
-        if not still_set and m.remote.describe_table(table) is None:  # issue 11: gone is done
+        if not still_set and m.remote.describe_table(table) is None:  # gone is done
             when = f" (deleted at {deleted['at']})" if deleted is not None else ""
             m.out.line(f"nothing to do: table {table} does not exist{when}")
             return exitcodes.OK

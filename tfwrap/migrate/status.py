@@ -2,7 +2,7 @@
 
 Read (the configuration, the initialised copy, the journal: one S3 GET), decide (the phase and
 the next command, a pure function), show (text or ``--json`` on stdout: a report the user asked
-for, issue 11). The JSON fields are stable: ``backend`` (``type``, ``bucket``,
+for). The JSON fields are stable: ``backend`` (``type``, ``bucket``,
 ``state_key``, ``workspace``, ``backend_config``), ``journal``, ``files_locking``, ``initialised_locking``,
 ``lock_table``, ``phase``, ``steps`` (``[{"step", "at"}]``), ``rolled_back_at``, ``next``
 (a command line, or null when nothing is left to do) and ``why``; ``schema_version`` (1),

@@ -71,7 +71,7 @@ def execute(m: Migration, phase: str, steps: list[Step]) -> None:
         bucket=backend.bucket,
         state_key=backend.state_key,
         workspace=backend.workspace,
-        backend_config=list(m.opts.backend_config) or None,  # reused by finalize/rollback (issue 11)
+        backend_config=list(m.opts.backend_config) or None,  # reused by finalize/rollback
     )
     total = len(steps)
     for number, step in enumerate(steps, 1):

@@ -56,7 +56,7 @@ class Stopper:
     """Stop signals while the migration runs, read in one place: blocked for its whole
     length, taken by the running Terraform's relay (``Child.wait``: exactly one interrupt)
     or by ``check`` between steps. A signal is never lost between a spawn and its relay,
-    and SIGQUIT is a stop signal here as in the shim (issue 7 §7: one way to run Terraform).
+    and SIGQUIT is a stop signal here as in the shim (one way to run Terraform).
     """
 
     def __init__(self) -> None:

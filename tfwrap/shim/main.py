@@ -4,8 +4,9 @@ The sh shim has already found the real binary and passed through every command t
 cannot touch the backend. Here: read the policy, check the backend, print findings on
 stderr, then run Terraform untouched. Nothing is ever written to stdout: it is Terraform's.
 
-Hot path (issue 2: a warm check costs at most 30 ms): a warm run reads one cached verdict
+Hot path (a warm check costs at most 30 ms): a warm run reads one cached verdict
 and imports only the standard library; the guard (python-hcl2, botocore) loads on a miss.
+Why: docs/decisions/100-the-hot-path.md.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ if TYPE_CHECKING:
 
 def main(argv: list[str] | None = None) -> int:
     """The checked path; whatever fails, even in its own error handling, is one line on
-    stderr and an exit code, never a traceback (issue 7 §6)."""
+    stderr and an exit code, never a traceback."""
     try:
         return _main(argv)
     except KeyboardInterrupt:
@@ -69,7 +70,7 @@ def _main(argv: list[str] | None) -> int:
                 write("")  # flushes stderr, if there is one
                 os._exit(code)
         return handoff.exec_terraform(real, command)
-    except KeyboardInterrupt:  # Ctrl-C during the check: Terraform never started (issue 7)
+    except KeyboardInterrupt:  # Ctrl-C during the check: Terraform never started
         return _refuse("interrupted during the backend check; Terraform was not started", 130)
     except PolicyError as exc:  # an invalid policy is never silently ignored
         return _refuse(exc.message, exc.code)
@@ -96,7 +97,7 @@ def _main(argv: list[str] | None) -> int:
 def check(command: commands.Command, real: str, pol: Policy) -> tuple[list[Finding], bool, bool]:
     """Findings, whether the run stops, and whether the backend is S3: cached, else the guard.
 
-    A run about to be refused on cached facts asks again first (issue 11: a finding fixed a
+    A run about to be refused on cached facts asks again first (a finding fixed a
     moment ago must not block until the cache expires). A refused run can afford the AWS
     calls; a passing warm run stays on the cache.
     """

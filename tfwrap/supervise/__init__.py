@@ -1,2 +1,2 @@
-"""Supervised runs (issue 3): Terraform as a child, its lock annotated, signals relayed once,
+"""Supervised runs: Terraform as a child, its lock annotated, signals relayed once,
 its own lock removed whatever happens."""

@@ -1,5 +1,8 @@
 """After Terraform exits: remove the lock its own run left behind, never anyone else's, and
-say what could not be done (issue 7 §6)."""
+say what could not be done.
+
+Why: docs/decisions/108-the-retry-orphan.md.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +17,7 @@ SELF_ORPHAN = "self-orphan"  # removed a lock the child's own retried request ha
 
 def clean_up(heartbeat: Heartbeat, status: int) -> str:
     """Remove the lock our child took and left behind; never anyone else's. Says what it
-    could not do (issue 7 §6). Returns ``SELF_ORPHAN`` when it removed the retry orphan."""
+    could not do. Returns ``SELF_ORPHAN`` when it removed the retry orphan."""
     if heartbeat.locked and not heartbeat.unlocked:
         ours, why = heartbeat.locked, f"Terraform exited ({describe(status)}) still holding its lock"
     elif heartbeat.attempted and not heartbeat.locked:

@@ -4,7 +4,7 @@ A thread follows Terraform's lock events (from its log), annotates the lock with
 tick of "Locked", renews it every interval, and stops at "Unlocked" or when a read shows
 the lock gone or carrying another ID. Every write is conditional (lockfile.py); every
 failure, of the connection or of a renewal, is said, backed off and retried while
-Terraform lives (issue 7 §9, issue 11 §7), and never changes what Terraform does or returns.
+Terraform lives, and never changes what Terraform does or returns.
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ class Locks:
         self.s3 = s3
         self.dynamo = dynamo
         self._cleanup = cleanup
-        # Why the heartbeat must not write here (issue 9: an If-Match the store ignores
+        # Why the heartbeat must not write here (an If-Match the store ignores
         # could bring back a released lock); own-lock cleanup still runs.
         self.heartbeat_off = ""
         # Why no lock may be removed by a judgement here (a DELETE If-Match the store does
@@ -147,7 +147,7 @@ class Heartbeat(threading.Thread):
 
     def _run(self) -> None:
         # Nice this thread (Linux nices threads one by one): its ~250 ms of imports must
-        # not slow Terraform's own start-up on a 2-core runner (issue 3: ≤ 30 ms added).
+        # not slow Terraform's own start-up on a 2-core runner (≤ 30 ms added).
         with contextlib.suppress(OSError, AttributeError):
             os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
         # And start them only once Terraform has started (its first log line): its lock
@@ -225,7 +225,7 @@ class Heartbeat(threading.Thread):
             self.attempted, self.mode = event.lock_id, event.mode
         elif event.kind == "locked":
             if self.attempted and event.lock_id != self.attempted:
-                # Only a lock ID this child itself attempted is ever ours (issue 7 §9).
+                # Only a lock ID this child itself attempted is ever ours.
                 log.warning("ignored a Locked line for an ID this run did not attempt", lock_id=event.lock_id)
                 return
             self.locked, self.mode, self.unlocked = event.lock_id, event.mode, False
@@ -286,7 +286,7 @@ class Heartbeat(threading.Thread):
                     "(set sse_customer_key or AWS_SSE_CUSTOMER_KEY)"
                 )
                 return
-            # Never give up while Terraform lives (issue 7 §9: two 409 ConditionalRequestConflict
+            # Never give up while Terraform lives (two 409 ConditionalRequestConflict
             # in a row stopped it for good): back off, re-read next time, try again.
             self._s3_seen, self._ddb_seen = None, None
             self._backoff = min(max(1.0, self._backoff * 2), self.interval)
@@ -310,7 +310,7 @@ class Heartbeat(threading.Thread):
             raise RuntimeError("test hook: a bug in the heartbeat thread")
 
     def _fence(self) -> None:
-        """Self-fencing (issue 8): say once, loudly, that the lock may be taken over."""
+        """Self-fencing: say once, loudly, that the lock may be taken over."""
         lapsed = time.monotonic() - self._renewed_at
         if self._fence_said or lapsed <= self.lease_seconds - self.interval:
             return
@@ -399,7 +399,7 @@ class LockGone(Exception):
 
 
 def describe_failure(exc: BaseException) -> str:
-    """What stopped the connection, in the user's words (issue 11 §7: a configuration
+    """What stopped the connection, in the user's words (a configuration
     error is not "cannot reach")."""
     from tfwrap.errors import BackendConfigError
 

@@ -1,5 +1,5 @@
 """The heartbeat's own process, the keeper: it renews the lock for as long as Terraform's
-process exists, stopped or not, and outlives tfwrap if tfwrap is killed (issue 7 §6, §8).
+process exists, stopped or not, and outlives tfwrap if tfwrap is killed.
 
 Why a process of its own: the shell stops a job (Ctrl-Z, ``kill -TSTP``, a background read)
 by stopping every process in it, and a stopped apply still holds its lock. A heartbeat
@@ -21,6 +21,7 @@ Two endings:
   left in Terraform's process group, then cleans up the lock.
 
 The keeper ignores stop and job-control signals: it ends when Terraform does.
+Why: docs/decisions/102-the-keeper.md.
 """
 
 from __future__ import annotations
@@ -195,7 +196,7 @@ class Keeper:
     def replace_if_dead(self, terraform_pid: int) -> None:
         """While Terraform runs (on SIGCHLD): a keeper that died (killed, or a bug) is
         replaced at once, so the heartbeat does not lapse while Terraform lives (the
-        foundation of stale-lock takeover, issue 8). The new keeper reads Terraform's log
+        foundation of stale-lock takeover). The new keeper reads Terraform's log
         from the start, so it knows the lock as the first did."""
         try:
             pid, _ = os.waitpid(self.pid, os.WNOHANG)

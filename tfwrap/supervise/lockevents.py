@@ -6,6 +6,7 @@ With ``TF_LOG_CORE=INFO`` and ``TF_LOG_PATH`` set, Terraform logs lines such as:
 
 Terraform always logs into tfwrap's private file; the lines a user asked for with
 ``TF_LOG``/``TF_LOG_PATH`` are copied to their file or relayed on stderr (``LogPlan``).
+Why: docs/decisions/103-the-exact-lock-id.md.
 """
 
 from __future__ import annotations
@@ -69,9 +70,9 @@ class LogPlan:
     """How one Terraform attempt logs: the environment to add, the file to read, and where
     the lines the user asked for go.
 
-    Terraform always logs into a private file of this attempt's own (issue 7 §9: a shared
+    Terraform always logs into a private file of this attempt's own (a shared
     ``TF_LOG_PATH`` held other runs' "Locked" lines, and tfwrap took another run's live lock
-    for its own; issue 7 §6: a retry re-read the previous attempt's lines). The user's own
+    for its own; a retry re-read the previous attempt's lines). The user's own
     ``TF_LOG``/``TF_LOG_PATH`` keep working: tfwrap appends the lines to their file, or relays
     them on stderr when they asked for logs without a file.
     """

@@ -1,6 +1,7 @@
 """A supervised run: Terraform as a child, its lock kept alive and, whatever happens, its
 own lock (and never anyone else's) removed when it is gone. Used for commands that take
 the state lock on an S3 backend (``commands.Command.takes_lock``).
+Why: docs/decisions/104-housekeeping-never-fails-a-run.md.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ MAX_LOCK_RETRIES = 5  # a lock failure retrying cannot fix (AccessDenied, KMS) s
 def supervise(real: str, command: Command, policy: Policy) -> int:
     """Run Terraform under supervision; returns the exit status for tfwrap to exit with."""
     private = fs.private_dir()
-    if private is None:  # never a reason to block a run (issue 7 §6)
+    if private is None:  # never a reason to block a run
         say(
             "no private directory for Terraform's log (XDG_RUNTIME_DIR, TMPDIR and /tmp refused one): "
             "running Terraform without a heartbeat; set TMPDIR to a writable directory"
@@ -157,7 +158,7 @@ def _one_run(  # noqa: PLR0917 - private, one caller
     The heartbeat runs in the keeper, a process outside the shell's job (keeper.py): it
     renews the lock while Terraform is stopped with the job, and outlives a killed tfwrap.
     """
-    plan = LogPlan(dict(os.environ), private, attempt)  # each attempt its own log (issue 7 §6)
+    plan = LogPlan(dict(os.environ), private, attempt)  # each attempt its own log
 
     def start(terraform_pid: int) -> Heartbeat:  # in the keeper
         from tfwrap.supervise.heartbeat import Heartbeat  # after the start: Terraform does not wait
@@ -185,7 +186,7 @@ def _one_run(  # noqa: PLR0917 - private, one caller
                     _connect_again(heartbeat, command)  # what failed at start may work now
                 from tfwrap.supervise.cleanup import clean_up
 
-                # A public field: the keeper reports it to tfwrap (the retry orphan, issue 7 §3)
+                # A public field: the keeper reports it to tfwrap (the retry orphan)
                 heartbeat.cleaned = clean_up(heartbeat, status)
         except Exception as exc:  # noqa: BLE001 - same: report, keep Terraform's status
             say(f"lock bookkeeping failed after Terraform exited ({type(exc).__name__}: {exc})")
@@ -236,7 +237,7 @@ def _connect(command: Command) -> Locks | None:
         return None
     session = clients.session(backend)
     # The heartbeat backs off on its own (retries off: it must see every failure); cleanup
-    # gets clients that retry, so one 503 does not leave a lock behind (issue 7 §9).
+    # gets clients that retry, so one 503 does not leave a lock behind.
     locks = _locks(backend, session, retries=False, cleanup=lambda: _locks(backend, session, retries=True))
     from tfwrap.checks import store
 

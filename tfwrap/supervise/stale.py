@@ -1,4 +1,4 @@
-"""What a supervised run does when another holder has the state lock (issue 8).
+"""What a supervised run does when another holder has the state lock.
 
 - After Terraform gave up on the lock: one line saying whether the holder is alive, stale
   or unknown (one GetObject, plus one GetItem with dual locking), and with
@@ -33,7 +33,7 @@ RETRY_SAID = "retry-said"  # the same, its reason already said (a takeover race 
 
 class Seen:
     """What Terraform's log says of its lock, read by tfwrap itself: the heartbeat lives in the
-    keeper process (issue 7 §6), the watch in tfwrap. Passes no line on (the keeper does)."""
+    keeper process, the watch in tfwrap. Passes no line on (the keeper does)."""
 
     def __init__(self, plan: LogPlan, connect: Callable[[], Locks | None]) -> None:
         import copy

@@ -1,8 +1,8 @@
 """Terraform as a child process, the one way tfwrap runs it (the shim and ``tfwrap migrate``
-alike, issue 7 §7): its own process group, the terminal handed over, stop signals relayed
+alike): its own process group, the terminal handed over, stop signals relayed
 exactly once, job control mirrored, and the whole tree killed if it does not stop in time.
 
-Why a process group of its own (issue 3, DOMAIN.md "Signals"): a Ctrl-C in a terminal
+Why a process group of its own (DOMAIN.md "Signals"): a Ctrl-C in a terminal
 reaches the whole foreground group, so a wrapper in the same group that also relays the
 signal turns one Ctrl-C into "Two interrupts received" (tflocal, terragrunt#2559,
 tenv#340). With Terraform as the terminal's foreground group, a Ctrl-C reaches Terraform
@@ -10,7 +10,7 @@ alone; a signal sent to tfwrap (docker stop, Kubernetes, a CI runner) reaches tf
 alone, and tfwrap relays it once. A second signal is never relayed: after the grace
 period, tfwrap kills the tree instead.
 
-Job control (issue 7 §6): the shell sees tfwrap as the job, so tfwrap behaves as Terraform
+Job control: the shell sees tfwrap as the job, so tfwrap behaves as Terraform
 would. Terraform stopped by SIGTSTP/SIGTTIN/SIGTTOU (Ctrl-Z, or reading the terminal from
 the background): tfwrap gives the terminal back and stops itself with the same signal.
 SIGTSTP/SIGTTIN/SIGTTOU sent to tfwrap: relayed to Terraform's group, and tfwrap stops when
@@ -22,6 +22,7 @@ The process that forks Terraform runs no threads: ``PR_SET_PDEATHSIG`` fires whe
 forking *thread* ends and again at each re-parenting to another thread of the same
 process, so a threaded supervisor killed with SIGKILL gave Terraform two interrupts (issue
 7 §8). The heartbeat lives in its own process (``keeper.py``).
+Why: docs/decisions/110-one-interrupt.md.
 """
 
 from __future__ import annotations
@@ -157,7 +158,7 @@ class Child:
     ) -> int:
         """Wait for Terraform, relaying the first stop signal; returns the child's status.
         ``on_sigchld`` runs when any child of tfwrap changed state (the keeper may have died);
-        ``on_tick`` at least every ``tick`` seconds until a stop signal (issue 8: the takeover watch)."""
+        ``on_tick`` at least every ``tick`` seconds until a stop signal (the takeover watch)."""
         deadline: float | None = None
         try:
             while True:

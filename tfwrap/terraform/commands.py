@@ -33,7 +33,7 @@ HELP_FLAGS = frozenset({"-help", "-h", "--help", "-version", "-v", "--version"})
 # because the bucket lacks versioning would leave a team stuck behind a dead lock.
 RECOVERY = frozenset({"force-unlock"})
 
-# Commands that can take the state lock (the supervised run, issue 3).
+# Commands that can take the state lock (the supervised run).
 LOCKING = frozenset(
     {
         "plan",
@@ -112,7 +112,7 @@ class Command:
 def backend_config_values(args: list[str]) -> list[str]:
     """Every ``-backend-config`` value, ``=`` and space forms alike, in order.
 
-    The one list both the loader and the cache key use (issue 7: the cache key once missed
+    The one list both the loader and the cache key use (the cache key once missed
     ``-backend-config FILE`` written with a space, so an edited file was never read again).
     A value with ``=`` is ``key=value``; anything else names a file.
     """
@@ -135,8 +135,8 @@ _FALSE = frozenset({"0", "f", "F", "false", "FALSE", "False"})
 
 
 def lock_flag(args: list[str]) -> bool:
-    """The value of the last ``-lock``/``--lock`` flag (``-lock=0``, ``--lock=false``, ...;
-    issue 7 §6); True when absent."""
+    """The value of the last ``-lock``/``--lock`` flag (``-lock=0``, ``--lock=false``, ...);
+    True when absent."""
     value = True
     for arg in args:
         if arg.startswith(("-lock=", "--lock=")):

@@ -1,5 +1,5 @@
 """The lock arguments of a Terraform command line, read and rewritten as Terraform's flag
-parser reads them (issue 7 §6): ``-lock-timeout`` in both forms, from ``TF_CLI_ARGS*`` too.
+parser reads them: ``-lock-timeout`` in both forms, from ``TF_CLI_ARGS*`` too.
 Imported only when a run failed at the lock."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ def lock_timeout(args: list[str]) -> float:
     """Seconds of the last ``-lock-timeout`` (a Go duration such as ``2m30s``); 0 when absent.
 
     Both forms Terraform's flag parser takes: ``-lock-timeout=5m`` and ``-lock-timeout 5m``,
-    with one or two dashes (issue 7 §6). Pass ``Command.effective_args()``: ``TF_CLI_ARGS*``.
+    with one or two dashes. Pass ``Command.effective_args()``: ``TF_CLI_ARGS*``.
     """
     value = ""
     for i, arg in enumerate(args):

@@ -28,7 +28,7 @@ def is_shim(path: str) -> bool:
 
 def past_shims(real: str, environ: dict[str, str] | None = None) -> str:
     """The real binary for the checked path. The sh shim recognises shims by file identity
-    only (it never reads a binary, issue 7), so it can hand over a shim of another install;
+    only (it never reads a binary), so it can hand over a shim of another install;
     Python reads 512 bytes at once and can afford to look: such a shim is skipped, or refused
     when TFWRAP_TERRAFORM names it."""
     return find(environ) if is_shim(real) else real

@@ -1,6 +1,6 @@
 """``tfwrap shim install|uninstall|status``: placing the ``terraform`` shim is an explicit act.
 
-Installing the tfwrap package puts no ``terraform`` anywhere (issue 7). Exit codes: 0 done;
+Installing the tfwrap package puts no ``terraform`` anywhere. Exit codes: 0 done;
 1 ``status`` found the shim would not run (each reason printed); 83 bad usage or a directory
 that cannot be written; 87 (``FOREIGN_FILE``) a ``terraform`` that is not a tfwrap shim was
 left alone.

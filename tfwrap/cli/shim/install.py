@@ -1,4 +1,4 @@
-"""``tfwrap shim install [--dir DIR]``: write the shim as DIR/terraform (issue 7)."""
+"""``tfwrap shim install [--dir DIR]``: write the shim as DIR/terraform."""
 
 from __future__ import annotations
 

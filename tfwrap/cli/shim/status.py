@@ -1,4 +1,4 @@
-"""``tfwrap shim status``: where the shim is, what it runs, and whether PATH lets it (issue 7).
+"""``tfwrap shim status``: where the shim is, what it runs, and whether PATH lets it.
 
 Prints on stdout every ``terraform`` on PATH in order (a tfwrap shim, a version manager's
 shim, or a binary), the real binary the shim resolves to and through which version manager,

@@ -1,4 +1,4 @@
-"""``tfwrap shim uninstall [--dir DIR]``: remove the shim this tfwrap placed (issue 7)."""
+"""``tfwrap shim uninstall [--dir DIR]``: remove the shim this tfwrap placed."""
 
 from __future__ import annotations
 
