@@ -93,6 +93,7 @@ def run_env(env: dict[str, str], run_id: str) -> dict[str, str]:
         "GITHUB_RUN_ID": run_id,
         "GITHUB_REPOSITORY": "acme/infra",
         "TFWRAP_HEARTBEAT_SECONDS": "0.3",
+        "TFWRAP_LEASE_INTERVALS": "10",  # the lease floor: 3 s at least
         "TFWRAP_LOG_LEVEL": "debug",
     }
 
