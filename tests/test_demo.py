@@ -86,7 +86,7 @@ def test_demo_lets_the_compliant_bucket_through_and_stops_the_other(tmp_path: Pa
         assert f"tfwrap: error [{finding}] bucket 'demo-state-plain'" in stderr
     assert "stopped before Terraform ran" in stderr
     assert f"-> exit {exitcodes.BLOCKED} (stopped by tfwrap)" in stderr
-    assert "still empty, and no .terraform/ written" in stderr
+    assert "bucket B: no state or lock written, and no .terraform/" in stderr
     assert "Info:      tfwrap heartbeat=" in stderr  # the second client sees a live holder
     assert "-> exit 143; lock released" in stderr
     assert "What this showed" in stderr

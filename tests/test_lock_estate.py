@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from tests.support.world import Tools, ddb_client, make_bucket, make_table, run, s3_client, write_config
-from tests.test_lock_cli import QUIET, SLOW, body, live_info, stale_info, tfwrap
+from tests.test_lock_cli import QUIET, SLOW, UNRENEWED, body, live_info, stale_info, tfwrap
 from tfwrap.demo.server import S3Server
 
 SLOWER = SLOW.replace("sleep 5", "sleep 40")  # long enough for every listing below
@@ -82,6 +82,7 @@ def test_four_locks_four_verdicts_and_only_the_dead_one_cleared(
 
     _, live_etag = put(s3.url, bucket_name, "live/terraform.tfstate", live_info())
     dead_id, _ = put(s3.url, bucket_name, "dead/terraform.tfstate", stale_info())
+    time.sleep(UNRENEWED)  # the store's clock must show the dead lock unrenewed (interval + 2 s)
     # A plain Terraform run (not under tfwrap) and a tfwrap run in workspace dev, both real.
     direct = subprocess.Popen(
         [str(tools.engine), "apply", "-auto-approve", *QUIET],
@@ -202,6 +203,7 @@ def test_a_renewal_between_judgement_and_delete_keeps_its_lock_and_stragglers_ar
         TableName=table,
         Item={"LockID": {"S": f"{bucket_name}/straggler/terraform.tfstate-md5"}, "Digest": {"S": "x"}},
     )
+    time.sleep(UNRENEWED)  # the store's clock must show the dead locks unrenewed (interval + 2 s)
 
     found = lock_estate.read((root,), (), "", None)
     assert {(r.state_key, r.verdict) for r in found.rows} == {

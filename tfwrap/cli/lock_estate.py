@@ -41,7 +41,7 @@ from tfwrap.errors import TfwrapError
 from tfwrap.output import say
 
 if TYPE_CHECKING:
-    from tfwrap.lock.listing import Listing
+    from tfwrap.lock.listing import Listing, Row
 
 
 def selection(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -133,12 +133,12 @@ def clear_all(found: Listing, *, yes: bool, dry_run: bool) -> int:
     """The bulk clear: show the plan, ask (or not), remove, summarise; the exit code."""
     from tfwrap.lock import bulk
 
-    stale, refused = bulk.plan(found.rows, bulk.takeover_off)
+    stale, refused = bulk.plan(found.rows, takeover_off)
     for row in stale:
         v = row.found.verdict
         say(f"stale: {row.found.where}, held by {v.holder_line() if v else '?'}: {v.reason if v else ''}")
     for row in refused:
-        say(f"refused: {bulk.refusal(row, bulk.takeover_off)}")
+        say(f"refused: {bulk.refusal(row, takeover_off)}")
     problems = _problems(found)
     if not stale:
         say(f"no stale lock among {len(found.rows)} held: nothing removed")
@@ -148,7 +148,7 @@ def clear_all(found: Listing, *, yes: bool, dry_run: bool) -> int:
         return problems
     if not yes and not click.confirm(f"Remove these {len(stale)} stale locks?", default=False, err=True):
         raise TfwrapError("no lock removed: not confirmed", exitcodes.LOCK_HELD)
-    done = bulk.clear_stale(found.rows)
+    done = bulk.clear_stale(found.rows, unsafe=takeover_off)
     for line in done.removed:
         say(line)
     for line in done.kept:
@@ -157,3 +157,12 @@ def clear_all(found: Listing, *, yes: bool, dry_run: bool) -> int:
         say(f"failed: {line}")
     say(done.summary())
     return exitcodes.PARTIAL if done.partial or problems else exitcodes.OK
+
+
+def takeover_off(row: Row) -> str:
+    """Why no lock of this row's store may be removed by a judgement ("" when it may): the
+    same rule as ``lock clear --stale`` and the takeover (a DELETE whose If-Match the store
+    honours, atomically: the probe's verdict for that endpoint)."""
+    from tfwrap.checks import store
+
+    return store.takeover_off(store.cached(row.backend) or {})

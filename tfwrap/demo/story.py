@@ -177,8 +177,16 @@ class Demo:
         keys = [o["Key"] for o in s3.list_objects_v2(Bucket=GOOD).get("Contents", [])]
         say(f"    bucket A now holds: {', '.join(keys) or 'nothing'}")
         self.step("B", b, ["init", "-no-color", "-input=false"], want=exitcodes.BLOCKED)
-        untouched = s3.list_objects_v2(Bucket=BAD).get("KeyCount", 0) == 0 and not (b / ".terraform").exists()
-        say(f"    bucket B: {'still empty, and no .terraform/ written' if untouched else 'WAS WRITTEN TO'}")
+        # The guard's own store verdict (the probe's, kept beside the state for other runners)
+        # is tfwrap's, not Terraform's: what must not be there is a state, a lock or .terraform/.
+        written = [
+            o["Key"]
+            for o in s3.list_objects_v2(Bucket=BAD).get("Contents", [])
+            if ".tfwrap-probe-" not in o["Key"]
+        ]
+        untouched = not written and not (b / ".terraform").exists()
+        said = "no state or lock written, and no .terraform/" if untouched else "WAS WRITTEN TO"
+        say(f"    bucket B: {said}")
         if not untouched:
             self.problems.append("Terraform touched bucket B or wrote its .terraform directory")
 

@@ -60,15 +60,6 @@ def refusal(row: Row, unsafe: Callable[[Row], str] = lambda _: "") -> str:
     )
 
 
-def takeover_off(row: Row) -> str:
-    """Why no lock of this row's store may be removed by a judgement ("" when it may): the
-    same rule as ``lock clear --stale`` and the takeover (a DELETE whose If-Match the store
-    honours, atomically)."""
-    from tfwrap.checks import store
-
-    return store.takeover_off(store.cached(row.backend) or {})
-
-
 def _remove(row: Row) -> removal.Removal | str:
     """The removal of one stale row, or why the store refused it (one line)."""
     try:
@@ -80,10 +71,13 @@ def _remove(row: Row) -> removal.Removal | str:
         return f"cannot remove {row.found.where}: {failure.detail} [{failure.kind}]"
 
 
-def clear_stale(rows: list[Row], concurrency: int = CONCURRENCY) -> Outcome:
-    """Remove every stale row exactly as judged; say what happened to each row not alive."""
-    stale, refused = plan(rows, takeover_off)
-    out = Outcome(refused=[refusal(r, takeover_off) for r in refused])
+def clear_stale(
+    rows: list[Row], concurrency: int = CONCURRENCY, unsafe: Callable[[Row], str] = lambda _: ""
+) -> Outcome:
+    """Remove every stale row exactly as judged; say what happened to each row not alive.
+    ``unsafe``: why a row's store makes a removal by judgement inexact ("" when it does not)."""
+    stale, refused = plan(rows, unsafe)
+    out = Outcome(refused=[refusal(r, unsafe) for r in refused])
     with ThreadPoolExecutor(max(1, concurrency)) as pool:
         for done in pool.map(_remove, stale):
             if isinstance(done, str):
