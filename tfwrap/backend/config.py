@@ -105,35 +105,25 @@ class BackendConfig:
     @property
     def s3_endpoint(self) -> str | None:
         """The S3 endpoint Terraform will use: config before environment, as Terraform does."""
-        endpoints = self.settings.get("endpoints") or {}
-        return (
-            endpoints.get("s3")
-            or self.settings.get("endpoint")
-            or os.environ.get("AWS_ENDPOINT_URL_S3")
-            or os.environ.get("AWS_S3_ENDPOINT")
-            or os.environ.get("AWS_ENDPOINT_URL")
-            or None
-        )
+        return self._endpoint("s3", "endpoint", "AWS_S3_ENDPOINT")
 
     @property
     def dynamodb_endpoint(self) -> str | None:
-        endpoints = self.settings.get("endpoints") or {}
-        return (
-            endpoints.get("dynamodb")
-            or self.settings.get("dynamodb_endpoint")
-            or os.environ.get("AWS_ENDPOINT_URL_DYNAMODB")
-            or os.environ.get("AWS_DYNAMODB_ENDPOINT")
-            or os.environ.get("AWS_ENDPOINT_URL")
-            or None
-        )
+        return self._endpoint("dynamodb", "dynamodb_endpoint", "AWS_DYNAMODB_ENDPOINT")
 
     @property
     def sts_endpoint(self) -> str | None:
+        return self._endpoint("sts", "sts_endpoint", None)
+
+    def _endpoint(self, service: str, old_setting: str, old_variable: str | None) -> str | None:
+        """``endpoints.<service>``, the pre-1.6 setting, ``AWS_ENDPOINT_URL_<SERVICE>``, the
+        pre-1.6 variable, then ``AWS_ENDPOINT_URL``: Terraform's order."""
         endpoints = self.settings.get("endpoints") or {}
         return (
-            endpoints.get("sts")
-            or self.settings.get("sts_endpoint")
-            or os.environ.get("AWS_ENDPOINT_URL_STS")
+            endpoints.get(service)
+            or self.settings.get(old_setting)
+            or os.environ.get(f"AWS_ENDPOINT_URL_{service.upper()}")
+            or (os.environ.get(old_variable) if old_variable else None)
             or os.environ.get("AWS_ENDPOINT_URL")
             or None
         )
