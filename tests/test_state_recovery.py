@@ -234,7 +234,11 @@ def test_restore_racing_a_real_apply_never_loses_its_write(
     apply = subprocess.Popen(
         APPLY, cwd=work, env=run_env(env, "3003"), text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE
     )
-    wait_for(lambda: read_lock(client, bucket_name), 60, what="the apply's lock")
+    wait_for(  # held, and its heartbeat written: a lock tfwrap can judge alive
+        lambda: "tfwrap heartbeat=" in str((read_lock(client, bucket_name) or ({}, ""))[0].get("Info", "")),
+        60,
+        what="the apply's annotated lock",
+    )
     refused = out.tfwrap(work, env, "restore", "--version", oldest, "--yes")
     stdout, stderr = apply.communicate(timeout=120)
     out.seen.append(stderr)

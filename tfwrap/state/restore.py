@@ -154,6 +154,9 @@ def write_params(backend: BackendConfig) -> dict[str, Any]:
     return params
 
 
+_SECOND = 1.05  # a little over the store's one-second resolution
+
+
 def write(
     s3: Any,
     ddb: Any | None,
@@ -165,7 +168,12 @@ def write(
     versioned: bool,
 ) -> tuple[str, bytes, str | None]:
     """Steps 2-4 (the lock is held): the conditional PUT and the digest. ``expected`` None:
-    the state is deleted now, and the PUT is create-only."""
+    the state is deleted now, and the PUT is create-only.
+
+    The store's times have whole seconds, and ``history`` ties a state write to the lock
+    holding around it: the write lands at least a second after the lock was taken and the
+    lock is held a second after it, so no other holding ever shares the restore's second
+    (docs/decisions/080-attributing-state-writes.md)."""
     now = current_version(s3, backend, versioned)
     unchanged = (
         now is None
@@ -178,6 +186,7 @@ def write(
             "read (another run wrote it): nothing was changed; look at `tfwrap state history` and run again",
             exitcodes.STATE_CHANGED,
         )
+    time.sleep(_SECOND)  # the If-Match below still refuses a write that lands meanwhile
     pause = testhooks.get(testhooks.STATE_PAUSE_BEFORE_WRITE)
     if pause:
         time.sleep(float(pause))
@@ -203,6 +212,7 @@ def write(
             TableName=backend.dynamodb_table,
             Item={"LockID": {"S": f"{backend.bucket}/{backend.state_key}-md5"}, "Digest": {"S": digest}},
         )
+    time.sleep(_SECOND)
     return str(put.get("VersionId") or "current"), new_body, digest
 
 
