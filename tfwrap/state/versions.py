@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+from tfwrap.aws import sse
 from tfwrap.backend.config import BackendConfig
 
 BACKUP_INFIX = ".tfwrap-backup/"  # <state key>.tfwrap-backup/<serial>
@@ -49,14 +49,10 @@ class Listing:
     requests: int = 0
 
 
-def sse_c(backend: BackendConfig) -> dict[str, str]:
-    """The SSE-C parameters of every state read and write (none without a customer key).
-
-    Terraform reads the key from the backend's ``sse_customer_key`` or AWS_SSE_CUSTOMER_KEY.
-    The one place this package builds them; tfwrap.aws.sse is to replace it.
-    """
-    key = backend.get("sse_customer_key") or os.environ.get("AWS_SSE_CUSTOMER_KEY")
-    return {"SSECustomerAlgorithm": "AES256", "SSECustomerKey": str(key)} if key else {}
+def sse_c(backend: BackendConfig) -> dict[str, Any]:
+    """The SSE-C parameters of every state read and write (none without a customer key), as
+    Terraform sends them: ``tfwrap.aws.sse``, the one builder."""
+    return sse.params(backend)
 
 
 def backup_key(backend: BackendConfig, serial: int) -> str:
