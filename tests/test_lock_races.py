@@ -456,3 +456,55 @@ def test_twelve_applies_at_once_on_the_suites_atomic_store_never_write_one_seria
     serials = state_serials(client, bucket_name)
     assert len(serials) == len(set(serials)), f"a serial was written twice: {serials}"
     assert read_object(client, bucket_name, LOCK_KEY) is None
+
+
+@pytest.mark.engine
+@pytest.mark.shim
+@pytest.mark.parametrize("late_until", ["locked", "applying"])
+def test_a_handoff_interrupt_that_meets_terraforms_own_lock_never_costs_the_run(
+    s3: S3Server, bucket_name: str, tmp_path: Path, env: dict[str, str], gate: Gate, late_until: str
+) -> None:
+    """The race CI once hit with twelve applies: tfwrap reads the lock released and interrupts
+    Terraform's wait, while Terraform's own try takes the lock. Held back on cue (a test hook)
+    until Terraform's log says it locked: Terraform stops in its plan, changed nothing, and
+    tfwrap runs it again, so the apply succeeds. Held back until its apply began: nothing is
+    run again, Terraform's status stands and tfwrap says what to do."""
+    hooked = {**env, "TFWRAP_HEARTBEAT_SECONDS": "1", "TFWRAP_TEST_HANDOFF_INTERRUPT_AFTER": late_until}
+    make_bucket(s3.url, bucket_name)
+    resource = QUICK if late_until == "locked" else gate.resource()
+    work = initialised(write_config(tmp_path / "work", s3.url, bucket_name, resource=resource), hooked)
+    other = client("s3", s3.url)
+    other.put_object(  # another client holds the lock
+        Bucket=bucket_name,
+        Key=LOCK_KEY,
+        Body=terraform_lock_body(str(uuid.uuid4()), f"{bucket_name}/{STATE_KEY}", who="someone@elsewhere"),
+        IfNoneMatch="*",
+        ContentType="application/json",
+        ChecksumAlgorithm="SHA256",
+    )
+    proc = start([*APPLY, "-lock-timeout=300s"], work, hooked)
+    wait_for(lambda: "Acquiring state lock" in proc.out, 60, 0.05, "Terraform waiting for the lock")
+    # Terraform tries at about 0, 1, 3 and 7 s: released at about 5 s, tfwrap's watch finds
+    # Terraform's next try far enough away to interrupt its wait, and the hook holds the
+    # interrupt back until that try has taken the lock.
+    time.sleep(4.5)
+    other.delete_object(Bucket=bucket_name, Key=LOCK_KEY)
+    code = proc.wait(timeout=300)
+    said = [line for line in proc.err.splitlines() if "just as tfwrap interrupted its wait" in line]
+    assert "execution halted" in proc.out + proc.err, f"the race was not met:\n{proc.out}\n{proc.err}"
+    if late_until == "locked":
+        assert code == 0, proc.err
+        assert said == [
+            "tfwrap: Terraform took the state lock just as tfwrap interrupted its wait for it, and "
+            "stopped before its apply phase (nothing changed); running it again"
+        ], proc.err
+        assert "Apply complete! Resources: 1 added, 0 changed, 0 destroyed." in proc.out, proc.out
+        assert state_serial(s3_client(s3.url), bucket_name) >= 1
+    else:
+        assert code == 1, proc.err
+        assert said == [
+            "tfwrap: Terraform took the state lock just as tfwrap interrupted its wait for it, and "
+            "stopped during its apply: its exit status stands; run `terraform plan`, then apply again"
+        ], proc.err
+        assert proc.out.count("Acquiring state lock") == 1, "Terraform was run again after its apply began"
+    assert read_object(other, bucket_name, LOCK_KEY) is None

@@ -19,6 +19,9 @@ STATE_PAUSE_BEFORE_WRITE = "TFWRAP_TEST_STATE_PAUSE_BEFORE_WRITE"
 HEARTBEAT_CONNECT_FAILURES = "TFWRAP_TEST_HEARTBEAT_CONNECT_FAILURES"  # its first N connects fail
 HEARTBEAT_CRASH_AFTER = "TFWRAP_TEST_HEARTBEAT_CRASH_AFTER"  # the heartbeat thread raises after N renewals
 KEEPER_SPAWN_FAILS = "TFWRAP_TEST_KEEPER_SPAWN_FAILS"  # replacing a dead keeper fails (full process table)
+# a handoff's interrupt is held back until Terraform's log shows "locked" or "applying": the
+# race of an interrupt that meets Terraform's own successful try, on cue
+HANDOFF_INTERRUPT_AFTER = "TFWRAP_TEST_HANDOFF_INTERRUPT_AFTER"
 
 ALL = (
     CLOCK_OFFSET_SECONDS,
@@ -28,6 +31,7 @@ ALL = (
     HEARTBEAT_CONNECT_FAILURES,
     HEARTBEAT_CRASH_AFTER,
     KEEPER_SPAWN_FAILS,
+    HANDOFF_INTERRUPT_AFTER,
 )
 
 

@@ -16,12 +16,14 @@ import sys
 
 from tfwrap.output import say, write
 
+APPLYING = "backend/local: apply calling Apply"  # logged as the apply walk begins
 _HEXISH = frozenset("0123456789abcdefABCDEF-")
 _INFO_LEVELS = frozenset({"TRACE", "DEBUG", "INFO", "JSON"})
 
 
 class LockEvent:
-    """``kind`` is attempt|locked|unlock-attempt|unlocked; ``mode`` e.g. "S3 Native only".
+    """``kind`` is attempt|locked|unlock-attempt|unlocked, or applying (Terraform began its
+    apply phase, the only one that changes anything); ``mode`` e.g. "S3 Native only".
 
     A plain class: this module is imported before Terraform starts (no dataclasses: ~10 ms).
     """
@@ -51,7 +53,8 @@ def parse_line(line: str) -> LockEvent | None:
     """
     at = line.find(" remote state (")
     if at < 0:
-        return None
+        # docs/decisions/111-a-handoff-that-met-terraforms-own-lock.md
+        return LockEvent("applying", "", "") if APPLYING in line else None
     kind = next((k for phrase, k in _KINDS if line.endswith(phrase, 0, at)), None)
     if kind is None:
         return None

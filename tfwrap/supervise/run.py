@@ -75,9 +75,13 @@ def _attempts(real: str, command: Command, policy: Policy, private: str, started
             return exitcodes.from_signal(relayed)
         if heartbeat is None:
             return status
+        raced = watch is not None and _met_its_own_lock(watch, status, heartbeat)
+        if raced is None:
+            return status
         # Retry only a run that failed at lock acquisition: Terraform tried, never held it,
-        # so it changed nothing.
-        failed_at_lock = status == 1 and bool(heartbeat.attempted) and not heartbeat.locked
+        # so it changed nothing (or held it only until tfwrap's interrupt stopped it, before
+        # its apply phase).
+        failed_at_lock = raced or (status == 1 and bool(heartbeat.attempted) and not heartbeat.locked)
         if not failed_at_lock or heartbeat.locks is None:
             return status
         from tfwrap.supervise.cleanup import SELF_ORPHAN
@@ -139,6 +143,30 @@ def _attempts(real: str, command: Command, policy: Policy, private: str, started
         # The new run waits within what is left (never the whole timeout again), and its
         # watch judges whatever lock is there then: a new holder that died is taken over too.
         argv = with_lock_timeout(command, argv, left)
+
+
+def _met_its_own_lock(watch: Watch, status: int, report: Report) -> bool | None:
+    """Whether tfwrap's handoff interrupt reached a Terraform that had just taken the lock
+    itself (docs/decisions/111-a-handoff-that-met-terraforms-own-lock.md).
+
+    True when Terraform stopped before its apply phase (it changed nothing: a lock retry),
+    None when it stopped during it (said; its status stands), False for any other run.
+    """
+    if not watch.released or status == 0 or not report.locked or report.locked != report.attempted:
+        return False
+    seen = watch.heartbeat
+    seen.refresh()  # the lines Terraform wrote as it stopped
+    if seen.applying:
+        say(
+            "Terraform took the state lock just as tfwrap interrupted its wait for it, and stopped "
+            "during its apply: its exit status stands; run `terraform plan`, then apply again"
+        )
+        return None
+    say(
+        "Terraform took the state lock just as tfwrap interrupted its wait for it, and stopped "
+        "before its apply phase (nothing changed); running it again"
+    )
+    return True
 
 
 def _one_run(  # noqa: PLR0917 - private, one caller

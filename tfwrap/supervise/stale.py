@@ -47,13 +47,32 @@ class Seen:
         self._locks: Locks | None = None
         self.attempted = ""
         self.locked = ""
+        self.attempts = 0  # Terraform's tries at the lock so far (one log line each)
+        self.attempt_seen = 0.0  # when tfwrap first read the latest one (monotonic)
+        self.applying = False  # Terraform began its apply phase
 
     def refresh(self) -> None:
+        import time
+
         for event in self._watcher.poll():
             if event.kind == "attempt":
                 self.attempted = event.lock_id
+                self.attempts += 1
+                self.attempt_seen = time.monotonic()
             elif event.kind == "locked" and event.lock_id == self.attempted:
                 self.locked = event.lock_id
+            elif event.kind == "applying":
+                self.applying = True
+
+    def trying(self, since: int) -> bool:
+        """Whether a try of Terraform's own may take a released lock: one began after the
+        ``since``-th, the latest may still be in flight, or the next is about due (its back-off
+        doubles from 1 s to 16 s after each try: ``statemgr.LockWithContext``)."""
+        import time
+
+        now = time.monotonic()
+        next_try = self.attempt_seen + min(2.0 ** (self.attempts - 1), 16.0)
+        return self.attempts != since or now - self.attempt_seen < IN_FLIGHT or next_try - now < IN_FLIGHT
 
     @property
     def locks(self) -> Locks | None:
@@ -67,6 +86,9 @@ class Seen:
 
 HANDOFF_POLL = 0.25  # how often a waiting run reads the lock: the handoff comes this soon
 SETTLE = 0.5  # Terraform's first try takes this long at most: it is waiting only after it
+# Not interrupted while a try of Terraform's own may be in flight, or is about to start: that
+# try takes the released lock itself (docs/decisions/111-a-handoff-that-met-terraforms-own-lock.md).
+IN_FLIGHT = 0.5
 
 
 class Watch:
@@ -74,7 +96,8 @@ class Watch:
 
     - Released (no lock any more): Terraform's wait is interrupted at once (it holds nothing,
       so the interrupt changes nothing) and the run goes on as a lock retry, instead of
-      Terraform's back-off of up to 16 s (docs/decisions/023-handoff.md).
+      Terraform's back-off of up to 16 s (docs/decisions/023-handoff.md). Not while a try of
+      Terraform's own may take it (docs/decisions/111-a-handoff-that-met-terraforms-own-lock.md).
     - With ``take_over``: the holder of whatever lock is there is judged each time it may have
       become stale; a stale one is taken over the same way. A new holder that dies in turn is
       judged too (a waiter never stops judging).
@@ -109,8 +132,11 @@ class Watch:
             return
         self._next_read = now + HANDOFF_POLL
         locks = beat.locks
-        if locks is None:
-            return
+        if locks is not None:
+            self._look(locks, tries=beat.attempts)
+
+    def _look(self, locks: Locks, tries: int) -> None:
+        """Read the lock Terraform waits for, after its ``tries``-th try, and act on it."""
         from tfwrap.lock import current
         from tfwrap.lock.takeover import WaitWatch
 
@@ -121,11 +147,13 @@ class Watch:
         except Exception as exc:  # noqa: BLE001 - Terraform waits on; the next look may work
             log.info("could not read the lock Terraform waits for", error=type(exc).__name__)
             return
+        beat = self.heartbeat
         beat.refresh()
         if beat.locked:
             return  # Terraform took it meanwhile
         if found.verdict is None:
-            self._interrupt("the lock was released while Terraform waited", released=True)
+            if not beat.trying(since=tries):  # else Terraform's own try takes it, or finds the next holder
+                self._interrupt("the lock was released while Terraform waited", released=True)
             return
         if found.verdict.lock_id == beat.attempted:
             return  # Terraform's own lock, its "Locked" line not read yet
@@ -136,10 +164,26 @@ class Watch:
 
     def _interrupt(self, why: str, *, released: bool) -> None:
         """Terraform holds nothing yet: an interrupt ends its wait and changes nothing."""
+        if released:
+            self._held_back_for_a_test()
         log.info(f"{why}: interrupting its wait")
         self.interrupted, self.released = True, released
         with contextlib.suppress(ProcessLookupError):
             os.kill(self.terraform_pid, signal.SIGINT)
+
+    def _held_back_for_a_test(self) -> None:
+        """The test hook that sends the interrupt only once Terraform took the lock itself."""
+        from tfwrap import testhooks
+
+        after = testhooks.get(testhooks.HANDOFF_INTERRUPT_AFTER)
+        if not after:
+            return
+        import time
+
+        beat, until = self.heartbeat, time.monotonic() + 120
+        while time.monotonic() < until and not (beat.applying if after == "applying" else beat.locked):
+            time.sleep(0.005)
+            beat.refresh()
 
 
 def after_failed_lock(
