@@ -144,6 +144,55 @@ def test_a_straggler_during_and_after_finalize_is_found_shown_and_stops_the_dele
 
 
 @pytest.mark.engine
+@pytest.mark.shim
+def test_during_the_soak_a_run_on_use_lockfile_and_a_straggler_exclude_each_other(
+    s3: S3Server, bucket_name: str, tmp_path: Path, env: dict[str, str], tools: Tools
+) -> None:
+    """After finalize and before cleanup-table, a straggler locks only in DynamoDB, a run on
+    use_lockfile only in S3. Through the shim, the run also holds the DynamoDB item: refused
+    (86, Terraform not started) while the straggler holds it, and the straggler's own plain
+    apply is refused by Terraform while the run holds it. Nothing of the hold is left after."""
+    hold = tmp_path / "hold"
+    work, table = a_state(s3, bucket_name, tmp_path / "work", tools, env, resource=RESOURCE + HOLD % hold)
+    old = tmp_path / "old"
+    shutil.copytree(work, old, symlinks=True)  # a pipeline nobody updated: dynamodb_table only
+    must(migrate(work, env))
+    must(migrate(work, env, "finalize", "--soak", "0s"))
+    assert "dynamodb_table" not in (work / "backend.tf").read_text()
+    apply = ["terraform", "apply", *QUIET, "-auto-approve"]
+
+    proc = straggle(tools, old, env, hold)
+    info = held_item(s3, bucket_name, table)
+    refused = run(apply, work, env, timeout=180)
+    line = refusal(refused, 86)
+    assert f"held in DynamoDB table {table} by {info['Who']}" in line, line
+    assert "a run still on dynamodb_table during the migration's soak; Terraform was not started" in line
+    assert "Acquiring state lock" not in refused.stdout + refused.stderr  # Terraform never ran
+    assert wait_for_lock_item_id(s3, bucket_name, table) == info["ID"]  # the straggler's, untouched
+    finish(proc, hold)
+
+    hold.touch()
+    ours = subprocess.Popen(
+        apply, cwd=work, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    mine = held_item(s3, bucket_name, table)
+    assert mine["Operation"] == "tfwrap soak hold (a run on use_lockfile)", mine
+    late = run([str(tools.engine), "apply", *QUIET, "-auto-approve"], old, env, timeout=180)
+    assert late.returncode == 1 and "Error acquiring the state lock" in late.stderr, late.stderr
+    assert "tfwrap soak hold" in late.stderr, late.stderr  # Terraform names the holder
+    hold.unlink()
+    out, err = ours.communicate(timeout=180)
+    assert ours.returncode == 0, err
+    assert "Apply complete!" in out
+    assert lock_item(s3, bucket_name, table) is None, "the soak hold was left behind"
+
+
+def wait_for_lock_item_id(s3: S3Server, bucket: str, table: str) -> str:
+    item = lock_item(s3, bucket, table)
+    return str(json.loads(item["Info"]["S"])["ID"]) if item else ""
+
+
+@pytest.mark.engine
 def test_a_checkout_behind_the_journal_is_told_to_pull_never_to_roll_back(
     s3: S3Server, bucket_name: str, tmp_path: Path, env: dict[str, str], tools: Tools
 ) -> None:

@@ -219,3 +219,45 @@ def ci_run_url(env: dict[str, str] | None = None) -> str:
         if e.get(name):
             return e[name].replace(" ", "%20")
     return ""
+
+
+def own_lock_body(lock_id: str, operation: str, path: str, lease_seconds: int) -> bytes:
+    """A lock tfwrap takes itself (a state restore, a soak hold), as Terraform writes one: its
+    holder line names this process on this machine, so a reader can tell it alive or dead."""
+    import json
+
+    moment, pid = now(), os.getpid()
+    line = Holder(
+        heartbeat=moment,
+        lease_seconds=lease_seconds,
+        host=hostname(),
+        terraform_pid=pid,
+        tfwrap_pid=pid,
+        started=moment,
+        ci=ci_run_url(),
+        boot_id=boot_id(),
+        pidns=pid_namespace(),
+        tfwrap_start=process_start(pid) or 0,
+        terraform_start=process_start(pid) or 0,
+    ).line()
+    fields = {
+        "ID": lock_id,
+        "Operation": operation,
+        "Info": line,
+        "Who": who(),
+        "Version": "tfwrap",
+        "Created": moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        "Path": path,
+    }
+    return json.dumps(fields).encode()
+
+
+def who() -> str:
+    """``user@host``, as Terraform's ``Who``."""
+    import getpass
+
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "unknown"
+    return f"{user}@{hostname()}"

@@ -16,7 +16,6 @@ Order (docs/decisions/082-restore-under-the-lock.md):
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import time
 import uuid
@@ -48,30 +47,8 @@ class StateLock:
         self.held_item = False
 
     def body(self, doing: str) -> bytes:
-        now = lockinfo.now()
-        line = lockinfo.Holder(
-            heartbeat=now,
-            lease_seconds=LEASE_SECONDS,
-            host=lockinfo.hostname(),
-            terraform_pid=os.getpid(),
-            tfwrap_pid=os.getpid(),
-            started=now,
-            ci=lockinfo.ci_run_url(),
-            boot_id=lockinfo.boot_id(),
-            pidns=lockinfo.pid_namespace(),
-            tfwrap_start=lockinfo.process_start(os.getpid()) or 0,
-            terraform_start=lockinfo.process_start(os.getpid()) or 0,
-        ).line()
-        fields = {
-            "ID": self.lock_id,
-            "Operation": f"{OPERATION} ({doing})",
-            "Info": line,
-            "Who": _who(),
-            "Version": "tfwrap",
-            "Created": now.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
-            "Path": f"{self.backend.bucket}/{self.backend.state_key}",
-        }
-        return json.dumps(fields).encode()
+        path = f"{self.backend.bucket}/{self.backend.state_key}"
+        return lockinfo.own_lock_body(self.lock_id, f"{OPERATION} ({doing})", path, LEASE_SECONDS)
 
     def take(self, doing: str) -> None:
         """Take both parts, or neither; a part held by another holder is refused (86)."""
@@ -107,16 +84,6 @@ class StateLock:
             if self.held_s3:
                 left.append(f"s3://{self.lockfile.bucket}/{self.lockfile.key}")
         return left
-
-
-def _who() -> str:
-    import getpass
-
-    try:
-        user = getpass.getuser()
-    except (KeyError, OSError):
-        user = "unknown"
-    return f"{user}@{lockinfo.hostname()}"
 
 
 def _held(lock: StateLock) -> TfwrapError:

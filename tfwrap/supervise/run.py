@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from tfwrap.findings.policy import Policy
+    from tfwrap.lock.soak import SoakHold
     from tfwrap.lock.takeover import TookOver
     from tfwrap.supervise.heartbeat import Heartbeat, Locks
     from tfwrap.supervise.stale import Watch
@@ -44,6 +45,7 @@ def supervise(real: str, command: Command, policy: Policy) -> int:
 
         backup.before_apply(command)
     started = Started()
+    hold = _soak_hold(command, policy)  # before Terraform: a refusal leaves it unstarted
     try:
         return _attempts(real, command, policy, private, started)
     except Exception as exc:
@@ -55,7 +57,21 @@ def supervise(real: str, command: Command, policy: Policy) -> int:
         say(f"internal error after Terraform started ({type(exc).__name__}: {exc}); its exit status stands")
         return child.final_status()
     finally:
+        if hold is not None:
+            hold.release()
         fs.remove_tree(private)
+
+
+def _soak_hold(command: Command, policy: Policy) -> SoakHold | None:
+    """During a migration's soak: the DynamoDB item a straggler would take, held for this run
+    (docs/decisions/112-the-soak-hold.md). ``supervise`` runs only commands that lock."""
+    from tfwrap.lock import soak
+    from tfwrap.terraform.lockargs import lock_timeout
+
+    found = soak.table(command, policy.cache_ttl_seconds)
+    if found is None:
+        return None
+    return soak.take(*found, timeout=lock_timeout(command.effective_args()))
 
 
 def _attempts(real: str, command: Command, policy: Policy, private: str, started_child: Started) -> int:  # noqa: PLR0912 - one retry loop, one branch per documented case
