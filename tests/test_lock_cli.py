@@ -728,3 +728,28 @@ def test_a_clone_with_this_boot_id_but_another_machine_or_host_is_not_this_machi
     same = local(machine_id="m-here", interval_seconds=1)
     mine = verdict.Here(BOOT, PIDNS, {}.get, machine_id="m-here", host="ci-7")
     assert verdict.judge(fields(same.line()), 4, here=mine).verdict == verdict.STALE
+
+
+@pytest.mark.engine
+@pytest.mark.shim
+def test_a_megabyte_host_in_the_info_is_never_echoed_back(
+    s3: S3Server, bucket_name: str, tmp_path: Path, env: dict[str, str], tools: Tools
+) -> None:
+    """A lock whose Info claims a 1 MB ``host=`` (garbled, or written to flood a log): `lock
+    status`, its JSON and the shim's verdict line stay short, and say who holds the lock."""
+    work = setup(s3, bucket_name, tmp_path, tools, env)
+    flood = "h" * 1_000_000
+    lock_id, _ = put_lock(
+        s3.url, bucket_name, live_info().replace(f"host={lockinfo.hostname()}", f"host={flood}")
+    )
+    human = tfwrap(tools, ["lock", "status", "-chdir", str(work)], tmp_path, env)
+    assert human.returncode == 0, human.stderr[:2000]
+    assert lock_id in human.stdout and len(human.stdout) + len(human.stderr) < 10_000
+    doc = tfwrap(tools, ["lock", "status", "--json", "-chdir", str(work)], tmp_path, env)
+    assert doc.returncode == 0 and len(doc.stdout) < 10_000, len(doc.stdout)
+    assert json.loads(doc.stdout)["s3"]["ID"] == lock_id
+    applied = run(["terraform", "apply", "-auto-approve", *QUIET], work, env, timeout=180)
+    assert applied.returncode == 1, applied.stderr[:2000]
+    said = [line for line in applied.stderr.splitlines() if line.startswith("tfwrap: ")]
+    assert said and all(len(line) < 1_000 for line in said), [len(line) for line in said]
+    assert any(lock_id in line for line in said), said  # the verdict line still names the lock

@@ -13,7 +13,13 @@ TERRAFORM_FIELDS = ("ID", "Operation", "Info", "Who", "Version", "Created", "Pat
 
 
 def _terraform_fields(fields: dict[str, Any]) -> dict[str, Any]:
-    return {name: fields.get(name, "") for name in TERRAFORM_FIELDS}
+    """Terraform's lock fields as read, each cut to ``info.MAX_INFO`` characters: a lock may say
+    anything, and a report must not repeat a megabyte of it."""
+    return {
+        name: info.bounded(value, info.MAX_INFO) if isinstance(value, str) else value
+        for name in TERRAFORM_FIELDS
+        for value in (fields.get(name, ""),)
+    }
 
 
 def _holder_document(holder: info.Holder | None) -> dict[str, Any] | None:
