@@ -11,8 +11,9 @@ from typing import Any
 
 import pytest
 
-from tests.support.world import Tools, ddb_client, make_bucket, make_table, run, write_config
+from tests.support.world import Tools, ddb_client, make_bucket, make_table, run, s3_client, write_config
 from tests.test_migrate import a_state, journal
+from tfwrap.backend.config import JOURNAL_SUFFIX
 from tfwrap.demo.server import S3Server
 
 pytestmark = [pytest.mark.engine, pytest.mark.shim]
@@ -102,3 +103,52 @@ def test_migrate_all_resumes_reports_a_failure_and_deletes_a_shared_table_last(
     cleaned = tfwrap(root, env, "cleanup-table", "--all", ".")
     assert cleaned.stderr.count(": ok:") == 2, cleaned.stderr
     assert shared not in tables(s3.url) and own not in tables(s3.url)
+
+
+def test_migrate_all_migrates_each_state_of_a_partial_backend_with_its_own_file(
+    s3: S3Server, bucket_name: str, tmp_path: Path, env: dict[str, str], tools: Tools
+) -> None:
+    """`backend "s3" {}` with one -backend-config file per environment: each file is a state,
+    migrated with its own file (one after the other: they share the directory's .terraform),
+    and the use_lockfile edit lands in the file that holds the settings."""
+    root = tmp_path / "estate"
+    make_bucket(s3.url, bucket_name)
+    table = make_table(s3.url, f"{bucket_name}-locks")
+    stack = write_config(root / "app", s3.url, bucket_name)
+    (stack / "backend.tf").write_text('terraform {\n  backend "s3" {}\n}\n')
+    for env_name in ("prod", "staging"):
+        (stack / f"{env_name}.s3.tfbackend").write_text(
+            f'bucket         = "{bucket_name}"\n'
+            f'key            = "{env_name}/terraform.tfstate"\n'
+            'region         = "us-east-1"\n'
+            f'dynamodb_table = "{table}"\n'
+            f'endpoints      = {{ s3 = "{s3.url}", dynamodb = "{s3.url}" }}\n'
+            "use_path_style = true\n"
+            "skip_credentials_validation = true\n"
+            "skip_requesting_account_id  = true\n"
+            "skip_metadata_api_check     = true\n"
+        )
+        init = [str(tools.engine), "init", "-reconfigure", "-no-color", "-input=false"]
+        done = run([*init, f"-backend-config={env_name}.s3.tfbackend"], stack, env)
+        assert done.returncode == 0, done.stderr
+        done = run([str(tools.engine), "apply", "-auto-approve", "-no-color", "-input=false"], stack, env)
+        assert done.returncode == 0, done.stderr
+
+    migrated = tfwrap(root, env, "--all", ".")
+    assert migrated.returncode == 0, migrated.stderr
+    for env_name in ("prod", "staging"):
+        assert f"app (-backend-config {env_name}.s3.tfbackend): ok:" in migrated.stderr.replace(
+            str(root) + "/", ""
+        ), migrated.stderr
+        assert "use_lockfile" in (stack / f"{env_name}.s3.tfbackend").read_text()
+        got = s3_client(s3.url).get_object(
+            Bucket=bucket_name, Key=f"{env_name}/terraform.tfstate{JOURNAL_SUFFIX}"
+        )
+        assert "dual/verify" in json.loads(got["Body"].read())["steps"]
+    assert "2 of 2 stacks done, 0 failed" in migrated.stderr, migrated.stderr
+    assert "use_lockfile" not in (stack / "backend.tf").read_text()  # the block stays partial
+    status = tfwrap(root, env, "status", "--all", "--json", "--soak", "0s", ".")
+    assert status.returncode == 0, status.stderr
+    doc = json.loads(status.stdout)
+    assert sorted(Path(d["backend_file"]).name for d in doc) == ["prod.s3.tfbackend", "staging.s3.tfbackend"]
+    assert all(d["phase"] == "dual" and "-backend-config=" in d["next"]["command"] for d in doc), doc

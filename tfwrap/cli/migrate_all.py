@@ -43,15 +43,15 @@ def _last_line(output: str) -> str:
 
 def _report(outcomes: list[fleet.Outcome], skipped: list[fleet.Target], waiting: dict[str, str]) -> int:
     for one in outcomes:
-        say(f"== {one.target.path} ==")
+        say(f"== {one.target.name} ==")
         for line in one.output.splitlines():
             sys.stderr.write(f"  {line}\n")
     failed = [o for o in outcomes if not o.ok]
     for one in outcomes:
         state = "ok" if one.ok else f"FAILED (exit {one.code})"
-        say(f"{one.target.path}: {state}: {_last_line(one.output)}")
+        say(f"{one.target.name}: {state}: {_last_line(one.output)}")
     for target in skipped:
-        say(f"{target.path}: skipped: {target.skipped}")
+        say(f"{target.name}: skipped: {target.skipped}")
     for path, why in waiting.items():
         say(f"{path}: not ready: {why}")
     say(
@@ -78,7 +78,7 @@ def finalize_all(paths: tuple[Path, ...], *, soak: float, dry_run: bool, jobs: i
     reports = fleet.statuses([t for t in found if not t.skipped], soak, jobs)
     ready = [o.target for o in reports if o.ok and fleet.ready_for("finalize", o.report) is None]
     waiting = {
-        str(o.target.path): (fleet.ready_for("finalize", o.report) or "") if o.ok else _last_line(o.output)
+        str(o.target.name): (fleet.ready_for("finalize", o.report) or "") if o.ok else _last_line(o.output)
         for o in reports
         if o.target not in ready and not _finished(o)
     }
@@ -102,7 +102,11 @@ def status_all(paths: tuple[Path, ...], *, soak: float, as_json: bool, jobs: int
     reports = fleet.statuses([t for t in found if not t.skipped], soak, jobs)
     if as_json:
         sys.stdout.write(
-            json.dumps([{"stack": str(o.target.path), **o.report} for o in reports], indent=2) + "\n"
+            json.dumps(
+                [{"stack": str(o.target.path), "backend_file": _file(o.target), **o.report} for o in reports],
+                indent=2,
+            )
+            + "\n"
         )
     else:
         rows = [("STACK", "PHASE", "SINCE", "STRAGGLERS", "NEXT", "WHY")]
@@ -114,7 +118,7 @@ def status_all(paths: tuple[Path, ...], *, soak: float, as_json: bool, jobs: int
             nxt = o.report.get("next") or {}
             rows.append(
                 (
-                    str(o.target.path),
+                    str(o.target.name),
                     str(o.report.get("phase") or "-") if o.ok else "?",
                     since,
                     seen,
@@ -128,6 +132,10 @@ def status_all(paths: tuple[Path, ...], *, soak: float, as_json: bool, jobs: int
                 "  ".join([*(c.ljust(w) for c, w in zip(r, widths, strict=False)), r[-1]]) + "\n"
             )
     for target in (t for t in found if t.skipped):
-        say(f"{target.path}: skipped: {target.skipped}")
+        say(f"{target.name}: skipped: {target.skipped}")
     failed = [o for o in reports if not o.ok]
     return exitcodes.PARTIAL if failed or any(t.skipped for t in found) else exitcodes.OK
+
+
+def _file(target: fleet.Target) -> str | None:
+    return str(target.backend_file) if target.backend_file is not None else None

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -33,7 +34,20 @@ class Target:
 
     path: Path
     table: str
-    skipped: str = ""  # why this stack is not migrated (a partial backend, Terragrunt...)
+    skipped: str = ""  # why this stack is not migrated (a partial backend without its file, Terragrunt...)
+    backend_file: Path | None = None  # a partial backend's -backend-config file: one state each
+
+    @property
+    def file_arg(self) -> str:
+        """The backend file as ``-backend-config`` takes it: relative to the stack ("" for none)."""
+        if self.backend_file is None:
+            return ""
+        return os.path.relpath(self.backend_file.resolve(), self.path.resolve())
+
+    @property
+    def name(self) -> str:
+        """How reports name it: the directory, and the backend file of a partial backend."""
+        return f"{self.path} (-backend-config {self.file_arg})" if self.backend_file else str(self.path)
 
 
 @dataclass
@@ -67,7 +81,7 @@ def targets(paths: list[Path], *, native: bool = False) -> list[Target]:
                     Target(stack.path, backend.dynamodb_table, "a Terragrunt stack: migrate its module")
                 )
         elif backend.dynamodb_table or (native and backend.use_lockfile):
-            found.append(Target(stack.path, backend.dynamodb_table))
+            found.append(Target(stack.path, backend.dynamodb_table, backend_file=stack.backend_file))
         elif not backend.bucket and not backend.use_lockfile:
             found.append(
                 Target(
@@ -84,9 +98,16 @@ def _tfwrap() -> list[str]:
     return [sys.executable, "-m", "tfwrap"]
 
 
-def _run_one(target: Target, args: list[str]) -> Outcome:
+def _run_one(target: Target, args: list[str], *, reinit: bool = False) -> Outcome:
+    where = ["-chdir", str(target.path)]
+    if target.backend_file is not None:
+        where += ["-backend-config", target.file_arg]
+    if reinit:
+        failed = _point_at(target)
+        if failed is not None:
+            return failed
     done = subprocess.run(
-        [*_tfwrap(), "migrate", *args, "-chdir", str(target.path)],
+        [*_tfwrap(), "migrate", *args, *where],
         capture_output=True,
         text=True,
         check=False,
@@ -96,9 +117,42 @@ def _run_one(target: Target, args: list[str]) -> Outcome:
 
 
 def run_each(chosen: list[Target], args: list[str], jobs: int = JOBS) -> list[Outcome]:
-    """``tfwrap migrate ARGS -chdir DIR`` for each target, ``jobs`` at a time, in path order."""
+    """``tfwrap migrate ARGS -chdir DIR`` for each target, ``jobs`` at a time, in path order.
+
+    The states of one directory (a partial backend's files) run one after another: they share
+    its ``.terraform``, which each ``init -reconfigure`` points at its own state."""
+    by_dir: dict[Path, list[Target]] = {}
+    for target in chosen:
+        by_dir.setdefault(target.path, []).append(target)
     with ThreadPoolExecutor(max(1, jobs)) as pool:
-        return list(pool.map(lambda t: _run_one(t, args), chosen))
+        done = pool.map(
+            lambda group: [_run_one(t, args, reinit=len(group) > 1) for t in group], by_dir.values()
+        )
+        return [one for group in done for one in group]
+
+
+def _point_at(target: Target) -> Outcome | None:
+    """``terraform init -reconfigure -backend-config FILE`` in a directory holding several states,
+    as a person switching environments runs it: it changes only which state ``.terraform``
+    points at, never a state. None when done, else the failure as this state's outcome."""
+    from tfwrap.errors import TfwrapError
+    from tfwrap.terraform import realbin
+
+    try:
+        real = realbin.find()
+    except TfwrapError as exc:
+        return Outcome(target, exc.code, f"tfwrap: {exc.message}\n")
+    argv = [real, "init", "-reconfigure", "-input=false", "-no-color", f"-backend-config={target.file_arg}"]
+    done = subprocess.run(argv, cwd=target.path, capture_output=True, text=True, check=False)
+    if done.returncode == 0:
+        return None
+    last = (done.stderr.strip().splitlines() or ["?"])[-1]
+    return Outcome(
+        target,
+        exitcodes.STEP_FAILED,
+        f"tfwrap: terraform init -reconfigure -backend-config={target.file_arg} failed (exit "
+        f"{done.returncode}): {last}\n{done.stderr}",
+    )
 
 
 def statuses(chosen: list[Target], soak: float, jobs: int = JOBS) -> list[Outcome]:
@@ -115,6 +169,8 @@ def statuses(chosen: list[Target], soak: float, jobs: int = JOBS) -> list[Outcom
             one.code = exitcodes.INTERNAL
             continue
         command, why = status.decide(one.report, soak, str(one.target.path))
+        if command and one.target.backend_file is not None:
+            command += f" -backend-config={shlex.quote(one.target.file_arg)}"
         one.report["next"] = {"command": command, "why": why}
     return got
 
@@ -145,7 +201,7 @@ def cleanup_plan(reports: list[Outcome]) -> tuple[list[Outcome], dict[str, str]]
             continue  # nothing left to do for any of them: deleted already, or nothing to migrate
         blocking = [u for u in users if ready_for("cleanup-table", u.report) is not None]
         if blocking:
-            names = ", ".join(str(u.target.path) for u in blocking)
+            names = ", ".join(u.target.name for u in blocking)
             waiting[table] = f"still used by {names}"
         else:
             chosen.append(users[0])
