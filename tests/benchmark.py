@@ -990,7 +990,7 @@ def main() -> int:  # noqa: PLR0912 - one branch per selectable section
     parser.add_argument(
         "--contention-runs", type=int, default=1, help="twelve-apply contention rounds (default 1; 0 skips)"
     )
-    parser.add_argument("--only", default="", help="run only these sections, comma-separated (e.g. handoff)")
+    parser.add_argument("--only", default="", help="run only these sections, comma-separated: handoff, audit")
     opts = parser.parse_args()
     if min(opts.runs, opts.checked_runs, opts.compiled_runs) < 2 or opts.supervised_runs == 1:
         parser.error("need at least 2 runs for a p90 or p95")
@@ -1043,7 +1043,15 @@ def main() -> int:  # noqa: PLR0912 - one branch per selectable section
                 rows += handoff_section(
                     server, real, shim_dir, env, tmp, opts.handoff_runs, opts.contention_runs
                 )
-            return 0 if all(r.passed for r in rows) else 1
+            audited = True
+            if "audit" in wanted and opts.audit_stacks:
+                print(f"\ntfwrap audit: generated monorepo of {opts.audit_stacks} root modules")
+                audit_rows = benchmark_audit.audit_section(
+                    server.url, moto_log, env, tmp, opts.audit_stacks, opts.check_sample, opts.audit_runs
+                )
+                benchmark_audit.print_rows(audit_rows)
+                audited = all(passed for *_, passed in audit_rows)
+            return 0 if all(r.passed for r in rows) and audited else 1
         paths_ok = run_paths(go, server, tmp, env, opts.paths_runs)
         if opts.paths:
             return 0 if paths_ok else 1
