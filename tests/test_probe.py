@@ -139,6 +139,25 @@ def test_checksum_fix_clears_the_finding(
     assert report["probe"]["checksum"] == "accepted" and report["findings"] == []
 
 
+def test_a_store_without_an_api_is_told_apart_from_a_missing_permission(
+    s3: S3Server, bucket_name: str, tmp_path: Path, env: dict[str, str]
+) -> None:
+    """A store that answers 501 NotImplemented to GetBucketPolicy (s3rver): the guard's finding
+    says the store lacks the API and how to silence it, never to grant a permission."""
+    make_bucket(s3.url, bucket_name)
+    with FaultProxy(s3.url, "lacks-apis") as proxy:
+        work = write_config(tmp_path / "work", proxy.url, bucket_name)
+        init = run(["terraform", "init", *QUIET], work, env)
+    assert init.returncode == 0, init.stderr
+    line = next((ln for ln in init.stderr.splitlines() if "[check-failed]" in ln), "")
+    assert f"{proxy.url} does not implement s3:GetBucketPolicy (NotImplemented)" in line, init.stderr
+    assert (
+        'nothing to grant: this store lacks the API; if that is expected, set severity.check-failed = "off"'
+        in line
+    )
+    assert "grant s3:" not in line and "the policy of bucket" in line
+
+
 def test_probe_is_cached_per_endpoint_bucket_and_identity_never_on_the_warm_path(
     s3: S3Server, bucket_name: str, tmp_path: Path, env: dict[str, str]
 ) -> None:

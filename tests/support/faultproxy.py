@@ -14,6 +14,8 @@ One mode per behaviour seen in the wild (DOMAIN.md, "Stores other than AWS S3"):
 
 - ``delete-unconditional``: drops ``If-Match`` from DELETE only (a store that honours conditional
   PUTs but deletes unconditionally: AWS before 2025-09, many S3-compatible stores);
+- ``lacks-apis``: answers 501 ``NotImplemented`` to GetBucketPolicy and GetBucketLogging
+  (s3rver and other small stores that lack them);
 - ``racy``: checks a PUT's condition itself, waits ``race_window`` seconds, then writes without
   it (a store that checks and writes in two steps: moto threaded, SeaweedFS, RustFS).
 
@@ -58,6 +60,7 @@ MODES = (
     "sse-c",
     "delete-unconditional",
     "racy",
+    "lacks-apis",
 )
 _SSE_MD5 = "x-amz-server-side-encryption-customer-key-md5"
 _COPY_MD5 = "x-amz-copy-source-server-side-encryption-customer-key-md5"
@@ -231,7 +234,11 @@ class FaultProxy:
         if self.mode == "strip":
             for h in _CONDITIONS:
                 headers.pop(h, None)
-        elif self.mode == "refuse" and req.command == "PUT" and conditional:
+        elif (self.mode == "refuse" and req.command == "PUT" and conditional) or (
+            self.mode == "lacks-apis"
+            and req.command == "GET"
+            and {"policy", "logging"} & set(urlsplit(req.path).query.split("&"))
+        ):
             return (
                 501,
                 [("Content-Type", "application/xml")],

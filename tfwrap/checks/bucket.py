@@ -51,7 +51,10 @@ def _unknown(bucket: str, failure: dict[str, Any], backend: BackendConfig) -> Fi
         "access-denied": f"cannot check bucket {bucket!r}: {action} was denied",
         "bucket-missing": f"bucket {bucket!r} does not exist at {backend.s3_endpoint or 'AWS'}",
     }.get(kind, f"cannot check bucket {bucket!r}: {detail}")
-    return make(kind, what, fixes.get(kind, f"check that {action} works for this bucket"))
+    from tfwrap.checks.bucket_policy import lacks_api
+
+    lacking = lacks_api(f"bucket {bucket!r}", failure, backend) if kind == "check-failed" else None
+    return lacking or make(kind, what, fixes.get(kind, f"check that {action} works for this bucket"))
 
 
 def _versioning(bucket: str, fact: dict[str, Any]) -> list[Finding]:

@@ -85,8 +85,28 @@ def denies_plain_http(statements: list[dict[str, Any]]) -> bool:
     return False
 
 
-def _unknown(what: str, bucket: str, fact: dict[str, Any]) -> Finding:
+NOT_IMPLEMENTED = frozenset({"NotImplemented", "501", "MethodNotAllowed", "405"})
+
+
+def lacks_api(what: str, fact: dict[str, Any], backend: BackendConfig) -> Finding | None:
+    """``check-failed`` for a store that does not implement the API asked (s3rver, some
+    S3-compatible stores): no permission would help, so none is advised. None otherwise."""
+    if fact.get("detail") not in NOT_IMPLEMENTED:
+        return None
+    where = backend.s3_endpoint or "the endpoint"
+    return make(
+        "check-failed",
+        f"cannot check {what}: {where} does not implement {fact.get('action')} ({fact.get('detail')})",
+        'nothing to grant: this store lacks the API; if that is expected, set severity.check-failed = "off" '
+        "in .tfwrap.toml",
+    )
+
+
+def _unknown(what: str, bucket: str, fact: dict[str, Any], backend: BackendConfig) -> Finding:
     denied = fact.get("error") == "access-denied"
+    lacking = None if denied else lacks_api(f"{what} of bucket {bucket!r}", fact, backend)
+    if lacking is not None:
+        return lacking
     why = "was denied" if denied else f"failed: {fact.get('detail')}"
     return make(
         "access-denied" if denied else "check-failed",
@@ -100,7 +120,7 @@ def evaluate(backend: BackendConfig, facts: dict[str, Any]) -> list[Finding]:
     found: list[Finding] = []
     policy = facts.get("policy")
     if isinstance(policy, dict) and "error" in policy:
-        found.append(_unknown("the policy", bucket, policy))
+        found.append(_unknown("the policy", bucket, policy, backend))
     elif isinstance(policy, dict):
         statements = policy.get("statements") or []
         keys = [backend.state_key, backend.lock_key] if backend.key else ["*"]
@@ -128,7 +148,7 @@ def evaluate(backend: BackendConfig, facts: dict[str, Any]) -> list[Finding]:
             )
     kms = facts.get("kms")
     if isinstance(kms, dict) and "error" in kms:
-        found.append(_unknown("the KMS key", bucket, kms))
+        found.append(_unknown("the KMS key", bucket, kms, backend))
     elif isinstance(kms, dict) and not kms.get("usable"):
         found.append(
             make(
@@ -149,7 +169,7 @@ def hygiene(backend: BackendConfig, facts: dict[str, Any]) -> list[Finding]:
     bucket = backend.bucket
     logging = facts.get("logging")
     if isinstance(logging, dict) and "error" in logging:
-        return [_unknown("access logging", bucket, logging)]
+        return [_unknown("access logging", bucket, logging, backend)]
     if isinstance(logging, dict) and not logging.get("enabled"):
         return [
             make(
