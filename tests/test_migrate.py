@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import re
 import shutil
 import signal
 import subprocess
@@ -26,6 +25,7 @@ from tests.support.world import (
     Tools,
     backend_block,
     ddb_client,
+    engine,
     make_bucket,
     make_table,
     run,
@@ -37,7 +37,7 @@ from tfwrap.demo.server import S3Server
 from tfwrap.durations import parse_duration
 from tfwrap.migrate import edits
 from tfwrap.migrate.terraform import DUAL, NATIVE, Plan, lock_taken
-from tfwrap.supervise.lockevents import LockEvent, parse_line
+from tfwrap.supervise.lockevents import LockEvent
 
 QUIET = ["-no-color", "-input=false"]
 STATE_KEY = "app/terraform.tfstate"
@@ -47,37 +47,6 @@ ROLLBACK_STEPS = ["preflight", "baseline", "edit", "digest", "init", "verify"]
 
 
 # --- helpers ----------------------------------------------------------------------------------
-
-
-HOLDER = re.compile(r"^\s*ID:\s+([0-9a-fA-F-]{36})\s*$", re.MULTILINE)
-
-
-def engine(tools: Tools, work: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    """The real Terraform, directly (not through the shim), in a test where nothing contends.
-
-    Under load the SDK can retry a lock write whose first try succeeded; the retry is refused
-    by that very lock and the run fails "holding" its own lock (DOMAIN.md, the known orphan
-    case; seen here with the DynamoDB item). Such a lock (its ID among this run's "Attempting
-    to lock" lines) is removed and the command run once more.
-    """
-    log = work.parent / f".{work.name}-engine.log"
-    log.unlink(missing_ok=True)
-    logged = {**env, "TF_LOG_CORE": "INFO", "TF_LOG_PATH": str(log)}
-    result = run([str(tools.engine), *args], work, logged)
-    holder = HOLDER.search(result.stderr) if "Error acquiring the state lock" in result.stderr else None
-    if holder:
-        lines = log.read_text().splitlines() if log.exists() else []
-        attempts = {e.lock_id for e in map(parse_line, lines) if e and e.kind == "attempt"}
-        if holder.group(1) in attempts:
-            must(
-                run(
-                    ["tfwrap", "lock", "clear", "--id", holder.group(1), "--yes", "-chdir", str(work)],
-                    work,
-                    env,
-                )
-            )
-            result = run([str(tools.engine), *args], work, env)
-    return result
 
 
 def must(result: subprocess.CompletedProcess[str]) -> subprocess.CompletedProcess[str]:

@@ -11,7 +11,16 @@ from typing import Any
 
 import pytest
 
-from tests.support.world import Tools, ddb_client, make_bucket, make_table, run, s3_client, write_config
+from tests.support.world import (
+    Tools,
+    ddb_client,
+    engine,
+    make_bucket,
+    make_table,
+    run,
+    s3_client,
+    write_config,
+)
 from tfwrap.demo.server import S3Server
 
 pytestmark = [pytest.mark.engine, pytest.mark.shim]
@@ -111,9 +120,8 @@ def test_migrate_dual_enabling_versioning_takes_effect_at_once(
     table = make_table(s3.url, f"{bucket_name}-locks")
     work = write_config(tmp_path / "work", s3.url, bucket_name, use_lockfile=None, dynamodb_table=table)
     (work / ".tfwrap.toml").write_text(NO_OBJECT_LOCK)
-    engine = str(tools.engine)
-    assert run([engine, "init", *QUIET], work, env).returncode == 0
-    assert run([engine, "apply", *QUIET, "-auto-approve"], work, env).returncode == 0
+    assert run([str(tools.engine), "init", *QUIET], work, env).returncode == 0
+    assert engine(tools, work, env, "apply", *QUIET, "-auto-approve").returncode == 0
     before = tf(work, env, "plan")
     assert before.returncode == 80 and "[bucket-versioning]" in before.stderr
     dual = tfwrap(work, env, "migrate")
@@ -225,9 +233,9 @@ def test_partial_backend_migration_reuses_the_journals_backend_config(
     make_bucket(s3.url, bucket_name)
     table = make_table(s3.url, f"{bucket_name}-locks")
     work = partial_config(s3, bucket_name, tmp_path / "work", dynamodb_table=table)
-    engine = str(tools.engine)
-    assert run([engine, "init", *QUIET, "-backend-config=prod.s3.tfbackend"], work, env).returncode == 0
-    assert run([engine, "apply", *QUIET, "-auto-approve"], work, env).returncode == 0
+    init = [str(tools.engine), "init", *QUIET, "-backend-config=prod.s3.tfbackend"]
+    assert run(init, work, env).returncode == 0
+    assert engine(tools, work, env, "apply", *QUIET, "-auto-approve").returncode == 0
 
     dual = tfwrap(work, env, "migrate", "-backend-config=prod.s3.tfbackend")
     assert dual.returncode == 0, dual.stderr
@@ -306,9 +314,8 @@ def test_object_lock_step_follows_the_guards_severity(
     make_bucket(s3.url, bucket_name, object_lock=False)
     table = make_table(s3.url, f"{bucket_name}-locks")
     work = write_config(tmp_path / "work", s3.url, bucket_name, use_lockfile=None, dynamodb_table=table)
-    engine = str(tools.engine)
-    assert run([engine, "init", *QUIET], work, env).returncode == 0
-    assert run([engine, "apply", *QUIET, "-auto-approve"], work, env).returncode == 0
+    assert run([str(tools.engine), "init", *QUIET], work, env).returncode == 0
+    assert engine(tools, work, env, "apply", *QUIET, "-auto-approve").returncode == 0
     dry = tfwrap(work, env, "migrate", "--dry-run")
     line = next(ln for ln in dry.stderr.splitlines() if "object-lock:" in ln)
     assert ".tfwrap.toml" not in line and "is an error by default" in line  # no such file here
@@ -445,9 +452,8 @@ def test_another_checkout_sees_the_journal_and_the_soak(
     make_bucket(s3.url, bucket_name)
     table = make_table(s3.url, f"{bucket_name}-locks")
     laptop = write_config(tmp_path / "laptop", s3.url, bucket_name, use_lockfile=None, dynamodb_table=table)
-    engine = str(tools.engine)
-    assert run([engine, "init", *QUIET], laptop, env).returncode == 0
-    assert run([engine, "apply", *QUIET, "-auto-approve"], laptop, env).returncode == 0
+    assert run([str(tools.engine), "init", *QUIET], laptop, env).returncode == 0
+    assert engine(tools, laptop, env, "apply", *QUIET, "-auto-approve").returncode == 0
     assert tfwrap(laptop, env, "migrate").returncode == 0
     assert not (laptop / ".terraform" / "tfwrap-migrate.json").exists()
     journal = s3_client(s3.url).get_object(
@@ -460,7 +466,7 @@ def test_another_checkout_sees_the_journal_and_the_soak(
     ci.mkdir()
     for name in ("backend.tf", "main.tf"):
         (ci / name).write_text((laptop / name).read_text())
-    assert run([engine, "init", *QUIET], ci, env).returncode == 0
+    assert run([str(tools.engine), "init", *QUIET], ci, env).returncode == 0
     early = tfwrap(ci, env, "migrate", "finalize")  # the soak counts from the laptop's verify
     assert early.returncode == 80 and "the dual phase is" in early.stderr and "soak" in early.stderr
     status = json.loads(tfwrap(ci, env, "migrate", "status", "--json").stdout)

@@ -332,7 +332,7 @@ class Migration:
             f"-out={plan_file}",
             *self.opts.plan_args,
         ]
-        for attempt in (1, 2):
+        for attempt in (1, 2, 3):
             result = tf.run(args, log=True)
             if result.code >= 128 or self.stopper.signum is not None:
                 self.release_own(result.events)
@@ -344,9 +344,10 @@ class Migration:
                 raise TerraformFailed("terraform plan", result)
             holder = _HOLDER.search(result.stderr)
             own = {e.lock_id for e in result.events if e.kind == "attempt"}
-            if attempt == 1 and holder and holder.group(1) in own:
+            if attempt < 3 and holder and holder.group(1) in own:
                 # The SDK retried a lock write whose first try had succeeded: the "holder" is
-                # this very plan (DOMAIN.md, the known orphan case). Remove it, try once more.
+                # this very plan (DOMAIN.md, the known orphan case). Remove it and try again;
+                # twice at most, since a loaded store can cause it on the retry as well.
                 self.release_own([LockEvent("locked", "", holder.group(1))], "the SDK retry left")
                 continue
             self.out.block(indent(result.tail(20)))
