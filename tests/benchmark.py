@@ -753,7 +753,7 @@ def probe_section(server: S3Server, runs: int) -> list[Row]:
 def takeover_section(
     server: S3Server, moto_log: Path, real: Path, shim_dir: Path, env: dict[str, str], tmp: Path, runs: int
 ) -> list[Row]:
-    """Issue 8: how soon a dead runner's lock is taken over once its lease runs out, and the
+    """How soon a dead runner's lock is taken over once its lease runs out, and the
     S3 requests the verdict line adds to a run that fails on a held lock."""
     from tests.support.runners import PAUSED, Runner, renewal_then_kill, wait_beating
     from tests.support.slow import terraform_lock_body

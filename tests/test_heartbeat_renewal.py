@@ -113,7 +113,7 @@ def terraform_logs(log: Path, *lines: tuple[str, str]) -> None:
 def test_renewal_failures_in_a_row_never_stop_the_heartbeat(
     s3: S3Server, bucket_name: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], code: str, status: int
 ) -> None:
-    """Issue 7 §9: two 409s in a row stopped it for good. A 412 while the lock still carries
+    """Two 409s in a row stopped it for good. A 412 while the lock still carries
     our ID (our own late write) is no different: only a read showing the lock gone ends it."""
     make_bucket(s3.url, bucket_name)
     direct = s3_client(s3.url)
@@ -235,7 +235,7 @@ def test_a_locked_line_for_an_id_never_attempted_is_not_ours(
 def test_heartbeat_retries_a_backend_configuration_read_mid_rewrite(
     s3: S3Server, bucket_name: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """Issue 11 §7: the heartbeat read ``.terraform/terraform.tfstate`` while Terraform
+    """The heartbeat read ``.terraform/terraform.tfstate`` while Terraform
     rewrote it (a plan does, to update the backend hash it stored) and gave up for the run."""
     make_bucket(s3.url, bucket_name)
     direct = s3_client(s3.url)
@@ -264,7 +264,7 @@ def test_heartbeat_retries_a_backend_configuration_read_mid_rewrite(
 
 
 def test_assumed_role_credentials_are_refreshed(s3: S3Server, bucket_name: str) -> None:
-    """Issue 7 §6: fixed credentials from one AssumeRole expired mid-run. A 15-minute session
+    """Fixed credentials from one AssumeRole expired mid-run. A 15-minute session
     is inside botocore's refresh window from the start, so every use renews it."""
     make_bucket(s3.url, bucket_name)
     role = {"role_arn": "arn:aws:iam::123456789012:role/terraform", "duration": "15m"}

@@ -155,7 +155,7 @@ def test_a_reused_pid_is_not_the_holder() -> None:
 
 
 def test_same_hostname_or_same_kernel_without_the_pid_namespace_is_not_this_machine() -> None:
-    """Issue 7: containers share a hostname (and a kernel) without sharing PIDs."""
+    """Containers share a hostname (and a kernel) without sharing PIDs."""
     other_ns = verdict.Here(BOOT, "4026532179", never_asked)
     assert verdict.judge(fields(local().line()), 3, here=other_ns).verdict == "alive"
     assert verdict.judge(fields(local().line()), 300, here=other_ns).verdict == "stale"
@@ -178,7 +178,7 @@ def test_no_tfwrap_heartbeat_is_unknown(info: str) -> None:
 
 
 def test_garbled_numbers_in_the_heartbeat_are_unknown_pids_not_a_crash() -> None:
-    """Issue 7: non-numeric pids made ``lock status`` and ``lock clear`` exit 85."""
+    """Non-numeric pids made ``lock status`` and ``lock clear`` exit 85."""
     line = "tfwrap heartbeat=2026-11-26T15:52:00Z lease=90s host=x terraform_pid=abc tfwrap_pid=-1 boot=q"
     parsed = lockinfo.parse(line)
     assert parsed is not None and (parsed.terraform_pid, parsed.tfwrap_pid) == (0, 0)

@@ -14,6 +14,7 @@ import datetime as dt
 import json
 import os
 import random
+import re
 import shutil
 import signal
 import subprocess
@@ -239,6 +240,18 @@ def start(argv: list[str], work: Path, env: dict[str, str]) -> Drained:
     return Drained(proc)
 
 
+def foreign_lock(s3: Any, bucket: str) -> None:
+    """Another client's Terraform lock on the state, written as Terraform writes it."""
+    s3.put_object(
+        Bucket=bucket,
+        Key=LOCK_KEY,
+        Body=terraform_lock_body(str(uuid.uuid4()), f"{bucket}/{STATE_KEY}", who="someone@elsewhere"),
+        IfNoneMatch="*",
+        ContentType="application/json",
+        ChecksumAlgorithm="SHA256",
+    )
+
+
 def beating_since(s3: Any, bucket: str, moment: dt.datetime) -> Callable[[], lockinfo.Holder | None]:
     """A predicate: the lock's heartbeat, once it is later than ``moment``."""
 
@@ -374,14 +387,7 @@ def test_sigterm_while_waiting_for_a_foreign_lock_leaves_it_untouched(
     make_bucket(s3.url, bucket_name)
     work = initialised(write_config(tmp_path / "work", s3.url, bucket_name, resource=QUICK), fast)
     other = client("s3", s3.url)
-    other.put_object(  # another client holds the lock, not under tfwrap (Info "")
-        Bucket=bucket_name,
-        Key=LOCK_KEY,
-        Body=terraform_lock_body(str(uuid.uuid4()), f"{bucket_name}/{STATE_KEY}", who="someone@elsewhere"),
-        IfNoneMatch="*",
-        ContentType="application/json",
-        ChecksumAlgorithm="SHA256",
-    )
+    foreign_lock(other, bucket_name)  # another client holds the lock, not under tfwrap (Info "")
     before = read_object(other, bucket_name, LOCK_KEY)
     lock_timeout = 600  # far longer than any loaded box needs to stop: waiting it out shows
     proc = start([*APPLY, f"-lock-timeout={lock_timeout}s"], work, fast)
@@ -474,14 +480,7 @@ def test_a_handoff_interrupt_that_meets_terraforms_own_lock_never_costs_the_run(
     resource = QUICK if late_until == "locked" else gate.resource()
     work = initialised(write_config(tmp_path / "work", s3.url, bucket_name, resource=resource), hooked)
     other = client("s3", s3.url)
-    other.put_object(  # another client holds the lock
-        Bucket=bucket_name,
-        Key=LOCK_KEY,
-        Body=terraform_lock_body(str(uuid.uuid4()), f"{bucket_name}/{STATE_KEY}", who="someone@elsewhere"),
-        IfNoneMatch="*",
-        ContentType="application/json",
-        ChecksumAlgorithm="SHA256",
-    )
+    foreign_lock(other, bucket_name)  # another client holds the lock
     proc = start([*APPLY, "-lock-timeout=300s"], work, hooked)
     wait_for(lambda: "Acquiring state lock" in proc.out, 60, 0.05, "Terraform waiting for the lock")
     # Terraform tries at about 0, 1, 3 and 7 s: released at about 5 s, tfwrap's watch finds
@@ -507,4 +506,38 @@ def test_a_handoff_interrupt_that_meets_terraforms_own_lock_never_costs_the_run(
             "stopped during its apply: its exit status stands; run `terraform plan`, then apply again"
         ], proc.err
         assert proc.out.count("Acquiring state lock") == 1, "Terraform was run again after its apply began"
+    assert read_object(other, bucket_name, LOCK_KEY) is None
+
+
+@pytest.mark.engine
+@pytest.mark.shim
+def test_a_handoff_says_the_lock_error_above_is_from_the_wait_tfwrap_stopped(
+    s3: S3Server, bucket_name: str, tmp_path: Path, env: dict[str, str]
+) -> None:
+    """Released while Terraform waits: tfwrap interrupts the wait and runs Terraform again at
+    once. Terraform prints its lock-error box for the wait it was stopped in (its stderr is
+    never filtered); one line after it says what happened, and the apply succeeds."""
+    make_bucket(s3.url, bucket_name)
+    work = initialised(write_config(tmp_path / "work", s3.url, bucket_name, resource=QUICK), env)
+    other = client("s3", s3.url)
+    foreign_lock(other, bucket_name)
+    proc = start([*APPLY, "-lock-timeout=300s"], work, env)
+    wait_for(lambda: "Acquiring state lock" in proc.out, 60, 0.05, "Terraform waiting for the lock")
+    # Terraform tries at about 0, 1, 3 and 7 s: released at about 4.5 s, its next own try is
+    # far enough away that tfwrap stops the wait (docs/decisions/023-handoff.md).
+    time.sleep(4.5)
+    other.delete_object(Bucket=bucket_name, Key=LOCK_KEY)
+    code = proc.wait(timeout=300)
+    assert code == 0, proc.err
+    assert "Apply complete! Resources: 1 added, 0 changed, 0 destroyed." in proc.out, proc.out
+    said = [line for line in proc.err.splitlines() if "released while Terraform waited" in line]
+    box = "Error acquiring the state lock"  # Terraform's, on its stderr
+    assert box in proc.err, f"tfwrap did not stop Terraform's wait (its own try took the lock):\n{proc.err}"
+    assert len(said) == 1, proc.err
+    assert re.fullmatch(
+        r"tfwrap: the state lock was released while Terraform waited for it: tfwrap stopped the wait "
+        r"\(the lock error above is from it\) and runs Terraform again at once, \d+ s of -lock-timeout left",
+        said[0],
+    ), said[0]
+    assert proc.err.index(box) < proc.err.index(said[0]), proc.err
     assert read_object(other, bucket_name, LOCK_KEY) is None

@@ -56,7 +56,7 @@ def test_our_own_log_when_the_user_has_none(tmp_path: Path) -> None:
 
 
 def test_users_log_file_gets_the_lines_terraform_logs_privately(tmp_path: Path) -> None:
-    """Issue 7 §9: Terraform logs to a private file; the user's TF_LOG_PATH gets a copy, and
+    """Terraform logs to a private file; the user's TF_LOG_PATH gets a copy, and
     another run's lines in the user's file are never read as this run's lock."""
     theirs = tmp_path / "mine.log"
     other_run = f"T [INFO]  backend-s3: Locked remote state (S3 Native only): tf_backend.lock.id={LOCK_ID}\n"
@@ -75,7 +75,7 @@ def test_users_log_file_gets_the_lines_terraform_logs_privately(tmp_path: Path) 
 
 
 def test_each_attempt_logs_to_a_file_of_its_own(tmp_path: Path) -> None:
-    """Issue 7 §6: a retry never re-reads the previous attempt's lines (nor its lock ID)."""
+    """A retry never re-reads the previous attempt's lines (nor its lock ID)."""
     first, second = LogPlan({}, str(tmp_path), 1), LogPlan({}, str(tmp_path), 2)
     assert first.path != second.path
     Path(first.path).write_text(f"T [INFO]  backend-s3: Locked remote state (S3 Native only): {ID}\n")

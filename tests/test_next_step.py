@@ -1,4 +1,4 @@
-"""Issue 11: every message leads to the next right step, end to end (the installed shim, the
+"""Every message leads to the next right step, end to end (the installed shim, the
 real Terraform engine, the S3/DynamoDB API server on loopback)."""
 
 from __future__ import annotations

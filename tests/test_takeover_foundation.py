@@ -1,4 +1,4 @@
-"""Issue 8's ordering rule: takeover is safe only if the heartbeat cannot lapse while
+"""The takeover's ordering rule: takeover is safe only if the heartbeat cannot lapse while
 Terraform lives. These tests prove the foundation from the takeover side and need the job
 control of the ``supervise`` branch (Ctrl-Z / SIGTSTP stops Terraform with tfwrap while
 the heartbeat keeps renewing); they fail until it is merged.
@@ -27,7 +27,7 @@ pytestmark = [pytest.mark.engine, pytest.mark.shim]
 def test_a_suspended_run_keeps_its_lock_alive_and_is_never_taken_over(
     s3: S3Server, bucket_name: str, tmp_path: Path, env: dict[str, str]
 ) -> None:
-    """Issue 8, test 6: ``kill -TSTP`` to the supervisor of a running apply stops Terraform
+    """``kill -TSTP`` to the supervisor of a running apply stops Terraform
     too; the heartbeat keeps renewing for longer than the lease; a takeover attempt fails;
     after ``fg`` (SIGCONT) the apply finishes with its state written."""
     fast = {**env, "TFWRAP_HEARTBEAT_SECONDS": "1", "TFWRAP_LEASE_INTERVALS": "3"}

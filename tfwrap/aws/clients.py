@@ -160,8 +160,8 @@ def _shared_credentials(sess: Session, backend: BackendConfig) -> None:
 def _assume_role(sess: Session, backend: BackendConfig, role: dict[str, Any]) -> None:
     """Credentials of the backend's role that botocore renews before they expire.
 
-    Issue 7 §6: fixed credentials from one AssumeRole died with ExpiredToken an hour into a
-    long apply, and with them the heartbeat and the cleanup.
+    Fixed credentials from one AssumeRole would die with ExpiredToken an hour into a long
+    apply, and with them the heartbeat and the cleanup.
     """
     from botocore.credentials import RefreshableCredentials
 

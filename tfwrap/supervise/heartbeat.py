@@ -105,8 +105,9 @@ class Heartbeat(threading.Thread):
         self._connects = 0
         self._next_connect = 0.0
         self._said_connect = False
-        # Issue 8: who this holder is (boot id, PID namespace, process start ticks), the
-        # stale lock it replaced (set by the supervisor), and self-fencing state.
+        # Who this holder is (boot id, PID namespace, process start ticks), the stale lock
+        # it replaced (set by the supervisor), and self-fencing state
+        # (docs/decisions/106-stale-locks-liveness-before-age.md).
         self.took_over: Any = None  # takeover.TookOver | None
         self.machine: tuple[str, str, int, int] = ("", "", 0, 0)
         self._renewed_at = 0.0
@@ -184,9 +185,9 @@ class Heartbeat(threading.Thread):
     def _try_connect(self) -> None:
         """Connect to the lock; on failure retry with back-off while Terraform lives.
 
-        Issue 11 §7: one plan read ``.terraform/terraform.tfstate`` while Terraform rewrote
-        it (it does, when the backend hash it stored differs) and the heartbeat gave up for
-        the whole run, calling a configuration error "cannot reach".
+        A read of ``.terraform/terraform.tfstate`` can meet Terraform rewriting it (it does,
+        when the backend hash it stored differs): a failed connect is retried, never taken as
+        a configuration error for the whole run.
         """
         try:
             self._connects += 1

@@ -107,9 +107,9 @@ def _attempts(real: str, command: Command, policy: Policy, private: str, started
             budget = lock_timeout(command.effective_args())
         left = budget - (time.monotonic() - started)
         if getattr(heartbeat, "cleaned", "") == SELF_ORPHAN and not orphan_retried:
-            # Issue 7 §3 (OpenTofu #4405): the SDK retried a lock write whose first try had
-            # succeeded, and the retry was refused by that very lock. Once, even without
-            # -lock-timeout: that run changed nothing.
+            # The SDK retried a lock write whose first try had succeeded, and the retry was
+            # refused by that very lock (docs/decisions/108-the-retry-orphan.md). Once, even
+            # without -lock-timeout: that run changed nothing.
             orphan_retried = True
             say(
                 "running Terraform once more: its lock request had failed only against its own "
@@ -123,12 +123,20 @@ def _attempts(real: str, command: Command, policy: Policy, private: str, started
             # at once, within what is left of the user's timeout (never counted as a failure).
             if left < 1:
                 return status
+            # Terraform's error box above is from the wait tfwrap stopped: one line says so
+            # (docs/decisions/023-handoff.md); its stderr itself is never filtered.
+            say(
+                "the state lock was released while Terraform waited for it: tfwrap stopped the wait "
+                f"(the lock error above is from it) and runs Terraform again at once, {left:.0f} s of "
+                "-lock-timeout left"
+            )
             argv = with_lock_timeout(command, argv, left)
             continue
         if retries >= MAX_LOCK_RETRIES:
             return status
-        # Issue 8: say who holds the lock; take a stale one over when the policy allows
-        # (without -lock-timeout, one attempt after a takeover: never a second takeover).
+        # Say who holds the lock; take a stale one over when the policy allows (without
+        # -lock-timeout, one attempt after a takeover: never a second takeover), as
+        # docs/decisions/106-stale-locks-liveness-before-age.md records.
         from tfwrap.supervise import stale
 
         after = stale.after_failed_lock(
