@@ -954,6 +954,73 @@ def handoff_section(
     return rows
 
 
+def fairness_section(
+    server: S3Server,
+    real: Path,
+    shim_dir: Path,
+    env: dict[str, str],
+    tmp: Path,
+    rounds: int,
+    waiters: int = 4,
+) -> None:
+    """Whether waiters that arrive in order get the lock in that order, through the shim and
+    direct: a holder applies ~10 s, ``waiters`` applies start one second apart behind it, and
+    the order their applies complete in (one at a time, under the lock) is compared with the
+    order they arrived in. Reported, not judged (docs/decisions/023-handoff.md: no queue)."""
+    fast = {**env, "TFWRAP_HEARTBEAT_SECONDS": "1"}
+    print(f"\nfairness ({waiters} waiters arriving 1 s apart behind a ~10 s holder, {rounds} rounds)")
+    for name, program in (("direct", real), ("shim", shim_dir / "terraform")):
+        bucket = make_bucket(server.url, f"tfstate-fair-{uuid.uuid4().hex[:10]}")
+        holder_work = write_config(tmp / f"fair-{name}-holder", server.url, bucket, resource=HOLD)
+        works = [
+            write_config(tmp / f"fair-{name}-{n}", server.url, bucket, resource=QUICK) for n in range(waiters)
+        ]
+        for work in (holder_work, *works):
+            check([str(program), "init", "-input=false", "-no-color"], work, fast)
+        watch = LockWatch(s3_client(server.url), bucket)
+        in_order, displaced, spans = 0, [], []
+        for _ in range(rounds):
+            holder_run = subprocess.Popen(
+                [str(program), *APPLY],
+                cwd=holder_work,
+                env=fast,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            with running(holder_run):
+                watch.until(lambda lock: lock is not None)
+                procs: list[subprocess.Popen[str]] = []
+                for work in works:
+                    procs.append(
+                        subprocess.Popen(
+                            [str(program), *APPLY, "-lock-timeout=300s"],
+                            cwd=work,
+                            env=fast,
+                            stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE,
+                            text=True,
+                        )
+                    )
+                    time.sleep(1.0)
+                finish(holder_run)
+                released = time.monotonic()
+                order: list[int] = []
+                while len(order) < waiters:
+                    order += [n for n, proc in enumerate(procs) if n not in order and proc.poll() is not None]
+                    time.sleep(0.02)
+                spans.append(time.monotonic() - released)
+                for proc in procs:
+                    finish(proc)
+            in_order += order == sorted(order)
+            displaced.append(statistics.mean(abs(place - n) for place, n in enumerate(order)))
+        print(
+            f"  {name}: in arrival order in {in_order} of {rounds} rounds; mean displacement "
+            f"{statistics.mean(displaced):.2f} places; release to last apply done: median "
+            f"{statistics.median(spans):.1f} s"
+        )
+
+
 def main() -> int:  # noqa: PLR0912 - one branch per selectable section
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=50, help="pass-through runs (default 50)")
@@ -990,7 +1057,10 @@ def main() -> int:  # noqa: PLR0912 - one branch per selectable section
     parser.add_argument(
         "--contention-runs", type=int, default=1, help="twelve-apply contention rounds (default 1; 0 skips)"
     )
-    parser.add_argument("--only", default="", help="run only these sections, comma-separated: handoff, audit")
+    parser.add_argument(
+        "--only", default="", help="run only these sections, comma-separated: handoff, fairness, audit"
+    )
+    parser.add_argument("--fairness-rounds", type=int, default=3, help="fairness rounds per side (default 3)")
     opts = parser.parse_args()
     if min(opts.runs, opts.checked_runs, opts.compiled_runs) < 2 or opts.supervised_runs == 1:
         parser.error("need at least 2 runs for a p90 or p95")
@@ -1043,6 +1113,8 @@ def main() -> int:  # noqa: PLR0912 - one branch per selectable section
                 rows += handoff_section(
                     server, real, shim_dir, env, tmp, opts.handoff_runs, opts.contention_runs
                 )
+            if "fairness" in wanted and opts.fairness_rounds:
+                fairness_section(server, real, shim_dir, env, tmp, opts.fairness_rounds)
             audited = True
             if "audit" in wanted and opts.audit_stacks:
                 print(f"\ntfwrap audit: generated monorepo of {opts.audit_stacks} root modules")
