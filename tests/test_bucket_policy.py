@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 
 from tests.support.world import make_bucket, run, s3_client, write_config
@@ -138,3 +139,30 @@ def test_access_logging_off_is_audits_and_doctors_not_the_guards(
     doctor = run(["tfwrap", "doctor", "--json", "-chdir", str(work)], work, env)
     assert doctor.returncode == 0, doctor.stderr
     assert "bucket-access-logging" in {f["id"] for f in json.loads(doctor.stdout)["findings"]}
+
+
+@pytest.mark.shim
+def test_two_stacks_on_one_bucket_with_different_kms_keys_are_each_checked_with_their_own_key(
+    s3: S3Server, bucket_name: str, tmp_path: Path, env: dict[str, str]
+) -> None:
+    """The KMS fact is part of the bucket's cached facts: the second stack's key is never
+    judged by what the first stack's key was found to be."""
+    make_bucket(s3.url, bucket_name)
+    kms = boto3.client("kms", endpoint_url=s3.url, region_name="us-east-1")
+    usable = kms.create_key(Description="state key")["KeyMetadata"]["Arn"]
+    retired = kms.create_key(Description="retired key")["KeyMetadata"]
+    kms.disable_key(KeyId=retired["KeyId"])
+    disabled = retired["Arn"]
+    here = {**env, "AWS_ENDPOINT_URL_KMS": s3.url}
+
+    def kms_findings(name: str, key: str) -> list[dict[str, Any]]:
+        work = write_config(tmp_path / name, s3.url, bucket_name, encrypt=True, kms_key_id=key)
+        done = run(["tfwrap", "check", "--json", "-chdir", str(work)], work, here)
+        assert done.stdout, done.stderr
+        return [f for f in json.loads(done.stdout)["findings"] if f["id"] == "kms-key-access"]
+
+    assert kms_findings("first", usable) == []  # its facts, the KMS key's included, now cached
+    (found,) = kms_findings("second", disabled)
+    assert found["severity"] == "error" and "the key is Disabled" in found["message"], found
+    assert disabled in found["message"]
+    assert kms_findings("first-again", usable) == []  # and the first key's entry still holds

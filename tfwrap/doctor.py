@@ -176,7 +176,9 @@ def _cache(
             verdict["findings"] = [f["id"] for f in verdict["facts"].get("findings", [])]
         found["verdict"] = verdict
     if backend.is_s3:
-        bucket_key = cache.bucket_key(backend.s3_endpoint, backend.region, backend.bucket)
+        bucket_key = cache.bucket_key(
+            backend.s3_endpoint, backend.region, backend.bucket, backend.get("kms_key_id")
+        )
         found["bucket"] = entry(cache.get("bucket", bucket_key), policy.cache_ttl_seconds)
         found["store"] = entry(store.cached(backend), store.PROBE_TTL_SECONDS)
     return found

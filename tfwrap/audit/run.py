@@ -109,11 +109,14 @@ def _bucket_key(stack: Stack) -> str | None:
     if stack.error or not backend.bucket:
         return None
     endpoints = backend.settings.get("endpoints")
-    values = [backend.settings.get(n) for n in ("bucket", "region", "endpoint", "profile", "assume_role")]
+    names = ("bucket", "region", "endpoint", "profile", "assume_role", "kms_key_id")
+    values = [backend.settings.get(n) for n in names]
     values += list(endpoints.values()) if isinstance(endpoints, dict) else [endpoints]
     if any(rules.dynamic(v) for v in values):
         return None  # which bucket, where, is not known without evaluating: not guessed
-    return cache.bucket_key(backend.s3_endpoint, backend.region, backend.bucket)
+    return cache.bucket_key(
+        backend.s3_endpoint, backend.region, backend.bucket, backend.settings.get("kms_key_id")
+    )
 
 
 def _bucket_groups(stacks: list[Stack]) -> dict[str, list[Stack]]:

@@ -143,7 +143,7 @@ def _bucket_facts(
     fetching: prefetch.Prefetch | None,
 ) -> tuple[dict[str, Any], bool, bool]:
     """Bucket facts, whether they may be cached, and whether they came from the cache."""
-    key = cache.bucket_key(backend.s3_endpoint, backend.region, backend.bucket)
+    key = cache.bucket_key(backend.s3_endpoint, backend.region, backend.bucket, backend.get("kms_key_id"))
     from tfwrap.aws import bucket_facts  # deferred: botocore, only on a cold cache
 
     if fetching is not None:

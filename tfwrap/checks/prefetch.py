@@ -96,7 +96,9 @@ def _gather(command: Command, ttl: float, use_cache: bool, probe: tuple[bool, bo
     initialised = config.load_initialised(command)
     if initialised is None or not initialised.is_s3 or not initialised.bucket:
         return {"key": None}
-    key = cache.bucket_key(initialised.s3_endpoint, initialised.region, initialised.bucket)
+    key = cache.bucket_key(
+        initialised.s3_endpoint, initialised.region, initialised.bucket, initialised.get("kms_key_id")
+    )
     if use_cache and cache.get("bucket", key, max_age=ttl) is not None:
         return {"key": None}  # the guard reads them from the cache
     from tfwrap.aws import bucket_facts

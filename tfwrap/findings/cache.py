@@ -108,7 +108,11 @@ def config_fingerprint(command: Command) -> str:
     )
 
 
-def bucket_key(endpoint: str | None, region: str | None, bucket: str) -> str:
+def bucket_key(endpoint: str | None, region: str | None, bucket: str, kms_key_id: Any = None) -> str:
+    """Bucket facts hold the KMS key's fact too: a stack's own ``kms_key_id`` is its own entry
+    (two stacks on one bucket may write with different keys)."""
+    if kms_key_id:
+        return digest(endpoint, region, bucket, identity(), str(kms_key_id))
     return digest(endpoint, region, bucket, identity())
 
 
