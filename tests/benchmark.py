@@ -366,6 +366,8 @@ def paths_section(go: Path, server: S3Server, tmp: Path, env: dict[str, str], ru
         ("warm supervised (plan)", PLAN, None, 25, 40),
         ("cold checked, store verdict known", ["output", "-json"], keep_store_verdict, 250, None),
         ("cold checked, fresh runner (probe)", ["output", "-json"], fresh_runner, 300, None),
+        # a lock-taking run also asks whether the state is in its migration's soak (decision 112)
+        ("cold supervised (plan), store known", PLAN, keep_store_verdict, 300, None),
     ]
     rows = []
     for name, args, before, wall_target, cpu_target in cases:
@@ -1056,7 +1058,7 @@ def main() -> int:  # noqa: PLR0912 - one branch per selectable section
     parser.add_argument(
         "--paths",
         action="store_true",
-        help="only the paths every user pays for (pass-through, warm/cold checked, warm supervised)",
+        help="only the paths every user pays for (pass-through, warm/cold checked, warm/cold supervised)",
     )
     parser.add_argument("--paths-runs", type=int, default=21, help="runs per path (default 21; 0 skips)")
     parser.add_argument(
