@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
@@ -166,6 +167,14 @@ def test_during_the_soak_a_run_on_use_lockfile_and_a_straggler_exclude_each_othe
     refused = run(apply, work, env, timeout=180)
     line = refusal(refused, 86)
     assert f"held in DynamoDB table {table} by {info['Who']}" in line, line
+    # That cold check's prefetch read the journal: its verdict carries the soak for warm runs.
+    from tfwrap.findings import cache
+
+    keys = [
+        p.name.removeprefix("verdict-").removesuffix(".cache") for p in (tmp_path / "cache").glob("verdict-*")
+    ]
+    verdicts = [cache.get("verdict", key) for key in keys]
+    assert [v["soak"][0] for v in verdicts] == [table], verdicts
     assert "a run still on dynamodb_table during the migration's soak; Terraform was not started" in line
     assert "Acquiring state lock" not in refused.stdout + refused.stderr  # Terraform never ran
     assert wait_for_lock_item_id(s3, bucket_name, table) == info["ID"]  # the straggler's, untouched
@@ -267,3 +276,72 @@ def test_the_table_is_watched_from_the_dual_edit_until_it_is_deleted() -> None:
     assert watched({"table": "t", "steps": steps}) == "t"
     assert watched({"table": "t", "steps": {**steps, "cleanup-table/delete-table": {}}}) == ""
     assert watched({"table": "t", "steps": {**steps, "rollback/preflight": {}}}) == ""
+
+
+class Journal:
+    """An S3 client with one journal object (or one failure for it)."""
+
+    def __init__(self, body: bytes | None = None, code: str = "NoSuchKey") -> None:
+        self.body, self.code = body, code
+
+    def get_object(self, **_: object) -> dict[str, Any]:
+        if self.body is None:
+            raise Failure(self.code)
+        return {"Body": _Body(self.body)}
+
+
+class Failure(Exception):
+    def __init__(self, code: str) -> None:
+        super().__init__(code)
+        self.response = {"Error": {"Code": code}}
+
+
+class _Body:
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    def read(self) -> bytes:
+        return self.data
+
+
+def test_the_prefetch_tells_a_missing_journal_from_one_it_could_not_read() -> None:
+    """ "" is an answer the check caches; None leaves the read to the supervised run, which asks
+    again with retries (docs/decisions/112-the-soak-hold.md)."""
+    from tfwrap.backend.config import BackendConfig
+    from tfwrap.lock.current import journal_table, migration_table
+
+    backend = BackendConfig(Path("."), Path(".terraform"), "default", "s3", {"bucket": "b", "key": "k"})
+    dual = json.dumps({"table": "t", "steps": {"dual/edit": {}}}).encode()
+    assert journal_table(Journal(dual), backend) == "t"
+    assert journal_table(Journal(None), backend) == ""  # no journal: never migrated
+    assert journal_table(Journal(b"not json"), backend) == ""
+    assert journal_table(Journal(None, "AccessDenied"), backend) is None
+    assert journal_table(Journal(None, "SlowDown"), backend) is None
+    assert migration_table(Journal(None, "AccessDenied"), backend) == ""  # lock status: as before
+    on_dynamo = BackendConfig(
+        Path("."), Path(".terraform"), "default", "s3", {"bucket": "b", "key": "k", "dynamodb_table": "t"}
+    )
+    assert journal_table(Journal(None, "AccessDenied"), on_dynamo) == ""  # no soak to be in
+
+
+def test_a_supervised_run_takes_the_soak_from_its_check(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """What the check read is not asked again (no cache read, no botocore); too old, or read
+    for another command, it is."""
+    from tfwrap.findings import cache
+    from tfwrap.lock import soak
+    from tfwrap.terraform import commands
+
+    monkeypatch.chdir(tmp_path)  # not initialised: a read of the cache decides nothing more
+    asked: list[str] = []
+    monkeypatch.setattr(cache, "get", lambda kind, *_, **__: asked.append(kind))
+    monkeypatch.setattr(soak, "_checked", None)
+    command = commands.parse(["plan"])
+    soak.known(command, ["", time.time()])
+    assert soak.table(command, 60) is None
+    assert asked == []
+    soak.known(command, ["", time.time() - 120])  # older than the cache's lifetime
+    assert soak.table(command, 60) is None and asked == ["soak"]
+    soak.known(commands.parse(["apply"]), ["", time.time()])
+    assert soak.table(command, 60) is None and asked == ["soak", "soak"]

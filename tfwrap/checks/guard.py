@@ -30,6 +30,9 @@ class Outcome:
         self.cacheable = True  # False when a fact may change by itself (endpoint down, ...)
         self.probe: dict[str, Any] | None = None  # the conditional-write probe's facts, if run
         self.used_cache = False  # bucket facts came from the cache (they may predate a fix)
+        # [the journal's lock table, when read], from the prefetch child; None: not read, the
+        # supervised run asks itself (docs/decisions/112-the-soak-hold.md)
+        self.soak: list[Any] | None = None
 
     @property
     def errors(self) -> list[Finding]:
@@ -83,6 +86,7 @@ def run(
         facts, outcome.cacheable, outcome.used_cache = _bucket_facts(
             command, backend, policy, use_cache and not fresh_bucket, fetching
         )
+        outcome.soak = fetching.soak if fetching is not None else None
         if fetching is not None and fetching.probed is not None:
             probed, probe_cacheable = fetching.probed  # the child probed while this process read HCL
         else:

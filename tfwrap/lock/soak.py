@@ -10,6 +10,8 @@ for the whole run, and removes exactly what it took (docs/decisions/112-the-soak
 
 from __future__ import annotations
 
+import time
+
 from tfwrap.output import say
 
 # Imported before Terraform starts on every supervised run: the standard library and the
@@ -22,9 +24,15 @@ if TYPE_CHECKING:
     from tfwrap.lock.lockfile import DynamoLock
     from tfwrap.terraform.commands import Command
 
+    Read = tuple[str, float]  # the journal's lock table ("": none) and when it was read
+
 OPERATION = "tfwrap soak hold (a run on use_lockfile)"
 LEASE_SECONDS = 3600  # never renewed: alive or dead is told by its process, not its age
 POLL = 1.0  # how often a held item is read again within -lock-timeout
+
+# What this process's check learned about the soak (the prefetch child's read, or the cached
+# verdict's): the supervised run then asks neither the cache nor S3 again.
+_checked: tuple[Command, Read] | None = None
 
 
 class SoakHold:
@@ -48,11 +56,29 @@ class SoakHold:
         )
 
 
+def known(command: Command, read: object) -> None:
+    """Remember what the check read for ``command`` (``[table, when]``, as the verdict and the
+    prefetch child carry it; anything else is no answer and leaves ``table`` to ask)."""
+    global _checked  # noqa: PLW0603 - one check, one supervised run, one process
+    if isinstance(read, list | tuple) and len(read) == 2 and isinstance(read[0], str):
+        _checked = (command, (read[0], float(read[1])))
+
+
 def table(command: Command, ttl: float) -> tuple[BackendConfig, str] | None:
     """The backend and the journal's lock table when this state is in its soak; None
-    otherwise. Cached by the configuration's files, so a warm run makes no AWS call."""
+    otherwise. Cached by the configuration's files, so a warm run makes no AWS call; read
+    by the cold check's prefetch, so a cold run makes none here either."""
     from tfwrap.findings import cache
 
+    checked = _checked[1] if _checked is not None and _checked[0] is command else None
+    if checked is not None and time.time() - checked[1] <= ttl:
+        if not checked[0]:
+            return None
+        from tfwrap.backend import config
+
+        backend = config.load(command) if command.name == "init" else config.load_initialised(command)
+        if backend is not None and backend.is_s3 and backend.bucket and not backend.dynamodb_table:
+            return backend, checked[0]
     key = cache.config_fingerprint(command)
     cached = cache.get("soak", key, max_age=ttl)
     if cached is not None and not cached.get("table"):
@@ -76,6 +102,37 @@ def table(command: Command, ttl: float) -> tuple[BackendConfig, str] | None:
         return None
     cache.put("soak", key, {"table": found})
     return (backend, found) if found else None
+
+
+def settled(command: Command, backend: BackendConfig | None, ttl: float, use_cache: bool) -> Read | None:
+    """In the prefetch child: the soak where no AWS call is needed (decided by the files, or
+    cached as ``table`` caches it); None when the journal must be read."""
+    from tfwrap.findings import cache
+
+    key = cache.config_fingerprint(command)
+    if backend is None or not backend.is_s3 or not backend.bucket or backend.dynamodb_table:
+        cache.put("soak", key, {"table": ""})  # decided by the files alone
+        return "", time.time()
+    cached = cache.get("soak", key, max_age=ttl) if use_cache else None
+    if cached is None:
+        return None
+    return str(cached.get("table") or ""), float(cached.get("_time") or 0)
+
+
+def read(command: Command, backend: BackendConfig, s3: Any) -> Read | None:
+    """In the prefetch child: the journal read with the check's client and cached; None when
+    it could not be read (the supervised run asks again, with retries). Never raises."""
+    from tfwrap.findings import cache
+    from tfwrap.lock.current import journal_table
+
+    try:
+        found = journal_table(s3, backend)
+    except Exception:  # noqa: BLE001 - no answer: asked again before Terraform starts
+        return None
+    if found is None:
+        return None
+    cache.put("soak", cache.config_fingerprint(command), {"table": found})
+    return found, time.time()
 
 
 def take(backend: BackendConfig, table_name: str, timeout: float) -> SoakHold | None:

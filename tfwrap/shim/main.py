@@ -57,12 +57,15 @@ def _main(argv: list[str] | None) -> int:
         pol = policy.load(command.chdir or ".")
         mode = pol.mode
         if mode != "off" and command.kind != commands.KIND_PASS_THROUGH:
-            findings, blocked, is_s3 = check(command, real, pol)
+            findings, blocked, is_s3, soak_read = check(command, real, pol)
             report.to_stderr(findings, blocked, quiet=pol.quiet, stack=os.path.abspath(command.chdir or "."))
             if blocked:
                 return exitcodes.BLOCKED
             if is_s3 and command.takes_lock:
+                from tfwrap.lock import soak
                 from tfwrap.supervise.run import supervise
+
+                soak.known(command, soak_read)  # read with the check: not asked again
 
                 code = supervise(real, command, pol)
                 # Leave now: a heartbeat thread may still be importing botocore, and
@@ -94,24 +97,25 @@ def _main(argv: list[str] | None) -> int:
         )
 
 
-def check(command: commands.Command, real: str, pol: Policy) -> tuple[list[Finding], bool, bool]:
-    """Findings, whether the run stops, and whether the backend is S3: cached, else the guard.
+def check(command: commands.Command, real: str, pol: Policy) -> tuple[list[Finding], bool, bool, object]:
+    """Findings, whether the run stops, whether the backend is S3, and what the journal said
+    of the soak (``soak.known``; None when not read): cached, else the guard.
 
     A run about to be refused on cached facts asks again first (a finding fixed a
     moment ago must not block until the cache expires). A refused run can afford the AWS
     calls; a passing warm run stays on the cache.
     """
     use_cache = os.environ.get("TFWRAP_NO_CACHE", "") in ("", "0")
-    findings, blocked, is_s3, cached = _check(command, real, pol, use_cache)
+    findings, blocked, is_s3, soak_read, cached = _check(command, real, pol, use_cache)
     if blocked and cached:
         log.debug("blocked on cached facts: checking again", command=command.name)
-        findings, blocked, is_s3, _ = _check(command, real, pol, use_cache, fresh=True)
-    return findings, blocked, is_s3
+        findings, blocked, is_s3, soak_read, _ = _check(command, real, pol, use_cache, fresh=True)
+    return findings, blocked, is_s3, soak_read
 
 
 def _check(
     command: commands.Command, real: str, pol: Policy, use_cache: bool, fresh: bool = False
-) -> tuple[list[Finding], bool, bool, bool]:
+) -> tuple[list[Finding], bool, bool, object, bool]:
     """As ``check``, once (``fresh``: no verdict, bucket facts asked again); the last item says
     whether any fact came from the cache."""
     key = cache.verdict_key(command, real, pol.min_terraform_version)
@@ -132,29 +136,31 @@ def _check(
             raise
         log.debug("check cache miss", command=command.name, workdir=os.path.abspath(command.chdir or "."))
         outcome = guard.run(command, real, pol, use_cache=use_cache, fresh_bucket=fresh, started=started)
-        raw, is_s3, cached = outcome.raw, outcome.backend.is_s3, outcome.used_cache
+        raw, is_s3, cached, soak_read = outcome.raw, outcome.backend.is_s3, outcome.used_cache, outcome.soak
         if outcome.cacheable:
             cache.put("verdict", key, verdict_value(outcome))
     else:
         log.debug("check cache hit", command=command.name, findings=len(verdict["findings"]))
         raw, is_s3 = [Finding.from_json(d) for d in verdict["findings"]], bool(verdict["s3"])
-        cached = True
+        cached, soak_read = True, verdict.get("soak")
     findings = [f for f in map(pol.apply, raw) if f.severity != OFF]
     blocked = (
         pol.mode == "enforce"
         and any(f.severity == ERROR for f in findings)
         and command.kind != commands.KIND_RECOVERY
     )
-    return findings, blocked, is_s3, cached
+    return findings, blocked, is_s3, soak_read, cached
 
 
 def verdict_value(outcome: guard.Outcome) -> dict[str, object]:
-    """What a verdict caches: the raw findings, and which bucket they judge (for ``forget_bucket``)."""
+    """What a verdict caches: the raw findings, which bucket they judge (for ``forget_bucket``),
+    and the soak as the journal said it (a warm supervised run reads it from here)."""
     backend = outcome.backend
     return {
         "s3": backend.is_s3,
         "findings": [f.to_json() for f in outcome.raw],
         "bucket": [backend.s3_endpoint, backend.region, backend.bucket] if backend.is_s3 else None,
+        "soak": outcome.soak,
     }
 
 
