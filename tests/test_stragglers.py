@@ -308,7 +308,8 @@ def test_the_prefetch_tells_a_missing_journal_from_one_it_could_not_read() -> No
     """ "" is an answer the check caches; None leaves the read to the supervised run, which asks
     again with retries (docs/decisions/112-the-soak-hold.md)."""
     from tfwrap.backend.config import BackendConfig
-    from tfwrap.lock.current import journal_table, migration_table
+    from tfwrap.lock.current import migration_table
+    from tfwrap.lock.soak import journal_table
 
     backend = BackendConfig(Path("."), Path(".terraform"), "default", "s3", {"bucket": "b", "key": "k"})
     dual = json.dumps({"table": "t", "steps": {"dual/edit": {}}}).encode()

@@ -68,29 +68,6 @@ def migration_table(s3: Any, backend: Any) -> str:
     deleted the table: the journal's lock table, where a run still on the old configuration
     locks ("" otherwise, or when the journal cannot be read). Without it a straggler's lock
     would show as "no lock held" (docs/decisions/061-stragglers-by-evidence.md)."""
+    from tfwrap.lock.soak import journal_table
+
     return journal_table(s3, backend) or ""
-
-
-def journal_table(s3: Any, backend: Any) -> str | None:
-    """As ``migration_table``, but None when the journal could not be read (a refusal, the
-    endpoint down): "" is only for no journal, a journal naming no table, or none to name.
-    The cold check's prefetch reads it in one try and leaves a failure to the supervised run,
-    which asks again with retries (docs/decisions/112-the-soak-hold.md)."""
-    import json
-
-    from tfwrap.aws.errors import error_code
-    from tfwrap.backend.journal import watched
-
-    if backend.dynamodb_table:
-        return ""
-    key = backend.get("sse_customer_key")
-    params = {"SSECustomerAlgorithm": "AES256", "SSECustomerKey": str(key)} if key else {}
-    try:
-        body = s3.get_object(Bucket=backend.bucket, Key=backend.journal_key, **params)["Body"].read()
-    except Exception as exc:  # noqa: BLE001 - a missing journal is an answer, the rest is not
-        return "" if error_code(exc) in ("NoSuchKey", "404") else None
-    try:
-        data = json.loads(body)
-    except ValueError:  # a journal that is not JSON names no table, as before
-        return ""
-    return watched(data) if isinstance(data, dict) else ""

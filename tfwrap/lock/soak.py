@@ -123,7 +123,6 @@ def read(command: Command, backend: BackendConfig, s3: Any) -> Read | None:
     """In the prefetch child: the journal read with the check's client and cached; None when
     it could not be read (the supervised run asks again, with retries). Never raises."""
     from tfwrap.findings import cache
-    from tfwrap.lock.current import journal_table
 
     try:
         found = journal_table(s3, backend)
@@ -133,6 +132,31 @@ def read(command: Command, backend: BackendConfig, s3: Any) -> Read | None:
         return None
     cache.put("soak", cache.config_fingerprint(command), {"table": found})
     return found, time.time()
+
+
+def journal_table(s3: Any, backend: Any) -> str | None:
+    """As ``migration_table``, but None when the journal could not be read (a refusal, the
+    endpoint down): "" is only for no journal, a journal naming no table, or none to name.
+    The cold check's prefetch reads it in one try and leaves a failure to the supervised run,
+    which asks again with retries (docs/decisions/112-the-soak-hold.md)."""
+    import json
+
+    from tfwrap.aws.errors import error_code
+    from tfwrap.backend.journal import watched
+
+    if backend.dynamodb_table:
+        return ""
+    key = backend.get("sse_customer_key")
+    params = {"SSECustomerAlgorithm": "AES256", "SSECustomerKey": str(key)} if key else {}
+    try:
+        body = s3.get_object(Bucket=backend.bucket, Key=backend.journal_key, **params)["Body"].read()
+    except Exception as exc:  # noqa: BLE001 - a missing journal is an answer, the rest is not
+        return "" if error_code(exc) in ("NoSuchKey", "404") else None
+    try:
+        data = json.loads(body)
+    except ValueError:  # a journal that is not JSON names no table, as before
+        return ""
+    return watched(data) if isinstance(data, dict) else ""
 
 
 def take(backend: BackendConfig, table_name: str, timeout: float) -> SoakHold | None:
