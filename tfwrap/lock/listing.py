@@ -22,7 +22,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from tfwrap.backend.config import BackendConfig
-from tfwrap.lock import current
+from tfwrap.lock import current, verdict
 from tfwrap.lock.current import CurrentLock
 from tfwrap.lock.lockfile import DynamoLock, S3LockFile, item_info, server_date
 
@@ -235,7 +235,9 @@ def _scan_table(place: Place, table: str, clients: _Clients) -> dict[str, dict[s
         params["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
 
-def _read_place(place: Place, clients: _Clients, pool: ThreadPoolExecutor, out: Listing) -> list[Any]:
+def _read_place(
+    place: Place, clients: _Clients, pool: ThreadPoolExecutor, out: Listing, here: verdict.Here
+) -> list[Any]:
     """List one bucket and its tables; return the pending reads of its locks."""
     try:
         keys, when = _list_bucket(place, clients)
@@ -259,6 +261,7 @@ def _read_place(place: Place, clients: _Clients, pool: ThreadPoolExecutor, out: 
             by_table=by_table,
             when=when,
             clients=clients,
+            here=here,
         )
         for state_key in sorted(states)
     ]
@@ -272,6 +275,7 @@ def _read_one(
     by_table: dict[str, dict[str, dict[str, Any]]],
     when: dt.datetime | None,
     clients: _Clients,
+    here: verdict.Here,
 ) -> Row | Problem | None:
     backend = _state_backend(place.backend, state_key)
     lockfile = S3LockFile(clients.get(backend, "s3"), backend)
@@ -292,7 +296,7 @@ def _read_one(
             dynamo = DynamoLock(clients.get(with_table, "dynamodb"), with_table)
             item, shown = items[state_key], with_table
             break
-    found = current.judged(lockfile, dynamo, s3, item)
+    found = current.judged(lockfile, dynamo, s3, item, here)
     if not found.locked:
         return None  # released between the listing and the read: no lock to show
     return Row(shown, found, place.stack_of(state_key))
@@ -302,8 +306,11 @@ def collect(places: list[Place], concurrency: int = CONCURRENCY) -> Listing:
     """Read and judge every lock of these places (AWS failures become ``problems``)."""
     out = Listing(buckets=len({p.bucket for p in places}))
     clients = _Clients()
+    # This machine (boot id, PID namespace, machine id, host name) once for every row, not
+    # read again from /proc and /etc for each of a thousand locks.
+    here = verdict.this_machine()
     with ThreadPoolExecutor(max(1, concurrency)) as pool:
-        listed = list(pool.map(lambda p: _read_place(p, clients, pool, out), places))
+        listed = list(pool.map(lambda p: _read_place(p, clients, pool, out, here), places))
         seen: set[tuple[str, str]] = set()
         for pending in listed:
             for future in pending:
