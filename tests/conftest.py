@@ -4,6 +4,7 @@ installed shim first on PATH. Fails closed: no test can reach AWS or the real ho
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import uuid
@@ -13,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.gate import Gate
+from tests.support.iam import SETUP_CALLS, IamWorld
 from tests.support.world import Tools
 from tfwrap.demo import engine
 from tfwrap.demo.server import S3Server
@@ -25,7 +27,7 @@ DEAD = "http://127.0.0.1:9"
 # server (through any of these fixtures, directly or not), `unit` otherwise. An explicit mark
 # wins.
 INSTALL_MODULES = frozenset({"test_install", "test_shim_install", "test_boto_floor"})
-E2E_FIXTURES = frozenset({"s3", "tools", "env", "tf_direct", "atomic_s3", "iam_s3"})
+E2E_FIXTURES = frozenset({"s3", "tools", "env", "tf_direct", "atomic_s3", "iam_server", "world"})
 E2E_MARKS = frozenset({"engine", "shim"})
 # Tests whose verdict depends on timing (leases, heartbeats, signal windows, races): they run
 # one after another in one xdist group, beside at most one other worker's tests.
@@ -40,6 +42,12 @@ QUIET_MODULES = frozenset(
     }
 )
 TIERS = ("unit", "e2e", "install")
+
+# A suite started in the background by a non-interactive shell (`cmd &`, nohup) inherits SIGINT
+# ignored, and so would every tfwrap and Terraform it starts: the tests that press Ctrl-C would
+# see it ignored. The runs under test get SIGINT as a terminal would deliver it.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.hookimpl(wrapper=True)  # before every plain hook, xdist's (which reads the groups) too
@@ -154,3 +162,20 @@ def gate(tmp_path: Path) -> Iterator[Gate]:
     opened = Gate(tmp_path / "gates")
     yield opened
     opened.dispose()
+
+
+@pytest.fixture(scope="session")
+def iam_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[IamWorld]:
+    """The one IAM-enforcing server of a worker (tests/support/iam.py)."""
+    log = tmp_path_factory.mktemp("moto-iam") / "moto.log"
+    extra = {"INITIAL_NO_AUTH_ACTION_COUNT": str(SETUP_CALLS), "HTTPS_PROXY": "", "HTTP_PROXY": ""}
+    with S3Server(log=log, extra_env=extra) as server:
+        yield IamWorld(server=server, log=log)
+
+
+@pytest.fixture
+def world(iam_server: IamWorld) -> IamWorld:
+    """Bootstrapped on first use, inside the isolated environment (no proxy, no home)."""
+    if not iam_server.admin:
+        iam_server.bootstrap()
+    return iam_server

@@ -26,6 +26,7 @@ import pytest
 from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 
+from tests.support.iam import IamWorld
 from tests.support.world import RESOURCE, Tools, make_bucket, run, s3_client
 from tfwrap import cli, exitcodes
 from tfwrap.aws import bucket_facts
@@ -710,37 +711,20 @@ def test_region_mismatch_is_refused(s3: S3Server, bucket_name: str) -> None:
     assert result.stderr == last + "\n"
 
 
-# A server that enforces IAM: identities whose policies refuse one action each.
+# Identities on the suite's IAM-enforcing server (tests/support/iam.py) whose policies refuse
+# one action each.
 DENIED = {"put-lifecycle": "s3:PutLifecycleConfiguration", "get-policy": "s3:GetBucketPolicy", "admin": None}
 
 
-@pytest.fixture(scope="module")
-def iam_server() -> Iterator[tuple[S3Server, dict[str, dict[str, str]]]]:
-    calls_to_set_up = 3 * len(DENIED)  # create_user, put_user_policy, create_access_key
-    env = {"HTTPS_PROXY": "", "HTTP_PROXY": "", "INITIAL_NO_AUTH_ACTION_COUNT": str(calls_to_set_up)}
-    with S3Server(extra_env=env) as server:
-        iam = boto3.client(
-            "iam",
-            endpoint_url=server.url,
-            region_name="us-east-1",
-        )  # the environment's fake keys: unknown to IAM, allowed for the set-up calls only
-        keys: dict[str, dict[str, str]] = {}
-        for user, action in DENIED.items():
-            iam.create_user(UserName=user)
-            statements: list[dict[str, Any]] = [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]
-            if action:
-                statements.append({"Effect": "Deny", "Action": action, "Resource": "*"})
-            iam.put_user_policy(
-                UserName=user,
-                PolicyName="p",
-                PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": statements}),
-            )
-            key = iam.create_access_key(UserName=user)["AccessKey"]
-            keys[user] = {
-                "AWS_ACCESS_KEY_ID": key["AccessKeyId"],
-                "AWS_SECRET_ACCESS_KEY": key["SecretAccessKey"],
-            }
-        yield server, keys
+@pytest.fixture
+def iam_users(world: IamWorld) -> tuple[S3Server, dict[str, dict[str, str]]]:
+    keys: dict[str, dict[str, str]] = {}
+    for user, action in DENIED.items():
+        statements: list[dict[str, Any]] = [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]
+        if action:
+            statements.append({"Effect": "Deny", "Action": action, "Resource": "*"})
+        keys[user] = world.user({"Version": "2012-10-17", "Statement": statements})
+    return world.server, keys
 
 
 def as_user(keys: dict[str, str]) -> dict[str, str]:
@@ -748,9 +732,9 @@ def as_user(keys: dict[str, str]) -> dict[str, str]:
 
 
 def test_access_denied_names_the_refused_write(
-    iam_server: tuple[S3Server, dict[str, dict[str, str]]], bucket_name: str
+    iam_users: tuple[S3Server, dict[str, dict[str, str]]], bucket_name: str
 ) -> None:
-    server, keys = iam_server
+    server, keys = iam_users
     args = ["--bucket", bucket_name, "--region", "us-east-1", "--endpoint-url", server.url, "--key", KEY]
     result = bootstrap(*args, env=as_user(keys["put-lifecycle"]))
     refused(result, exitcodes.DRIFT, f"bucket {bucket_name}: 1 drift item(s) remain")
@@ -764,9 +748,9 @@ def test_access_denied_names_the_refused_write(
 
 
 def test_access_denied_names_the_refused_read(
-    iam_server: tuple[S3Server, dict[str, dict[str, str]]], bucket_name: str
+    iam_users: tuple[S3Server, dict[str, dict[str, str]]], bucket_name: str
 ) -> None:
-    server, keys = iam_server
+    server, keys = iam_users
     admin = boto3.client(
         "s3",
         endpoint_url=server.url,
@@ -784,9 +768,9 @@ def test_access_denied_names_the_refused_read(
 
 
 def test_unknown_credentials_are_named_not_mistaken_for_a_taken_name(
-    iam_server: tuple[S3Server, dict[str, dict[str, str]]], bucket_name: str
+    iam_users: tuple[S3Server, dict[str, dict[str, str]]], bucket_name: str
 ) -> None:
-    server, _ = iam_server  # HeadBucket answers a bare 403: the follow-up call says why
+    server, _ = iam_users  # HeadBucket answers a bare 403: the follow-up call says why
     result = bootstrap("--bucket", bucket_name, "--region", "us-east-1", "--endpoint-url", server.url)
     last = refused(result, exitcodes.AWS_FAILURE, "AWS rejected the credentials (InvalidAccessKeyId)")
     assert result.stderr == last + "\n"

@@ -30,8 +30,6 @@ import dataclasses
 import json
 import sys
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,11 +38,11 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.support.world import make_bucket, make_table, run, write_config
+from tests.support.iam import IamWorld
+from tests.support.world import make_table, run, write_config
 from tfwrap import iam
 from tfwrap.bootstrap import names
 from tfwrap.cli import main
-from tfwrap.demo.server import S3Server
 
 QUIET = ["-no-color", "-input=false"]
 BASE_SIDS = ["TerraformListBucket", "TerraformState", "TerraformLockFile", "TfwrapChecks", "TfwrapProbe"]
@@ -358,78 +356,6 @@ def test_cli_refuses_with_usage_exit_code(
 
 # ---------------------------------------------------------------------------------------------
 # Proof: a real Terraform, through the shim, against an S3 API that enforces IAM
-
-# The requests the server lets through unchecked: the admin's user, key and policy.
-SETUP_CALLS = 3
-
-
-@dataclass
-class IamWorld:
-    """The IAM-enforcing server, its admin and its compliant bucket."""
-
-    server: S3Server
-    log: Path
-    admin: dict[str, str] = field(default_factory=dict)
-    bucket: str = ""
-
-    def client(self, service: str, creds: dict[str, str]) -> Any:
-        return boto3.client(
-            service,
-            endpoint_url=self.server.url,
-            region_name="us-east-1",
-            aws_access_key_id=creds["AWS_ACCESS_KEY_ID"],
-            aws_secret_access_key=creds["AWS_SECRET_ACCESS_KEY"],
-        )
-
-    def bootstrap(self) -> None:
-        """Spend the unchecked requests on an admin, then check that enforcement is on."""
-        anyone = {"AWS_ACCESS_KEY_ID": "AKIABOOTSTRAPNOTCHKD", "AWS_SECRET_ACCESS_KEY": "unchecked"}
-        self.admin = self._user(self.client("iam", anyone), "admin", {"Action": "*", "Resource": "*"})
-        with pytest.raises(ClientError) as refused:
-            self.client("s3", anyone).list_buckets()
-        assert refused.value.response["Error"]["Code"] == "InvalidAccessKeyId"
-        self.bucket = f"tfstate-iam-{uuid.uuid4().hex[:8]}"
-        with self.as_admin():
-            make_bucket(self.server.url, self.bucket)  # Object Lock, encryption, public access block
-
-    @contextmanager
-    def as_admin(self) -> Iterator[None]:
-        """``tests.support.world`` helpers take credentials from the environment."""
-        with pytest.MonkeyPatch.context() as patch:
-            patch.setattr(boto3, "DEFAULT_SESSION", None)  # it caches the credentials it found
-            for name, value in self.admin.items():
-                patch.setenv(name, value)
-            yield
-
-    def user(self, document: dict[str, Any]) -> dict[str, str]:
-        """A new IAM user whose only policy is ``document``: its keys, as environment variables."""
-        return self._user(self.client("iam", self.admin), "tf", document)
-
-    @staticmethod
-    def _user(iam_client: Any, hint: str, document: dict[str, Any]) -> dict[str, str]:
-        if "Statement" not in document:
-            document = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", **document}]}
-        name = f"{hint}-{uuid.uuid4().hex[:8]}"
-        iam_client.create_user(UserName=name)
-        key = iam_client.create_access_key(UserName=name)["AccessKey"]
-        iam_client.put_user_policy(UserName=name, PolicyName="tfwrap", PolicyDocument=json.dumps(document))
-        return {"AWS_ACCESS_KEY_ID": key["AccessKeyId"], "AWS_SECRET_ACCESS_KEY": key["SecretAccessKey"]}
-
-
-@pytest.fixture(scope="module")
-def iam_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[IamWorld]:
-    log = tmp_path_factory.mktemp("moto-iam") / "moto.log"
-    extra = {"INITIAL_NO_AUTH_ACTION_COUNT": str(SETUP_CALLS), "HTTPS_PROXY": "", "HTTP_PROXY": ""}
-    with S3Server(log=log, extra_env=extra) as server:
-        yield IamWorld(server=server, log=log)
-
-
-@pytest.fixture
-def world(iam_server: IamWorld) -> IamWorld:
-    """Bootstrapped on first use, inside the isolated environment (no proxy, no home)."""
-    if not iam_server.admin:
-        iam_server.bootstrap()
-    return iam_server
 
 
 @dataclass

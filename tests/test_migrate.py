@@ -12,6 +12,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from typing import Any
 import pytest
 
 from tests.support.faultproxy import FaultProxy
+from tests.support.iam import IamWorld
 from tests.support.lockwatch import SLOW, wait_for
 from tests.support.world import (
     RESOURCE,
@@ -958,37 +960,30 @@ def test_dynamodb_table_on_the_command_line(
     unchanged(work, text)
 
 
-def test_permission_denied_names_the_action(tmp_path: Path, env: dict[str, str], tools: Tools) -> None:
-    """An S3/DynamoDB server that enforces IAM: the identity may use S3 and GetItem only."""
-    with S3Server(
-        extra_env={"INITIAL_NO_AUTH_ACTION_COUNT": "7", "HTTPS_PROXY": "", "HTTP_PROXY": ""}
-    ) as server:
-        url = server.url
-        iam = __import__("boto3").client("iam", endpoint_url=url, region_name="us-east-1")
-        iam.create_user(UserName="ci")
-        policy = {
-            "Version": "2012-10-17",
-            "Statement": [{"Effect": "Allow", "Action": ["s3:*", "dynamodb:GetItem"], "Resource": "*"}],
-        }
-        iam.put_user_policy(UserName="ci", PolicyName="p", PolicyDocument=json.dumps(policy))
-        key = iam.create_access_key(UserName="ci")["AccessKey"]
-        bucket = "tfstate-denied"
+def test_permission_denied_names_the_action(
+    world: IamWorld, tmp_path: Path, env: dict[str, str], tools: Tools
+) -> None:
+    """On the suite's IAM-enforcing server: the identity may use S3 and GetItem only."""
+    url = world.server.url
+    bucket, table = f"tfstate-denied-{uuid.uuid4().hex[:8]}", f"locks-{uuid.uuid4().hex[:8]}"
+    with world.as_admin():
         s3 = s3_client(url)
-        s3.create_bucket(Bucket=bucket)  # 4
-        s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})  # 5
-        make_table(url, "locks")  # 6
-        s3.put_object(Bucket=bucket, Key=STATE_KEY, Body=b'{"version":4,"serial":1,"lineage":"x"}')  # 7
-        creds = {
-            **env,
-            "AWS_ACCESS_KEY_ID": key["AccessKeyId"],
-            "AWS_SECRET_ACCESS_KEY": key["SecretAccessKey"],
-        }
-        work = write_config(tmp_path / "work", url, bucket, use_lockfile=None, dynamodb_table="locks")
-        (work / ".tfwrap.toml").write_text('[severity]\nbucket-object-lock = "off"\n')
-        must(engine(tools, work, creds, "init", *QUIET))
-        line = refusal(migrate(work, creds), 80)
-        assert "access denied; grant dynamodb:DescribeTable on DynamoDB table locks" in line
-        assert key["SecretAccessKey"] not in line
+        s3.create_bucket(Bucket=bucket)
+        s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+        make_table(url, table)
+        s3.put_object(Bucket=bucket, Key=STATE_KEY, Body=b'{"version":4,"serial":1,"lineage":"x"}')
+    policy = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": ["s3:*", "dynamodb:GetItem"], "Resource": "*"}],
+    }
+    keys = world.user(policy)
+    creds = {**env, **keys}
+    work = write_config(tmp_path / "work", url, bucket, use_lockfile=None, dynamodb_table=table)
+    (work / ".tfwrap.toml").write_text('[severity]\nbucket-object-lock = "off"\n')
+    must(engine(tools, work, creds, "init", *QUIET))
+    line = refusal(migrate(work, creds), 80)
+    assert f"access denied; grant dynamodb:DescribeTable on DynamoDB table {table}" in line
+    assert keys["AWS_SECRET_ACCESS_KEY"] not in line
 
 
 # --- the pure parts ---------------------------------------------------------------------------
