@@ -302,7 +302,8 @@ def dead_pid() -> int:
     return done.pid
 
 
-UNRENEWED = 4  # seconds: a local holder's gone PIDs count once its 1 s interval + 2 s has passed
+UNRENEWED = 5  # seconds: a local holder's gone PIDs count once its 1 s interval + 2 s has passed,
+# on whole-second clocks (the store's, and the heartbeat time in the item's Info): one more second
 
 
 def stale_info() -> str:

@@ -11,7 +11,16 @@ from typing import Any
 
 import pytest
 
-from tests.support.world import Tools, ddb_client, make_bucket, make_table, run, s3_client, write_config
+from tests.support.world import (
+    Tools,
+    ddb_client,
+    engine,
+    make_bucket,
+    make_table,
+    run,
+    s3_client,
+    write_config,
+)
 from tests.test_migrate import a_state, journal
 from tfwrap.backend.config import JOURNAL_SUFFIX
 from tfwrap.demo.server import S3Server
@@ -131,7 +140,7 @@ def test_migrate_all_migrates_each_state_of_a_partial_backend_with_its_own_file(
         init = [str(tools.engine), "init", "-reconfigure", "-no-color", "-input=false"]
         done = run([*init, f"-backend-config={env_name}.s3.tfbackend"], stack, env)
         assert done.returncode == 0, done.stderr
-        done = run([str(tools.engine), "apply", "-auto-approve", "-no-color", "-input=false"], stack, env)
+        done = engine(tools, stack, env, "apply", "-auto-approve", "-no-color", "-input=false")
         assert done.returncode == 0, done.stderr
 
     migrated = tfwrap(root, env, "--all", ".")
