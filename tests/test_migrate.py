@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.faultproxy import FaultProxy
+from tests.support.faultproxy import DYNAMODB_LOCK, FaultProxy
 from tests.support.iam import IamWorld
 from tests.support.lockwatch import SLOW, wait_for
 from tests.support.world import (
@@ -594,6 +594,32 @@ def test_a_plan_refused_by_its_own_lock_is_retried(
     assert done.returncode == 0, done.stderr
     assert "removed the lock 0b0e6d41-7c3a-4e7f-9a55-3f1d2c3b4a59 the SDK retry left" in done.stderr
     assert (tmp_path / "orphaned").exists() and lock_item(s3, bucket_name, table) is None
+
+
+@pytest.mark.engine
+def test_a_retry_orphan_met_by_the_real_engine_costs_the_migration_no_lock_wait(
+    s3: S3Server, bucket_name: str, tmp_path: Path, env: dict[str, str], tools: Tools
+) -> None:
+    """The SDK retried the plan's lock item write, whose first try had taken the lock: Terraform
+    would wait its whole -lock-timeout for its own lock. The first plan does not wait, so the
+    orphan is removed at once; waiting is for another run's lock only."""
+    make_bucket(s3.url, bucket_name)
+    table = make_table(s3.url, f"{bucket_name}-locks")
+    with FaultProxy(s3.url) as proxy:  # the answer of the lock write is lost on the way back
+        work = write_config(
+            tmp_path / "work", proxy.url, bucket_name, use_lockfile=None, dynamodb_table=table
+        )
+        must(engine(tools, work, env, "init", *QUIET))
+        must(engine(tools, work, env, "apply", *QUIET, "-auto-approve"))
+        proxy.arm(DYNAMODB_LOCK)
+        started = time.monotonic()
+        done = migrate(work, env, "--lock-timeout", "120s")
+        took = time.monotonic() - started
+        assert proxy.dropped.is_set(), "the proxy dropped no answer: the scenario did not happen"
+    assert done.returncode == 0, done.stderr
+    assert "the SDK retry left" in done.stderr, done.stderr
+    assert took < 60, f"the migration took {took:.0f} s: it waited for its own lock (-lock-timeout 120s)"
+    assert lock_item(s3, bucket_name, table) is None
 
 
 # --- rollback ---------------------------------------------------------------------------------

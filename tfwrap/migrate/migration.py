@@ -322,18 +322,14 @@ class Migration:
         assert self.private is not None  # noqa: S101 - set by self.tf
         plan_file = os.path.join(self.private, f"plan-{time.time_ns()}.tfplan")
         state = self.remote.read_state()
-        args = [
-            "plan",
-            "-input=false",
-            "-no-color",
-            "-lock=true",
-            f"-lock-timeout={self.opts.lock_timeout}",
-            "-detailed-exitcode",
-            f"-out={plan_file}",
-            *self.opts.plan_args,
-        ]
-        for attempt in (1, 2, 3):
-            result = tf.run(args, log=True)
+        args = ["-detailed-exitcode", f"-out={plan_file}", *self.opts.plan_args]
+        # The first try does not wait: a retry orphan (this very plan's lock, DOMAIN.md) is seen
+        # at once instead of after the whole -lock-timeout; another run's lock is then waited for
+        # as asked (docs/decisions/108-the-retry-orphan.md).
+        timeout = "0s"
+        for attempt in (1, 2, 3, 4):
+            lock = ["-lock=true", f"-lock-timeout={timeout}"]
+            result = tf.run(["plan", "-input=false", "-no-color", *lock, *args], log=True)
             if result.code >= 128 or self.stopper.signum is not None:
                 self.release_own(result.events)
             self.stopper.check("during terraform plan")
@@ -344,11 +340,14 @@ class Migration:
                 raise TerraformFailed("terraform plan", result)
             holder = _HOLDER.search(result.stderr)
             own = {e.lock_id for e in result.events if e.kind == "attempt"}
-            if attempt < 3 and holder and holder.group(1) in own:
+            if attempt < 4 and holder and holder.group(1) in own:
                 # The SDK retried a lock write whose first try had succeeded: the "holder" is
-                # this very plan (DOMAIN.md, the known orphan case). Remove it and try again;
-                # twice at most, since a loaded store can cause it on the retry as well.
+                # this very plan (DOMAIN.md, the known orphan case). Remove it and try again,
+                # since a loaded store can cause it on the retry as well.
                 self.release_own([LockEvent("locked", "", holder.group(1))], "the SDK retry left")
+                continue
+            if attempt < 4 and timeout != self.opts.lock_timeout:
+                timeout = self.opts.lock_timeout  # another run's lock: wait for it as asked
                 continue
             self.out.block(indent(result.tail(20)))
             raise TfwrapError(
