@@ -53,7 +53,15 @@ if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
 @pytest.hookimpl(wrapper=True)  # before every plain hook, xdist's (which reads the groups) too
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> Iterator[None]:
     _mark(items)
+    # The quiet group first: it runs one test after another, so it is the longest unit of work
+    # and would otherwise start late and finish last (xdist hands out units in this order).
+    items.sort(key=lambda item: _group(item) != "quiet")
     yield
+
+
+def _group(item: pytest.Item) -> str:
+    mark = item.get_closest_marker("xdist_group")
+    return str(mark.args[0]) if mark and mark.args else ""
 
 
 def _mark(items: list[pytest.Item]) -> None:
