@@ -13,11 +13,10 @@ from typing import Any
 
 import pytest
 
+from tests.support.gate import Gate
 from tests.support.world import Tools, ddb_client, make_bucket, make_table, run, s3_client, write_config
-from tests.test_lock_cli import QUIET, SLOW, UNRENEWED, body, live_info, stale_info, tfwrap
+from tests.test_lock_cli import QUIET, UNRENEWED, body, live_info, stale_info, tfwrap
 from tfwrap.demo.server import S3Server
-
-SLOWER = SLOW.replace("sleep 5", "sleep 40")  # long enough for every listing below
 
 pytestmark = [pytest.mark.engine, pytest.mark.shim]
 
@@ -69,13 +68,13 @@ def ls(tools: Tools, args: list[str], cwd: Path, env: dict[str, str]) -> dict[st
 
 
 def test_four_locks_four_verdicts_and_only_the_dead_one_cleared(
-    s3: S3Server, bucket_name: str, tmp_path: Path, env: dict[str, str], tools: Tools
+    s3: S3Server, bucket_name: str, tmp_path: Path, env: dict[str, str], tools: Tools, gate: Gate
 ) -> None:
     make_bucket(s3.url, bucket_name)
     root = tmp_path / "estate"
-    live = stack(root, "live", s3.url, bucket_name, tools, env, resource=SLOWER)
+    live = stack(root, "live", s3.url, bucket_name, tools, env, resource=gate.resource())
     stack(root, "dead", s3.url, bucket_name, tools, env)
-    plain = stack(root, "plain", s3.url, bucket_name, tools, env, resource=SLOWER)
+    plain = stack(root, "plain", s3.url, bucket_name, tools, env, resource=gate.resource())
     new_ws = run([str(tools.engine), "workspace", "new", "dev", *QUIET[:1]], live, env)
     assert new_ws.returncode == 0, new_ws.stderr
     ws_key = "env:/dev/live/terraform.tfstate"
@@ -161,9 +160,8 @@ def test_four_locks_four_verdicts_and_only_the_dead_one_cleared(
         assert etag(s3.url, bucket_name, "plain/terraform.tfstate") == plain_etag
         # The heartbeat may have renewed the workspace lock meanwhile; it is still there.
         assert ws_etag and etag(s3.url, bucket_name, ws_key)
-        assert direct.poll() is None and wrapped.poll() is None, (
-            "the applies ended too soon: make them slower"
-        )
+        assert direct.poll() is None and wrapped.poll() is None  # held at the gate all along
+        gate.open(runs=2)
         _, err = direct.communicate(timeout=120)
         assert direct.returncode == 0, err
         _, err = wrapped.communicate(timeout=120)

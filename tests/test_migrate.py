@@ -20,8 +20,9 @@ from typing import Any
 import pytest
 
 from tests.support.faultproxy import DYNAMODB_LOCK, FaultProxy
+from tests.support.gate import Gate
 from tests.support.iam import IamWorld
-from tests.support.lockwatch import SLOW, wait_for
+from tests.support.lockwatch import wait_for
 from tests.support.world import (
     RESOURCE,
     Tools,
@@ -243,9 +244,10 @@ def test_full_migration_dual_then_finalize_then_cleanup(
 
 @pytest.mark.engine
 def test_dual_phase_old_and_new_configurations_exclude_each_other(
-    s3: S3Server, bucket_name: str, tmp_path: Path, env: dict[str, str], tools: Tools
+    s3: S3Server, bucket_name: str, tmp_path: Path, env: dict[str, str], tools: Tools, gate: Gate
 ) -> None:
-    work, table = a_state(s3, bucket_name, tmp_path / "work", tools, env, resource=RESOURCE + SLOW % 5)
+    gate.open()  # the state's first apply goes through; each holder below waits for the test
+    work, table = a_state(s3, bucket_name, tmp_path / "work", tools, env, resource=RESOURCE + gate.resource())
     old = tmp_path / "old"
     shutil.copytree(work, old, symlinks=True)  # a pipeline still on dynamodb_table only, initialised
     must(migrate(work, env))
@@ -260,6 +262,7 @@ def test_dual_phase_old_and_new_configurations_exclude_each_other(
     wait_for(lambda: lock_object(s3, bucket_name) and lock_item(s3, bucket_name, table), 30)
     other = run(blocked, old, env)
     assert other.returncode == 1 and "Error acquiring the state lock" in other.stderr, other.stderr
+    gate.open()
     _, err = holder.communicate(timeout=60)
     assert holder.returncode == 0, err
 
@@ -271,6 +274,7 @@ def test_dual_phase_old_and_new_configurations_exclude_each_other(
     assert not lock_object(s3, bucket_name)  # DynamoDB only
     other = run(blocked, work, env)
     assert other.returncode == 1 and "Error acquiring the state lock" in other.stderr, other.stderr
+    gate.open()
     _, err = holder.communicate(timeout=60)
     assert holder.returncode == 0, err
     assert not lock_object(s3, bucket_name) and lock_item(s3, bucket_name, table) is None
