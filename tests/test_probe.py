@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from tests.support.faultproxy import FaultProxy
+from tests.support.gate import Gate
 from tests.support.world import make_bucket, run, s3_client, write_config
 from tfwrap.aws.probe import SCRATCH_MARK
 from tfwrap.backend.config import BackendConfig
@@ -264,14 +265,14 @@ def test_skip_s3_checksum_on_an_object_lock_bucket(
 
 
 def test_the_danger_then_the_guard_stops_it(
-    s3: S3Server, bucket_name: str, tmp_path: Path, env: dict[str, str]
+    s3: S3Server, bucket_name: str, tmp_path: Path, env: dict[str, str], gate: Gate
 ) -> None:
     """Through a proxy that drops If-None-Match, two applies both take "the lock" (TFWRAP_MODE=off);
     with the guard on, the first command stops before Terraform runs."""
     make_bucket(s3.url, bucket_name)
     off = {**env, "TFWRAP_MODE": "off"}
     with FaultProxy(s3.url, "strip") as proxy:
-        first = write_config(tmp_path / "first", proxy.url, bucket_name, resource=SLOW % 12)
+        first = write_config(tmp_path / "first", proxy.url, bucket_name, resource=gate.resource())
         second = write_config(tmp_path / "second", proxy.url, bucket_name, resource=SLOW % 1)
         for work in (first, second):
             assert run(["terraform", "init", *QUIET], work, off).returncode == 0
@@ -295,6 +296,7 @@ def test_the_danger_then_the_guard_stops_it(
                 pytest.fail("the first apply never took its lock")
             fast = run(["terraform", "apply", *QUIET, "-auto-approve"], second, off)
             assert slow.poll() is None, "the first apply ended too soon to show the overlap"
+            gate.open()
         finally:
             out, err = slow.communicate(timeout=120)
         # Both "held the lock" at once: neither was refused, both applied and wrote the state.
