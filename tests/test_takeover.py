@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from tests.support.gate import Gate
 from tests.support.lockwatch import wait_for
 from tests.support.runners import (
     APPLY,
@@ -181,24 +182,25 @@ def test_a_dead_runner_is_reported_stale_with_the_command_and_left_alone(
 
 
 def test_a_holder_cut_off_from_s3_says_it_may_be_taken_over_then_that_it_was(
-    s3: S3Server, bucket_name: str, tmp_path: Path, fast: dict[str, str]
+    s3: S3Server, bucket_name: str, tmp_path: Path, fast: dict[str, str], gate: Gate
 ) -> None:
     """The holder reaches S3 through a link that is cut for longer than its lease; another
-    run takes its lock over. Each warning is said once."""
+    run takes its lock over. Each warning is said once. Both applies wait at the gate until
+    the holder has said both."""
     make_bucket(s3.url, bucket_name)
     with CutProxy(s3.port) as link:
-        held = write_config(tmp_path / "held", link.url, bucket_name, resource=PAUSED)
-        other = write_config(tmp_path / "other", s3.url, bucket_name, resource=PAUSED)
+        held = write_config(tmp_path / "held", link.url, bucket_name, resource=gate.resource())
+        other = write_config(tmp_path / "other", s3.url, bucket_name, resource=gate.resource())
         for work in (held, other):
             assert run(["terraform", "init", "-no-color", "-input=false"], work, fast).returncode == 0
         client = s3_client(s3.url)
-        runner = Runner(held, fast, "-var", "pause=20")
+        runner = Runner(held, fast)
         wait_beating(client, bucket_name, runner)
         old_id = heartbeat(client, bucket_name)[0]["ID"]  # type: ignore[index]
         link.cut()
         wait_for(lambda: "may judge it stale" in runner.run.err, 20, 0.1, "the holder's first warning")
         taker = start(
-            [*APPLY, "-lock-timeout=60s", "-var", "pause=8"],
+            [*APPLY, "-lock-timeout=60s"],
             other,
             {**fast, "TFWRAP_STALE_LOCKS": "take-over"},
         )
@@ -210,6 +212,7 @@ def test_a_holder_cut_off_from_s3_says_it_may_be_taken_over_then_that_it_was(
         )
         link.restore()
         wait_for(lambda: "no longer protected" in runner.run.err, 20, 0.1, "the holder's second warning")
+        gate.open(runs=2)
         assert taker.wait(120) == 0, taker.err
         runner.run.wait(120)
     err = runner.run.err

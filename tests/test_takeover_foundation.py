@@ -15,6 +15,7 @@ from pathlib import Path
 import psutil
 import pytest
 
+from tests.support.gate import Gate
 from tests.support.lockwatch import wait_for
 from tests.support.runners import APPLY, PAUSED, heartbeat, start, wait_beating
 from tests.support.slow import read_object
@@ -64,14 +65,6 @@ def test_a_suspended_run_keeps_its_lock_alive_and_is_never_taken_over(
     assert run(["terraform", "output", "-raw", "message"], work, fast).stdout == "suspended"
 
 
-SLOW_APPLY = """
-resource "terraform_data" "slow" {
-  triggers_replace = timestamp()
-  provisioner "local-exec" {
-    command = "sleep %d"
-  }
-}
-"""
 LOCK_KEY = "app/terraform.tfstate.tflock"
 
 
@@ -87,10 +80,11 @@ def lock_versions(client: object, bucket: str) -> list[tuple[float, str]]:
 
 
 def test_a_heartbeat_that_keeps_crashing_is_replaced_every_time_and_never_lapses(
-    s3: S3Server, bucket_name: str, tmp_path: Path, env: dict[str, str]
+    s3: S3Server, bucket_name: str, tmp_path: Path, env: dict[str, str], gate: Gate
 ) -> None:
     """Every keeper's heartbeat thread fails after one renewal (a test hook): each death ends its
-    process, and tfwrap replaces it as often as it dies (not three times), said once."""
+    process, and tfwrap replaces it as often as it dies (not three times), said once. The apply
+    waits at the gate until five renewals are written."""
     crashing = {
         **env,
         "TFWRAP_HEARTBEAT_SECONDS": "1",
@@ -98,21 +92,29 @@ def test_a_heartbeat_that_keeps_crashing_is_replaced_every_time_and_never_lapses
         "TFWRAP_TEST_HEARTBEAT_CRASH_AFTER": "1",
     }
     make_bucket(s3.url, bucket_name)
-    work = write_config(tmp_path / "work", s3.url, bucket_name, resource=SLOW_APPLY % 16)
+    work = write_config(tmp_path / "work", s3.url, bucket_name, resource=gate.resource())
     assert run(["terraform", "init", "-no-color", "-input=false"], work, env).returncode == 0
-    apply = run(APPLY, work, crashing, timeout=180)
-    assert apply.returncode == 0, apply.stderr
-    assert apply.stderr.count("heartbeat failed (RuntimeError: test hook") == 1, apply.stderr
-    assert apply.stderr.count("the heartbeat process ended while Terraform runs") == 1, apply.stderr
-    writes = lock_versions(s3_client(s3.url), bucket_name)
+    client = s3_client(s3.url)
+    holder = start(APPLY, work, crashing)
+
+    def renewed() -> int:
+        return sum(info.startswith("tfwrap heartbeat=") for _, info in lock_versions(client, bucket_name))
+
+    wait_for(lambda: renewed() >= 5, 90, 0.2, "five renewals")  # three replacements: four at most
+    gate.open()
+    assert holder.wait(120) == 0, holder.err
+    err = holder.err
+    assert err.count("heartbeat failed (RuntimeError: test hook") == 1, err
+    assert err.count("the heartbeat process ended while Terraform runs") == 1, err
+    writes = lock_versions(client, bucket_name)
     renewals = [t for t, info in writes if info.startswith("tfwrap heartbeat=")]
     assert len(renewals) >= 5, writes  # three replacements would give at most four
     gaps = [b - a for (a, _), (b, _) in itertools.pairwise(writes)]
-    assert max(gaps) <= 6, (gaps, apply.stderr)  # never unrenewed for longer than the lease
+    assert max(gaps) <= 6, (gaps, err)  # never unrenewed for longer than the lease
 
 
 def test_a_keeper_that_cannot_be_replaced_marks_the_lock_and_says_so(
-    s3: S3Server, bucket_name: str, tmp_path: Path, env: dict[str, str]
+    s3: S3Server, bucket_name: str, tmp_path: Path, env: dict[str, str], gate: Gate
 ) -> None:
     """The replacement fails (a test hook): said loudly, and the lock's Info records that its
     renewals stopped, so a waiter judges it unknown (a human decides), never stale by age."""
@@ -124,7 +126,7 @@ def test_a_keeper_that_cannot_be_replaced_marks_the_lock_and_says_so(
         "TFWRAP_TEST_KEEPER_SPAWN_FAILS": "1",
     }
     make_bucket(s3.url, bucket_name)
-    work = write_config(tmp_path / "work", s3.url, bucket_name, resource=SLOW_APPLY % 12)
+    work = write_config(tmp_path / "work", s3.url, bucket_name, resource=gate.resource())
     assert run(["terraform", "init", "-no-color", "-input=false"], work, env).returncode == 0
     holder = start(APPLY, work, lost)
     client = s3_client(s3.url)
@@ -138,23 +140,26 @@ def test_a_keeper_that_cannot_be_replaced_marks_the_lock_and_says_so(
     waiter = run([*APPLY, "-lock-timeout=2s"], work, {**env, "TFWRAP_STALE_LOCKS": "take-over"})
     assert waiter.returncode == 1, waiter.stderr
     assert "took over" not in waiter.stderr and "unknown" in waiter.stderr, waiter.stderr
+    gate.open()
     assert holder.wait(120) == 0, holder.err
     assert "could not be replaced" in holder.err and "no longer renewed" in holder.err
 
 
 def test_a_holder_whose_lock_is_removed_says_its_writes_are_unprotected(
-    s3: S3Server, bucket_name: str, tmp_path: Path, env: dict[str, str]
+    s3: S3Server, bucket_name: str, tmp_path: Path, env: dict[str, str], gate: Gate
 ) -> None:
     """Its lock removed by hand (or by a taker that already released): said once, loudly; a
     normal release says nothing of the kind."""
     fast = {**env, "TFWRAP_HEARTBEAT_SECONDS": "1"}
     make_bucket(s3.url, bucket_name)
-    work = write_config(tmp_path / "work", s3.url, bucket_name, resource=SLOW_APPLY % 8)
+    work = write_config(tmp_path / "work", s3.url, bucket_name, resource=gate.resource())
     assert run(["terraform", "init", "-no-color", "-input=false"], work, env).returncode == 0
     client = s3_client(s3.url)
     holder = start(APPLY, work, fast)
     wait_beating(client, bucket_name, holder)
     client.delete_object(Bucket=bucket_name, Key=LOCK_KEY)
+    wait_for(lambda: "is gone while Terraform still runs" in holder.err, 30, 0.1, "the holder's warning")
+    gate.open(runs=2)  # this apply, and the normal one below
     # Terraform's status stands: it fails to release a lock that is gone ("Error releasing").
     assert holder.wait(120) == 1, holder.err
     assert "Error releasing the state lock" in holder.err
