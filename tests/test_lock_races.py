@@ -476,21 +476,39 @@ def test_a_handoff_interrupt_that_meets_terraforms_own_lock_never_costs_the_run(
     tfwrap runs it again, so the apply succeeds. Held back until its apply began: nothing is
     run again, Terraform's status stands and tfwrap says what to do."""
     hooked = {**env, "TFWRAP_HEARTBEAT_SECONDS": "1", "TFWRAP_TEST_HANDOFF_INTERRUPT_AFTER": late_until}
-    make_bucket(s3.url, bucket_name)
-    resource = QUICK if late_until == "locked" else gate.resource()
-    work = initialised(write_config(tmp_path / "work", s3.url, bucket_name, resource=resource), hooked)
     other = client("s3", s3.url)
-    foreign_lock(other, bucket_name)  # another client holds the lock
-    proc = start([*APPLY, "-lock-timeout=300s"], work, hooked)
-    wait_for(lambda: "Acquiring state lock" in proc.out, 60, 0.05, "Terraform waiting for the lock")
-    # Terraform tries at about 0, 1, 3 and 7 s: released at about 5 s, tfwrap's watch finds
-    # Terraform's next try far enough away to interrupt its wait, and the hook holds the
-    # interrupt back until that try has taken the lock.
-    time.sleep(4.5)
-    other.delete_object(Bucket=bucket_name, Key=LOCK_KEY)
-    code = proc.wait(timeout=300)
+
+    def scenario(bucket: str) -> tuple[int, Drained]:
+        make_bucket(s3.url, bucket)
+        resource = QUICK if late_until == "locked" else gate.resource()
+        work = initialised(write_config(tmp_path / bucket, s3.url, bucket, resource=resource), hooked)
+        foreign_lock(other, bucket)  # another client holds the lock
+        proc = start([*APPLY, "-lock-timeout=300s"], work, hooked)
+        wait_for(lambda: "Acquiring state lock" in proc.out, 60, 0.05, "Terraform waiting for the lock")
+        # Terraform tries at about 0, 1, 3 and 7 s: released at about 5 s, tfwrap's watch finds
+        # Terraform's next try far enough away to interrupt its wait, and the hook holds the
+        # interrupt back until that try has taken the lock.
+        time.sleep(4.5)
+        other.delete_object(Bucket=bucket, Key=LOCK_KEY)
+        try:
+            proc.proc.wait(timeout=90)
+        except subprocess.TimeoutExpired:  # missed: the apply waits at the gate, not interrupted
+            gate.open()
+        return proc.wait(timeout=300), proc
+
+    # On a loaded machine the race can be missed (Terraform's tries drift from 4.5 s, or its
+    # quick plan is over before the held interrupt lands): the run must still be right, and the
+    # scenario is tried again, three times at most.
+    for attempt in range(3):
+        bucket_name = f"{bucket_name[:24]}-{attempt}"
+        code, proc = scenario(bucket_name)
+        if "execution halted" in proc.out + proc.err:
+            break
+        assert code == 0 and proc.out.count("Apply complete!") == 1, proc.err
     said = [line for line in proc.err.splitlines() if "just as tfwrap interrupted its wait" in line]
-    assert "execution halted" in proc.out + proc.err, f"the race was not met:\n{proc.out}\n{proc.err}"
+    assert "execution halted" in proc.out + proc.err, (
+        f"the race was not met in 3 tries:\n{proc.out}\n{proc.err}"
+    )
     if late_until == "locked":
         assert code == 0, proc.err
         assert said == [
