@@ -4,7 +4,6 @@ installed shim first on PATH. Fails closed: no test can reach AWS or the real ho
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -150,35 +149,13 @@ def bucket_name() -> str:
     return f"tfstate-{uuid.uuid4().hex[:12]}"
 
 
-@pytest.fixture(scope="session")
-def parsed_models(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """botocore's models as tfwrap's cache keeps them once parsed, gathered from a worker's
-    tests: keyed by the model file's path and stat, the same for every test."""
-    return tmp_path_factory.mktemp("parsed-models")
-
-
 @pytest.fixture
-def env(tools: Tools, parsed_models: Path) -> Iterator[dict[str, str]]:
-    """The environment a user's shell would have: the shim first on PATH.
-
-    Its tfwrap cache starts with botocore's parsed models (a machine that ran tfwrap before):
-    parsing them again in every test cost a third of a second of CPU each. Every other cached
-    fact starts empty. The cold parse is tests/test_clients_loader.py's
-    (docs/decisions/040-suite-tiers.md)."""
+def env(tools: Tools) -> dict[str, str]:
+    """The environment a user's shell would have: the shim first on PATH."""
     e = dict(os.environ)
     e["PATH"] = tools.path()
     e["TFWRAP_TEST_HOOKS"] = "1"  # tfwrap/testhooks.py: the hooks work only with this switch
-    cache = Path(e["TFWRAP_CACHE_DIR"])
-    cache.mkdir(mode=0o700, exist_ok=True)
-    for model in parsed_models.glob("botocore-*.cache"):
-        shutil.copyfile(model, cache / model.name)  # copies: a test may break its own
-        (cache / model.name).chmod(0o600)
-    yield e
-    for model in cache.glob("botocore-*.cache") if cache.is_dir() else ():
-        kept = parsed_models / model.name
-        if not kept.exists() and not model.is_symlink():
-            shutil.copyfile(model, kept.with_suffix(".tmp"))
-            kept.with_suffix(".tmp").replace(kept)
+    return e
 
 
 @pytest.fixture

@@ -502,13 +502,12 @@ def test_a_handoff_interrupt_that_meets_terraforms_own_lock_never_costs_the_run(
     for attempt in range(3):
         bucket_name = f"{bucket_name[:24]}-{attempt}"
         code, proc = scenario(bucket_name)
-        if "execution halted" in proc.out + proc.err:
+        halted = "execution halted" in proc.out + proc.err
+        if halted:
             break
         assert code == 0 and proc.out.count("Apply complete!") == 1, proc.err
     said = [line for line in proc.err.splitlines() if "just as tfwrap interrupted its wait" in line]
-    assert "execution halted" in proc.out + proc.err, (
-        f"the race was not met in 3 tries:\n{proc.out}\n{proc.err}"
-    )
+    assert halted, f"the race was not met in 3 tries:\n{proc.out}\n{proc.err}"
     if late_until == "locked":
         assert code == 0, proc.err
         assert said == [
