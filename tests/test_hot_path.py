@@ -24,6 +24,18 @@ def test_importing_the_shim_path_loads_nothing_heavy() -> None:
     assert out.stdout.strip() == "[]"
 
 
+def test_a_tfwrap_command_imports_only_its_own_module() -> None:
+    # Every tfwrap process in CI and on a laptop pays for what its command imports: `shim
+    # status` must not load the audit scanner, the migration or botocore.
+    code = (
+        "import sys; from tfwrap.cli import main; code = main(['shim', 'status', '--help']);"
+        "print(code, sorted({'.'.join(m.split('.')[:3]) for m in sys.modules"
+        " if m.startswith(('tfwrap.cli.', 'botocore'))}))"
+    )
+    out = subprocess.run([sys.executable, "-I", "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "0 ['tfwrap.cli.shim']", out.stdout
+
+
 def test_pass_through_lists_agree() -> None:
     text = SHIM.read_text()
     case_line = next(ln for ln in text.splitlines() if ln.startswith('"" | version'))

@@ -1,13 +1,15 @@
 """``tfwrap``: the admin commands (click). The ``terraform`` shim never goes through here.
 
-Every command module is imported to register it (``tfwrap --help`` lists them all), so each
-one imports what its command needs inside the command's function: ``tfwrap shim status``
-must not pay for botocore, the migration or the scanner. That is the one reason for the
+A command's module is imported only when that command runs or a help lists it, and each
+module imports what its command needs inside the command's function: ``tfwrap shim status``
+must not pay for botocore, the migration or the scanner, nor ``tfwrap lock status`` for the
+audit (docs/decisions/040-suite-tiers.md, "the CLI's start"). That is the one reason for the
 function-level imports under ``cli/``; the modules they reach import at module level.
 """
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 
@@ -46,6 +48,19 @@ SUMMARIES = {
     "migrate rollback": "Back to DynamoDB locking from either phase.",
     "migrate status": "What the journal says, and the next command.",
 }
+# Each command and its module under tfwrap/cli/ (the click object has the module's name).
+COMMANDS = {
+    "audit": "audit",
+    "bootstrap": "bootstrap",
+    "check": "check",
+    "demo": "demo",
+    "doctor": "doctor",
+    "iam-policy": "iam_policy",
+    "lock": "lock",
+    "migrate": "migrate",
+    "shim": "shim",
+    "state": "state",
+}
 EPILOG = (
     "Run `tfwrap COMMAND --help` for a command's options. Shell completion: "
     'eval "$(_TFWRAP_COMPLETE=bash_source tfwrap)" in ~/.bashrc (zsh_source, fish_source for '
@@ -53,7 +68,23 @@ EPILOG = (
 )
 
 
+class _Commands(click.Group):
+    """A group whose commands are imported the first time they are asked for."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *COMMANDS})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in COMMANDS and cmd_name not in self.commands:
+            module = importlib.import_module(f"tfwrap.cli.{COMMANDS[cmd_name]}")
+            command: click.Command = getattr(module, COMMANDS[cmd_name])
+            _summaries(command, cmd_name)
+            self.add_command(command, cmd_name)
+        return super().get_command(ctx, cmd_name)
+
+
 @click.group(
+    cls=_Commands,
     context_settings={
         "help_option_names": ["-h", "--help"],
         "color": False if os.environ.get("NO_COLOR") else None,
@@ -71,24 +102,7 @@ def version() -> None:
     click.echo(f"tfwrap, version {__version__}")
 
 
-def _register() -> None:
-    from tfwrap.cli import audit, bootstrap, check, demo, doctor, iam_policy, lock, migrate, shim, state
-
-    for command in (
-        check.check,
-        lock.lock,
-        bootstrap.bootstrap,
-        migrate.migrate,
-        iam_policy.iam_policy,
-        demo.demo,
-        shim.shim,
-        doctor.doctor,
-        audit.audit,
-        version,
-        state.state,
-    ):
-        group.add_command(command)
-    _summaries(group, "")
+group.add_command(version)
 
 
 def _summaries(command: click.Command, path: str) -> None:
@@ -102,7 +116,7 @@ def _summaries(command: click.Command, path: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Run a tfwrap command; every refusal is one line on stderr and a documented exit code."""
-    _register()
+    _summaries(group, "")
     args = sys.argv[1:] if argv is None else argv
     if not args and not os.environ.get("_TFWRAP_COMPLETE"):
         # A bare `tfwrap` is a question, not a mistake: the help, exit 0.
