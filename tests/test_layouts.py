@@ -17,7 +17,7 @@ from xml.etree import ElementTree as ET
 
 import pytest
 
-from tests.support.world import make_bucket, make_table, run
+from tests.support.world import Tools, engine, make_bucket, make_table, run
 from tfwrap.demo.server import S3Server
 
 AUDIT = [sys.executable, "-m", "tfwrap", "audit"]
@@ -130,7 +130,7 @@ def test_partial_backend_one_state_per_file_and_the_guard_agrees(
 
 @pytest.mark.shim
 def test_audit_is_green_after_tfwrap_migrate_changed_the_backend_file(
-    tmp_path: Path, env: dict[str, str], s3: S3Server, bucket_name: str, tf_direct: str
+    tmp_path: Path, env: dict[str, str], s3: S3Server, bucket_name: str, tools: Tools
 ) -> None:
     make_bucket(s3.url, bucket_name)
     table = make_table(s3.url, f"{bucket_name}-locks")
@@ -138,8 +138,9 @@ def test_audit_is_green_after_tfwrap_migrate_changed_the_backend_file(
     write(work / "res.tf", 'resource "terraform_data" "x" {}\n')
     quiet = ["-input=false", "-no-color"]
     staging = "-backend-config=backends/staging.backend"
-    assert run([tf_direct, "init", *quiet, staging], work, env).returncode == 0
-    assert run([tf_direct, "apply", *quiet, "-auto-approve"], work, env).returncode == 0
+    for args in (["init", *quiet, staging], ["apply", *quiet, "-auto-approve"]):
+        done = engine(tools, work, env, *args)
+        assert done.returncode == 0, (args, done.stderr)
     code, doc, _ = audit(tmp_path)
     assert code == 80 and [f["id"] for f in doc["findings"]] == ["locking-dynamodb-only"]
     # the guard on `plan` reads the initialised copy, and names the file it came from

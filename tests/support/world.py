@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
 import subprocess
 import textwrap
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,13 +17,23 @@ import boto3
 
 from tfwrap.supervise.lockevents import parse_line
 
+_made = threading.Lock()  # boto3's default session is not safe to build clients from at once
+
+
+@functools.cache
+def _client(service: str, url: str) -> Any:
+    # One per server: tests poll the store every few milliseconds, and a new client costs
+    # 5-7 ms of CPU each time. Every test has the same fake credentials (conftest.isolated).
+    with _made:
+        return boto3.client(service, endpoint_url=url, region_name="us-east-1")
+
 
 def s3_client(url: str) -> Any:
-    return boto3.client("s3", endpoint_url=url, region_name="us-east-1")
+    return _client("s3", url)
 
 
 def ddb_client(url: str) -> Any:
-    return boto3.client("dynamodb", endpoint_url=url, region_name="us-east-1")
+    return _client("dynamodb", url)
 
 
 def make_table(url: str, name: str) -> str:
