@@ -53,16 +53,10 @@ if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
 
 @pytest.hookimpl(wrapper=True)  # before every plain hook, xdist's (which reads the groups) too
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> Iterator[None]:
+    # The quiet lanes start first without help: xdist hands out the units with the most tests
+    # first (--loadscope-reorder, its default), and each lane is one unit of about 30 tests.
     _mark(items)
-    # The quiet lanes first: each runs one test after another, so they are the longest units of
-    # work and would otherwise start late and finish last (xdist hands out units in this order).
-    items.sort(key=lambda item: not _group(item).startswith("quiet"))
     yield
-
-
-def _group(item: pytest.Item) -> str:
-    mark = item.get_closest_marker("xdist_group")
-    return str(mark.args[0]) if mark and mark.args else ""
 
 
 def _mark(items: list[pytest.Item]) -> None:
