@@ -3,7 +3,7 @@
 A command's module is imported only when that command runs or a help lists it, and each
 module imports what its command needs inside the command's function: ``tfwrap shim status``
 must not pay for botocore, the migration or the scanner, nor ``tfwrap lock status`` for the
-audit (docs/decisions/040-suite-tiers.md, "the CLI's start"). That is the one reason for the
+audit (docs/decisions/100-the-hot-path.md). That is the one reason for the
 function-level imports under ``cli/``; the modules they reach import at module level.
 """
 
