@@ -53,7 +53,8 @@ ROLLBACK_STEPS = ["preflight", "baseline", "edit", "digest", "init", "verify"]
 
 
 def must(result: subprocess.CompletedProcess[str]) -> subprocess.CompletedProcess[str]:
-    assert result.returncode == 0, (result.returncode, result.stdout, result.stderr)
+    # whole, not as a repr pytest shortens: a failure here is read from its stderr
+    assert result.returncode == 0, f"exit {result.returncode}\n{result.stdout}\n{result.stderr}"
     return result
 
 
