@@ -3,6 +3,8 @@ xdist, or the quiet tests run beside each other and a module's fixtures are buil
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import subprocess
 import sys
@@ -41,3 +43,25 @@ def test_each_quiet_lane_runs_on_one_worker_and_first() -> None:
         assert module in first, f"{lane} did not start first on its worker: {first}"
         lane_workers |= ran_on
     assert len(lane_workers) == 2, f"the two lanes shared a worker: {sorted(lane_workers)}"
+
+
+def test_single_tests_go_out_longest_first_and_a_run_updates_their_times(tmp_path: Path) -> None:
+    # Three quick tests, ranked against their collection order by a kept-times file.
+    tests = [
+        "tests/test_durations.py::test_days_are_tfwraps_own_extension",
+        "tests/test_fs.py::test_replaces_whole_keeps_permissions_and_leaves_nothing_behind",
+        "tests/test_fs.py::test_relative_to_an_open_directory",
+    ]
+    ranked = [tests[2], tests[0], tests[1]]
+    kept = tmp_path / "durations.json"
+    kept.write_text(json.dumps({ranked[0]: 30.0, ranked[1]: 20.0, ranked[2]: 10.0, "tests/gone.py::t": 5.0}))
+    env = {**os.environ, "TFWRAP_TEST_DURATIONS": str(kept)}
+    args = ["-m", "pytest", "-v", "-n", "1", "-p", "no:cacheprovider", "--update-durations", *tests]
+    ran = subprocess.run(
+        [sys.executable, *args], cwd=REPO, env=env, capture_output=True, text=True, check=False
+    )
+    assert ran.returncode == 0, ran.stdout[-2000:]
+    assert re.findall(r"\] PASSED (\S+)", ran.stdout) == ranked  # one worker: the order given out
+    # Their real times (milliseconds) replace the kept ones and are below what the file keeps;
+    # a test this run did not see keeps its time.
+    assert json.loads(kept.read_text()) == {"tests/gone.py::t": 5.0}
