@@ -57,8 +57,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> Iterator[None]:
     # The quiet lanes start first without help: xdist hands out the units with the most tests
     # first (--loadscope-reorder, its default), and each lane is one unit of about 30 tests.
     # The single tests after them go out longest first (tests/support/order.py).
-    order.longest_first(items)
     _mark(items)
+    order.longest_first(items)
     yield
 
 

@@ -35,9 +35,15 @@ def known() -> dict[str, float]:
 
 
 def longest_first(items: list[pytest.Item]) -> None:
-    """Sort in place, longest kept time first; a stable sort, so ties keep collection order."""
+    """Sort the single tests in place, longest kept time first. The tests of an xdist group
+    keep their collection order: some build on the test before them (an install, then its
+    uninstall). A stable sort, so ties keep collection order too."""
     times = known()
-    items.sort(key=lambda item: -times.get(base_id(item.nodeid), 0.0))
+
+    def key(item: pytest.Item) -> float:
+        return 0.0 if item.get_closest_marker("xdist_group") else -times.get(base_id(item.nodeid), 0.0)
+
+    items.sort(key=key)
 
 
 class Recorder:
