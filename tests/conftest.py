@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import order
 from tests.support.gate import Gate
 from tests.support.iam import SETUP_CALLS, IamWorld
 from tests.support.world import Tools
@@ -56,23 +55,8 @@ if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> Iterator[None]:
     # The quiet lanes start first without help: xdist hands out the units with the most tests
     # first (--loadscope-reorder, its default), and each lane is one unit of about 30 tests.
-    # The single tests after them go out longest first (tests/support/order.py).
     _mark(items)
-    order.longest_first(items)
     yield
-
-
-def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.addoption(
-        "--update-durations",
-        action="store_true",
-        help="after a passing run, keep each test's time in tests/durations.json (the hand-out order)",
-    )
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    if config.getoption("--update-durations"):
-        config.pluginmanager.register(order.Recorder(), "tfwrap-durations")
 
 
 def _mark(items: list[pytest.Item]) -> None:

@@ -3,8 +3,6 @@ xdist, or the quiet tests run beside each other and a module's fixtures are buil
 
 from __future__ import annotations
 
-import json
-import os
 import re
 import subprocess
 import sys
@@ -43,44 +41,3 @@ def test_each_quiet_lane_runs_on_one_worker_and_first() -> None:
         assert module in first, f"{lane} did not start first on its worker: {first}"
         lane_workers |= ran_on
     assert len(lane_workers) == 2, f"the two lanes shared a worker: {sorted(lane_workers)}"
-
-
-def test_single_tests_go_out_longest_first_and_a_run_updates_their_times(tmp_path: Path) -> None:
-    # Three quick tests ranked against their collection order by a kept-times file, and two of
-    # a quiet lane ranked so too: a group's tests keep their order (one may build on another).
-    lane = [
-        "tests/test_supervise.py::test_a_terraform_status_tfwrap_cannot_read_is_never_success",
-        "tests/test_supervise.py::test_the_keepers_report_is_a_typed_versioned_message",
-    ]
-    tests = [
-        "tests/test_durations.py::test_days_are_tfwraps_own_extension",
-        "tests/test_fs.py::test_replaces_whole_keeps_permissions_and_leaves_nothing_behind",
-        "tests/test_fs.py::test_relative_to_an_open_directory",
-    ]
-    ranked = [tests[2], tests[0], tests[1]]
-    kept = tmp_path / "durations.json"
-    times = {ranked[0]: 30.0, ranked[1]: 20.0, ranked[2]: 10.0, lane[0]: 1.0, lane[1]: 2.0}
-    kept.write_text(json.dumps({**times, "tests/gone.py::t": 5.0}))
-    env = {**os.environ, "TFWRAP_TEST_DURATIONS": str(kept)}
-    args = [
-        "-m",
-        "pytest",
-        "-v",
-        "-n",
-        "1",
-        "--dist",
-        "loadgroup",
-        "-p",
-        "no:cacheprovider",
-        "--update-durations",
-    ]
-    args += [*lane, *tests]
-    ran = subprocess.run(
-        [sys.executable, *args], cwd=REPO, env=env, capture_output=True, text=True, check=False
-    )
-    assert ran.returncode == 0, ran.stdout[-2000:]
-    passed = [t.split("@")[0] for t in re.findall(r"\] PASSED (\S+)", ran.stdout)]
-    assert passed == [*lane, *ranked]  # one worker: the order given out, the group first
-    # Their real times (milliseconds) replace the kept ones and are below what the file keeps;
-    # a test this run did not see keeps its time.
-    assert json.loads(kept.read_text()) == {"tests/gone.py::t": 5.0}
