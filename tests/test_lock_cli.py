@@ -19,6 +19,7 @@ from tests.support.world import (
     Tools,
     ddb_client,
     engine,
+    holding,
     make_bucket,
     make_table,
     run,
@@ -661,20 +662,8 @@ def test_a_lock_taken_by_terraform_itself_is_unknown_and_never_cleared_as_stale(
     s3: S3Server, bucket_name: str, tmp_path: Path, env: dict[str, str], tools: Tools, gate: Gate
 ) -> None:
     work = setup(s3, bucket_name, tmp_path, tools, env, resource=gate.resource())  # runs until opened
-    apply = subprocess.Popen(
-        [str(tools.engine), "apply", "-auto-approve", *QUIET],
-        cwd=work,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    apply = holding(tools, work, env, "apply", "-auto-approve", *QUIET)
     try:
-        deadline = time.monotonic() + 60
-        while lock_etag(s3.url, bucket_name) is None:
-            assert apply.poll() is None, apply.communicate()
-            assert time.monotonic() < deadline, "Terraform never took the lock"
-            time.sleep(0.05)
         etag = lock_etag(s3.url, bucket_name)
         doc = status(tools, work, env)
         assert doc["verdict"] == "unknown", doc

@@ -14,7 +14,16 @@ from typing import Any
 import pytest
 
 from tests.support.gate import Gate
-from tests.support.world import Tools, ddb_client, make_bucket, make_table, run, s3_client, write_config
+from tests.support.world import (
+    Tools,
+    ddb_client,
+    holding,
+    make_bucket,
+    make_table,
+    run,
+    s3_client,
+    write_config,
+)
 from tests.test_lock_cli import QUIET, UNRENEWED, body, live_info, stale_info, tfwrap
 from tfwrap.demo.server import S3Server
 
@@ -83,14 +92,7 @@ def test_four_locks_four_verdicts_and_only_the_dead_one_cleared(
     dead_id, _ = put(s3.url, bucket_name, "dead/terraform.tfstate", stale_info())
     time.sleep(UNRENEWED)  # the store's clock must show the dead lock unrenewed (interval + 2 s)
     # A plain Terraform run (not under tfwrap) and a tfwrap run in workspace dev, both real.
-    direct = subprocess.Popen(
-        [str(tools.engine), "apply", "-auto-approve", *QUIET],
-        cwd=plain,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    direct = holding(tools, plain, env, "apply", "-auto-approve", *QUIET)
     wrapped = subprocess.Popen(
         ["terraform", "apply", "-auto-approve", *QUIET],
         cwd=live,

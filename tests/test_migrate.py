@@ -29,6 +29,7 @@ from tests.support.world import (
     backend_block,
     ddb_client,
     engine,
+    holding,
     make_bucket,
     make_table,
     run,
@@ -253,13 +254,11 @@ def test_dual_phase_old_and_new_configurations_exclude_each_other(
     shutil.copytree(work, old, symlinks=True)  # a pipeline still on dynamodb_table only, initialised
     must(migrate(work, env))
     assert "use_lockfile" not in (old / "backend.tf").read_text()
-    apply = [str(tools.engine), "apply", *QUIET, "-auto-approve"]
+    apply = ["apply", *QUIET, "-auto-approve"]
     blocked = [str(tools.engine), "plan", *QUIET, "-lock-timeout=0s"]
 
     # The new configuration holds both locks: the old one cannot take the DynamoDB item.
-    holder = subprocess.Popen(
-        apply, cwd=work, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
+    holder = holding(tools, work, env, *apply)
     wait_for(lambda: lock_object(s3, bucket_name) and lock_item(s3, bucket_name, table), 30)
     other = run(blocked, old, env)
     assert other.returncode == 1 and "Error acquiring the state lock" in other.stderr, other.stderr
@@ -268,9 +267,7 @@ def test_dual_phase_old_and_new_configurations_exclude_each_other(
     assert holder.returncode == 0, err
 
     # The old configuration holds the DynamoDB item: the new one cannot lock either.
-    holder = subprocess.Popen(
-        apply, cwd=old, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
+    holder = holding(tools, old, env, *apply)
     wait_for(lambda: lock_item(s3, bucket_name, table), 30)
     assert not lock_object(s3, bucket_name)  # DynamoDB only
     other = run(blocked, work, env)

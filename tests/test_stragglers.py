@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from tests.support.lockwatch import wait_for
-from tests.support.world import RESOURCE, Tools, ddb_client, run
+from tests.support.world import RESOURCE, Tools, ddb_client, holding, run
 from tests.test_migrate import (
     QUIET,
     STATE_KEY,
@@ -50,14 +50,7 @@ def straggle(tools: Tools, old: Path, env: dict[str, str], hold: Path) -> subpro
     """A plain terraform apply on the old configuration (DynamoDB locking only), holding its
     lock until ``hold`` is removed (at most two minutes)."""
     hold.touch()
-    return subprocess.Popen(
-        [str(tools.engine), "apply", *QUIET, "-auto-approve"],
-        cwd=old,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    return holding(tools, old, env, "apply", *QUIET, "-auto-approve")
 
 
 def held_item(s3: S3Server, bucket: str, table: str) -> dict[str, Any]:

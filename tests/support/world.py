@@ -9,6 +9,7 @@ import re
 import subprocess
 import textwrap
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -205,6 +206,56 @@ def run(
 HOLDER = re.compile(r"^\s*ID:\s+([0-9a-fA-F-]{36})\s*$", re.MULTILINE)
 
 
+def _own_orphan(log: Path, stderr: str) -> str:
+    """The lock ID a run failed against when that lock was its own (the orphan case: the ID is
+    among the run's "Attempting to lock" lines), else ""."""
+    holder = HOLDER.search(stderr) if "Error acquiring the state lock" in stderr else None
+    if not holder:
+        return ""
+    lines = log.read_text().splitlines() if log.exists() else []
+    attempts = {e.lock_id for e in map(parse_line, lines) if e and e.kind == "attempt"}
+    return holder.group(1) if holder.group(1) in attempts else ""
+
+
+def _clear(lock_id: str, work: Path, env: dict[str, str]) -> None:
+    cleared = run(["tfwrap", "lock", "clear", "--id", lock_id, "--yes", "-chdir", str(work)], work, env)
+    assert cleared.returncode == 0, (cleared.returncode, cleared.stderr)
+
+
+def holding(
+    tools: Tools, work: Path, env: dict[str, str], *args: str, timeout: float = 60
+) -> subprocess.Popen[str]:
+    """The real Terraform, directly, started to hold its state lock (a gated provisioner keeps
+    it): returned once its log says "Locked", never while a lock it does not hold is there.
+
+    A run that failed against its own orphaned lock (see ``engine``) is cleared and started
+    again, three tries at most; any other failure before "Locked" fails the test.
+    """
+    log = work.parent / f".{work.name}-holder.log"
+    logged = {**env, "TF_LOG_CORE": "INFO", "TF_LOG_PATH": str(log)}
+    for _ in range(3):
+        log.unlink(missing_ok=True)
+        pipe = subprocess.PIPE
+        proc = subprocess.Popen(
+            [str(tools.engine), *args], cwd=work, env=logged, stdout=pipe, stderr=pipe, text=True
+        )
+        deadline = time.monotonic() + timeout
+        while proc.poll() is None:
+            lines = log.read_text().splitlines() if log.exists() else []
+            if any(e and e.kind == "locked" for e in map(parse_line, lines)):
+                return proc
+            if time.monotonic() > deadline:
+                proc.kill()
+                proc.communicate()
+                raise AssertionError(f"Terraform did not take its state lock within {timeout:.0f} s")
+            time.sleep(0.05)
+        out, err = proc.communicate()
+        orphan = _own_orphan(log, err)
+        assert orphan, f"Terraform exited {proc.returncode} before taking its state lock:\n{out}\n{err}"
+        _clear(orphan, work, env)
+    raise AssertionError("Terraform failed against its own orphaned lock three times in a row")
+
+
 def engine(tools: Tools, work: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     """The real Terraform, directly (not through the shim), in a test where nothing contends.
 
@@ -218,14 +269,8 @@ def engine(tools: Tools, work: Path, env: dict[str, str], *args: str) -> subproc
     for _ in range(3):  # seen twice in a row on a loaded machine: each time cleared and run again
         log.unlink(missing_ok=True)
         result = run([str(tools.engine), *args], work, logged)
-        holder = HOLDER.search(result.stderr) if "Error acquiring the state lock" in result.stderr else None
-        if not holder:
-            break
-        lines = log.read_text().splitlines() if log.exists() else []
-        attempts = {e.lock_id for e in map(parse_line, lines) if e and e.kind == "attempt"}
-        if holder.group(1) not in attempts:
-            break  # another run's lock: not this helper's to clear
-        clear = ["tfwrap", "lock", "clear", "--id", holder.group(1), "--yes", "-chdir", str(work)]
-        cleared = run(clear, work, env)
-        assert cleared.returncode == 0, (cleared.returncode, cleared.stderr)
+        orphan = _own_orphan(log, result.stderr)
+        if not orphan:
+            break  # done, or another run's lock: not this helper's to clear
+        _clear(orphan, work, env)
     return result
