@@ -43,3 +43,45 @@ def test_cleanup_says_one_line_when_the_failure_has_no_response(capsys: pytest.C
     line = capsys.readouterr().err.strip()
     assert line.startswith("tfwrap: could not check whether Terraform left its lock 5f0c behind (NoResponse)")
     assert "tfwrap lock clear --id 5f0c" in line
+
+
+def test_an_aws_failure_is_one_refusal_line_with_what_to_do() -> None:
+    from tfwrap.aws.errors import refused
+    from tfwrap.errors import TfwrapError
+
+    def refusal(exc: Exception, **how: Any) -> TfwrapError:
+        with (
+            pytest.raises(TfwrapError) as caught,
+            refused("read the lock s3://b/k", "http://127.0.0.1:9", **how),
+        ):
+            raise exc
+        return caught.value
+
+    denied = ClientError(
+        {"Error": {"Code": "AccessDenied", "Message": "User: x is not authorized"}}, "GetObject"
+    )
+    granted = refusal(denied, action="s3:GetObject", grant="s3:GetObject on s3://b/k")
+    assert granted.code == 80
+    assert granted.message == "cannot read the lock s3://b/k: access denied; grant s3:GetObject on s3://b/k"
+    # Without a grant to name, the same failure is said as it is, with its kind.
+    assert refusal(denied).message == "cannot read the lock s3://b/k: access denied [access-denied]"
+    # A failure tfwrap cannot name gets AWS's own words; one it names is not said twice.
+    odd = ClientError(
+        {"Error": {"Code": "SlowDown", "Message": "Please reduce your request rate."}}, "GetObject"
+    )
+    said = refusal(odd, code=81, action="s3:GetObject")
+    assert said.code == 81
+    assert said.message == (
+        "cannot read the lock s3://b/k (s3:GetObject): "
+        "SlowDown: Please reduce your request rate. [check-failed]"
+    )
+    missing = ClientError(
+        {"Error": {"Code": "NoSuchBucket", "Message": "The specified bucket does not exist"}}, "X"
+    )
+    assert (
+        refusal(missing).message
+        == "cannot read the lock s3://b/k: the bucket does not exist [bucket-missing]"
+    )
+    # Anything but an AWS failure passes through untouched.
+    with pytest.raises(KeyError), refused("read", None):
+        raise KeyError("k")

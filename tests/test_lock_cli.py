@@ -557,14 +557,14 @@ def test_a_lock_renewed_while_the_user_confirms_survives(
     assert found.s3 is not None and found.item is not None and found.dynamo is not None
     renewed: list[str] = []
 
-    def holder_renews_during_the_prompt(yes: bool, question: str) -> None:
+    def holder_renews_during_the_prompt(yes: bool, question: str, **_: str) -> None:
         # The holder was only slow: it renews its heartbeat (same ID) while the user reads.
         assert found.s3 is not None and found.item is not None and found.dynamo is not None
         renewed.append(found.lockfile.rewrite_info(found.s3, live_info()).etag)
         found.dynamo.rewrite_info(found.item, live_info())
 
     with pytest.MonkeyPatch.context() as patch, pytest.raises(TfwrapError) as refused:
-        patch.setattr(cli_lock, "_confirm", holder_renews_during_the_prompt)
+        patch.setattr(cli_lock, "confirm", holder_renews_during_the_prompt)
         cli_lock._clear_stale(backend, found, found.verdict, yes=False)
     assert refused.value.code == 86 and "changed since it was read" in refused.value.message
     assert lock_etag(s3.url, bucket_name) == renewed[0]

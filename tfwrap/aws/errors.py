@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+
+from tfwrap import exitcodes
 
 _DENIED = frozenset({"AccessDenied", "AccessDeniedException", "AllAccessDisabled", "403"})
 _BAD_CREDENTIALS = frozenset(
@@ -80,3 +84,25 @@ def classify(exc: BaseException, endpoint: str | None) -> Failure:
     if isinstance(exc, bx.BotoCoreError):
         return Failure("check-failed", type(exc).__name__)
     return Failure("check-failed", type(exc).__name__)
+
+
+@contextmanager
+def refused(
+    what: str, endpoint: str | None, *, code: int = exitcodes.AWS_FAILURE, action: str = "", grant: str = ""
+) -> Iterator[None]:
+    """An AWS failure inside as one line, ``TfwrapError`` with ``code`` (``AWS_FAILURE``, 80):
+    "cannot WHAT (ACTION): why [kind]"; access denied with ``grant`` says what to grant."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from tfwrap.errors import TfwrapError
+
+    try:
+        yield
+    except (BotoCoreError, ClientError) as exc:
+        failure = classify(exc, endpoint)
+        if grant and failure.kind == "access-denied":
+            raise TfwrapError(f"cannot {what}: access denied; grant {grant}", code) from exc
+        said = error_message(exc) if failure.kind == "check-failed" else ""  # the others say it
+        detail = f"{failure.detail}: {said}" if said and said != failure.detail else failure.detail
+        label = f"{what} ({action})" if action else what
+        raise TfwrapError(f"cannot {label}: {detail} [{failure.kind}]", code) from exc

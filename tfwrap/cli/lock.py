@@ -57,15 +57,15 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
 from tfwrap import exitcodes
+from tfwrap.aws.errors import refused
 from tfwrap.cli import lock_estate
+from tfwrap.cli.ask import confirm
 from tfwrap.errors import TfwrapError
 from tfwrap.output import say
 
@@ -112,28 +112,14 @@ def _with_journal_table(backend: BackendConfig) -> tuple[BackendConfig, Any]:
 
     if backend.dynamodb_table:
         return backend, None
-    with _aws(f"read the migration journal s3://{backend.bucket}/{backend.journal_key}", backend.s3_endpoint):
+    with refused(
+        f"read the migration journal s3://{backend.bucket}/{backend.journal_key}", backend.s3_endpoint
+    ):
         s3 = clients.client(backend, "s3")
         table = current.migration_table(s3, backend)
     if not table:
         return backend, s3
     return dataclasses.replace(backend, settings={**backend.settings, "dynamodb_table": table}), s3
-
-
-@contextmanager
-def _aws(action: str, endpoint: str | None) -> Iterator[None]:
-    """Turn an AWS failure into one line and exit 80: the lock could not be read or changed."""
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    from tfwrap.aws.errors import classify
-
-    try:
-        yield
-    except (BotoCoreError, ClientError) as exc:
-        failure = classify(exc, endpoint)
-        raise TfwrapError(
-            f"cannot {action}: {failure.detail} [{failure.kind}]", exitcodes.AWS_FAILURE
-        ) from exc
 
 
 def _read(backend: BackendConfig, s3_client: Any = None) -> CurrentLock:
@@ -142,13 +128,13 @@ def _read(backend: BackendConfig, s3_client: Any = None) -> CurrentLock:
     from tfwrap.lock.lockfile import DynamoLock, S3LockFile
 
     where = f"s3://{backend.bucket}/{backend.lock_key}"
-    with _aws(f"read the lock {where}", backend.s3_endpoint):
+    with refused(f"read the lock {where}", backend.s3_endpoint):
         lockfile = S3LockFile(s3_client or clients.client(backend, "s3"), backend)
         s3 = lockfile.read()
     dynamo: DynamoLock | None = None
     item: dict[str, Any] | None = None
     if backend.dynamodb_table:
-        with _aws(
+        with refused(
             f"read the lock item in DynamoDB table {backend.dynamodb_table}", backend.dynamodb_endpoint
         ):
             dynamo = DynamoLock(clients.client(backend, "dynamodb"), backend)
@@ -195,15 +181,6 @@ def status(chdir: str, as_json: bool) -> None:
             "(lock table from the migration journal: finalize removed dynamodb_table, but a run on "
             "the old configuration still locks there until tfwrap migrate cleanup-table)"
         )
-
-
-def _confirm(yes: bool, question: str) -> None:
-    if yes:
-        return
-    if not sys.stdin.isatty():
-        raise TfwrapError("no terminal to confirm on: pass --yes to remove the lock", exitcodes.USAGE)
-    if not click.confirm(question, default=False, err=True):
-        raise TfwrapError("lock not removed: not confirmed", exitcodes.LOCK_HELD)
 
 
 @lock.command()
@@ -293,8 +270,13 @@ def _clear_stale(backend: BackendConfig, found: CurrentLock, v: Verdict, yes: bo
             exitcodes.LOCK_HELD,
         )
     say(f"the lock is stale: {v.reason}")
-    _confirm(yes, f"Remove the stale lock held by {v.holder_line()}?")
-    with _aws(f"remove the lock {found.where}", backend.s3_endpoint):
+    confirm(
+        yes,
+        f"Remove the stale lock held by {v.holder_line()}?",
+        yes_to="remove the lock",
+        declined="lock not removed: not confirmed",
+    )
+    with refused(f"remove the lock {found.where}", backend.s3_endpoint):
         done = removal.remove_judged(found)
     _finish(done, "left in place: {kept}; see `tfwrap lock status`")
 
@@ -309,8 +291,13 @@ def _clear_unreadable(backend: BackendConfig, found: CurrentLock, v: Verdict, ye
             exitcodes.LOCK_HELD,
         )
     say(f"the lock is unreadable: {found.where} holds {len(found.s3.body)} bytes that are not a lock")
-    _confirm(yes, f"Remove the unreadable lock object {found.where}?")
-    with _aws(f"remove the lock {found.where}", backend.s3_endpoint):
+    confirm(
+        yes,
+        f"Remove the unreadable lock object {found.where}?",
+        yes_to="remove the lock",
+        declined="lock not removed: not confirmed",
+    )
+    with refused(f"remove the lock {found.where}", backend.s3_endpoint):
         gone = found.lockfile.delete_exact(found.s3)  # If-Match on the ETag read: exactly this object
     if not gone:
         raise TfwrapError(
@@ -343,10 +330,15 @@ def _clear_id(backend: BackendConfig, found: CurrentLock, lock_id: str, yes: boo
     v = found.verdict
     if v is not None:
         say(f"the lock is {v.verdict}: {v.reason}")
-    _confirm(yes, f"Remove the lock with ID {lock_id}?")
-    with _aws(f"remove the lock {found.where}", backend.s3_endpoint):
+    confirm(
+        yes,
+        f"Remove the lock with ID {lock_id}?",
+        yes_to="remove the lock",
+        declined="lock not removed: not confirmed",
+    )
+    with refused(f"remove the lock {found.where}", backend.s3_endpoint):
         done = removal.remove_object_by_id(found, lock_id)
-    with _aws(f"remove the {found.item_where}", backend.dynamodb_endpoint):
+    with refused(f"remove the {found.item_where}", backend.dynamodb_endpoint):
         item = removal.remove_item_by_id(found, lock_id)
     done.removed += item.removed
     done.kept += item.kept

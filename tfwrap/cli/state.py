@@ -18,14 +18,14 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
 from tfwrap import exitcodes
+from tfwrap.cli.ask import confirm
 from tfwrap.errors import TfwrapError
 
 if TYPE_CHECKING:
@@ -65,24 +65,15 @@ def _backend(chdir: str) -> BackendConfig:
     return backend
 
 
-@contextmanager
-def _aws(what: str, backend: BackendConfig, actions: str = RECOVERY_ACTIONS) -> Iterator[None]:
+def _aws(what: str, backend: BackendConfig, actions: str = RECOVERY_ACTIONS) -> AbstractContextManager[None]:
     """An AWS failure as one line (exit 80); access denied names the actions to grant."""
-    from botocore.exceptions import BotoCoreError, ClientError
+    from tfwrap.aws.errors import refused
 
-    from tfwrap.aws.errors import classify
-
-    try:
-        yield
-    except (BotoCoreError, ClientError) as exc:
-        failure = classify(exc, backend.s3_endpoint)
-        if failure.kind == "access-denied":
-            raise TfwrapError(
-                f"cannot {what}: access denied; grant {actions} on s3://{backend.bucket}/"
-                f"{backend.state_key}* (`tfwrap iam-policy --recovery` prints what recovery needs)",
-                exitcodes.BLOCKED,
-            ) from exc
-        raise TfwrapError(f"cannot {what}: {failure.detail} [{failure.kind}]", exitcodes.BLOCKED) from exc
+    grant = (
+        f"{actions} on s3://{backend.bucket}/{backend.state_key}* "
+        "(`tfwrap iam-policy --recovery` prints what recovery needs)"
+    )
+    return refused(what, backend.s3_endpoint, code=exitcodes.BLOCKED, grant=grant)
 
 
 def _clients(backend: BackendConfig) -> tuple[Any, Any | None]:
@@ -304,7 +295,12 @@ def _restore(
     if dry_run:
         _out("dry run: nothing written")
         return
-    _confirm(yes, f"Restore version {versions.ident(target)} as the current state?")
+    confirm(
+        yes,
+        f"Restore version {versions.ident(target)} as the current state?",
+        yes_to="restore (or --dry-run)",
+        declined="state not restored: not confirmed",
+    )
     with _aws(f"read s3://{backend.bucket}/{backend.state_key} version {versions.ident(target)}", backend):
         body = versions.read_body(s3, backend, target)
     lock = restore.StateLock(s3, ddb, backend)
@@ -350,12 +346,3 @@ def _restore(
     _out(f"restored: version {version_id} is now the state (serial {serial}{how})")
     if undo_with:
         _out(f"to undo this restore: tfwrap state restore --version {undo_with}")
-
-
-def _confirm(yes: bool, question: str) -> None:
-    if yes:
-        return
-    if not sys.stdin.isatty():
-        raise TfwrapError("no terminal to confirm on: pass --yes to restore (or --dry-run)", exitcodes.USAGE)
-    if not click.confirm(question, default=False, err=True):
-        raise TfwrapError("state not restored: not confirmed", exitcodes.LOCK_HELD)

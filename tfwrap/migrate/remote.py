@@ -10,36 +10,22 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
 from tfwrap import exitcodes
 from tfwrap.aws import sse
-from tfwrap.aws.errors import classify, error_code, error_message
+from tfwrap.aws.errors import error_code, refused
 from tfwrap.backend.config import BackendConfig
 from tfwrap.errors import TfwrapError
 
 
-@contextmanager
-def aws(what: str, action: str, resource: str, endpoint: str | None) -> Iterator[None]:
-    """Turn an AWS failure into a one-line refusal (exit 80) naming the IAM action."""
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    try:
-        yield
-    except (BotoCoreError, ClientError) as exc:
-        failure = classify(exc, endpoint)
-        if failure.kind == "access-denied":
-            message = (
-                f"cannot {what}: access denied; grant {action} on {resource} to the identity running tfwrap"
-            )
-        else:
-            said = error_message(exc)
-            detail = f"{failure.detail}: {said}" if said and said != failure.detail else failure.detail
-            message = f"cannot {what} ({action}): {detail} [{failure.kind}]"
-        raise TfwrapError(message, exitcodes.AWS_FAILURE) from exc
+def aws(what: str, action: str, resource: str, endpoint: str | None) -> AbstractContextManager[None]:
+    """An AWS failure as a one-line refusal (exit 80) naming the IAM action to grant."""
+    return refused(
+        what, endpoint, action=action, grant=f"{action} on {resource} to the identity running tfwrap"
+    )
 
 
 def aws_call(remote: Remote, what: str) -> Any:
