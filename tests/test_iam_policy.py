@@ -7,7 +7,8 @@ admin user; the admin creates the compliant bucket, then one user per case with 
 generated policy (or the policy less one statement), and that user runs Terraform through
 the installed shim.
 
-What moto 5.2 can and cannot prove (moto/iam/access_control.py, moto/s3/responses.py):
+What moto 5.2.5 can and cannot prove (moto/iam/access_control.py, moto/s3/responses.py; the
+suite holds it there, tests/constraints.txt, and the server fails closed on another model):
 
 - S3 object actions (GetObject/HEAD, PutObject, DeleteObject) are checked against the
   object's ARN, s3:ListBucket and s3:GetBucketVersioning against the bucket's: proven.

@@ -51,6 +51,23 @@ class IamWorld:
         self.bucket = f"tfstate-iam-{uuid.uuid4().hex[:8]}"
         with self.as_admin():
             make_bucket(self.server.url, self.bucket)  # Object Lock, encryption, public access block
+        self._check_the_action_model()
+
+    def _check_the_action_model(self) -> None:
+        """Fail closed on a moto whose IAM model is not the one the IAM tests were written for
+        (docs/decisions/113-the-suites-pinned-parts.md): moto 5.2.5 checks a bucket's Object
+        Lock read as s3:ListBucket, 5.2.6 as the operation's name, an action AWS does not have."""
+        arn = f"arn:aws:s3:::{self.bucket}"
+        lister = self.user({"Action": "s3:ListBucket", "Resource": arn})
+        try:
+            self.client("s3", lister).get_object_lock_configuration(Bucket=self.bucket)
+        except ClientError as error:
+            if error.response["Error"]["Code"] != "AccessDenied":
+                raise
+            pytest.fail(
+                "this moto checks S3 requests against API operation names, not AWS's IAM actions:"
+                " install the suite's pinned parts (bash tests/run does, from tests/constraints.txt)"
+            )
 
     @contextmanager
     def as_admin(self) -> Iterator[None]:
