@@ -27,7 +27,7 @@ DEAD = "http://127.0.0.1:9"
 # server (through any of these fixtures, directly or not), `unit` otherwise. An explicit mark
 # wins.
 INSTALL_MODULES = frozenset({"test_install", "test_shim_install", "test_boto_floor"})
-E2E_FIXTURES = frozenset({"s3", "tools", "env", "tf_direct", "atomic_s3", "iam_server", "world"})
+E2E_FIXTURES = frozenset({"s3", "tools", "env", "tf_direct", "iam_server", "world"})
 E2E_MARKS = frozenset({"engine", "shim"})
 # Tests whose verdict depends on timing (leases, heartbeats, signal windows, races) run in two
 # quiet lanes: each lane is one xdist group, its tests one after another, so at most two of them

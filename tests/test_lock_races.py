@@ -4,8 +4,9 @@ many applies on one state, a frozen endpoint, and a lock held by someone else.
 Terraform releases its lock with GetObject, compare ``ID``, then an *unconditional*
 DeleteObject (DynamoDB: GetItem, compare, unconditional DeleteItem). A heartbeat write that
 lands after that delete must fail, never bring the lock back (DOMAIN.md "The lock file").
-The pure races run against ``AtomicS3Server`` (tests/support/slow.py): moto itself is not
-atomic between a conditional write's check and its store, real S3 is.
+The pure races run against the suite's ``S3Server``, which serves one request at a time
+(tfwrap/demo/server.py): moto itself is not atomic between a conditional write's check and
+its store, real S3 is.
 """
 
 from __future__ import annotations
@@ -34,7 +35,6 @@ from botocore.config import Config
 from tests.support.gate import Gate
 from tests.support.lockwatch import wait_for
 from tests.support.slow import (
-    AtomicS3Server,
     Drained,
     LateProxy,
     holder_of,
@@ -56,13 +56,6 @@ resource "terraform_data" "tick" {
   triggers_replace = timestamp()
 }
 """
-
-
-@pytest.fixture(scope="module")
-def atomic_s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AtomicS3Server]:
-    log = tmp_path_factory.mktemp("moto-atomic") / "moto.log"
-    with AtomicS3Server(log=log, extra_env={"HTTPS_PROXY": "", "HTTP_PROXY": ""}) as server:
-        yield server
 
 
 def client(service: str, url: str) -> Any:
@@ -161,11 +154,11 @@ def race() -> Iterator[Race]:
 
 
 def test_s3_heartbeat_never_resurrects_a_lock_terraform_released(
-    atomic_s3: AtomicS3Server, bucket_name: str, race: Race
+    s3: S3Server, bucket_name: str, race: Race
 ) -> None:
-    make_bucket(atomic_s3.url, bucket_name)  # versioned, Object Lock, encrypted: the standard
-    lockfile = S3LockFile(client("s3", atomic_s3.url), backend(bucket_name))
-    tf = client("s3", atomic_s3.url)
+    make_bucket(s3.url, bucket_name)  # versioned, Object Lock, encrypted: the standard
+    lockfile = S3LockFile(client("s3", s3.url), backend(bucket_name))
+    tf = client("s3", s3.url)
     for i in range(ITERATIONS):
         lock_id = str(uuid.uuid4())
         tf.put_object(  # Terraform's acquire
@@ -190,11 +183,11 @@ def test_s3_heartbeat_never_resurrects_a_lock_terraform_released(
 
 
 def test_dynamodb_heartbeat_never_recreates_an_item_terraform_released(
-    atomic_s3: AtomicS3Server, bucket_name: str, race: Race
+    s3: S3Server, bucket_name: str, race: Race
 ) -> None:
-    table = make_table(atomic_s3.url, f"{bucket_name}-locks")
-    dynamo = DynamoLock(client("dynamodb", atomic_s3.url), backend(bucket_name, dynamodb_table=table))
-    tf = client("dynamodb", atomic_s3.url)
+    table = make_table(s3.url, f"{bucket_name}-locks")
+    dynamo = DynamoLock(client("dynamodb", s3.url), backend(bucket_name, dynamodb_table=table))
+    tf = client("dynamodb", s3.url)
     key = {"LockID": {"S": f"{bucket_name}/{STATE_KEY}"}}
     for i in range(ITERATIONS):
         lock_id = str(uuid.uuid4())
@@ -265,14 +258,14 @@ def beating_since(s3: Any, bucket: str, moment: dt.datetime) -> Callable[[], loc
 @pytest.mark.engine
 @pytest.mark.shim
 def test_concurrent_applies_on_one_state_all_succeed(
-    atomic_s3: AtomicS3Server, bucket_name: str, tmp_path: Path, env: dict[str, str]
+    s3: S3Server, bucket_name: str, tmp_path: Path, env: dict[str, str]
 ) -> None:
     """Eight applies at once on one state, twice. Without tfwrap, Terraform's 412-then-404
     race (DOMAIN.md) fails some of them even with -lock-timeout: measured here, 4 of 32."""
     runs, rounds = 8, 2
     fast = {**env, "TFWRAP_HEARTBEAT_SECONDS": "1"}
-    make_bucket(atomic_s3.url, bucket_name)
-    first = initialised(write_config(tmp_path / "w0", atomic_s3.url, bucket_name, resource=QUICK), fast)
+    make_bucket(s3.url, bucket_name)
+    first = initialised(write_config(tmp_path / "w0", s3.url, bucket_name, resource=QUICK), fast)
     done = run(APPLY, first, fast)
     assert done.returncode == 0, done.stderr
     # One working copy per run, as on separate CI runners.
@@ -280,18 +273,18 @@ def test_concurrent_applies_on_one_state_all_succeed(
         first,
         *(Path(shutil.copytree(first, tmp_path / f"w{n}", symlinks=True)) for n in range(1, runs)),
     ]
-    s3 = s3_client(atomic_s3.url)
+    api = s3_client(s3.url)
     retried = 0
     for round_no in range(rounds):
-        before = state_serial(s3, bucket_name)
+        before = state_serial(api, bucket_name)
         procs = [start([*APPLY, "-lock-timeout=120s"], work, fast) for work in works]
         codes = [proc.wait(timeout=170) for proc in procs]
         for n, (proc, code) in enumerate(zip(procs, codes, strict=True)):
             assert code == 0, f"round {round_no}, apply {n} exited {code}:\n{proc.err}"
             assert "Apply complete! Resources: 1 added, 0 changed, 1 destroyed." in proc.out, proc.out
             retried += "running it again" in proc.err
-        assert state_serial(s3, bucket_name) == before + runs, f"round {round_no}: an apply was lost"
-        assert read_object(s3, bucket_name, LOCK_KEY) is None, f"round {round_no}: a lock was left"
+        assert state_serial(api, bucket_name) == before + runs, f"round {round_no}: an apply was lost"
+        assert read_object(api, bucket_name, LOCK_KEY) is None, f"round {round_no}: a lock was left"
     print(f"concurrent applies: {runs * rounds} runs, {retried} retried by tfwrap after the lock race")
 
 
