@@ -29,19 +29,10 @@ server.main(sys.argv[1:])
 """
 
 
-def free_port() -> int:
-    """A port free now, that anyone may take before it is used: for a port nothing listens on."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 class S3Server:
     """``moto_server -H 127.0.0.1 -p PORT`` for as long as the object lives (or ``stop()``)."""
 
-    def __init__(
-        self, log: Path | None = None, extra_env: dict[str, str] | None = None, cwd: Path | None = None
-    ) -> None:
+    def __init__(self, log: Path | None = None, extra_env: dict[str, str] | None = None) -> None:
         listener = socket.create_server(("127.0.0.1", 0))
         self.port = int(listener.getsockname()[1])
         self.url = f"http://127.0.0.1:{self.port}"
@@ -57,7 +48,6 @@ class S3Server:
         try:
             self.process = subprocess.Popen(
                 self.argv(),
-                cwd=cwd,
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=out,
