@@ -26,12 +26,13 @@ class Terminal:
         self._output = b""
         self._seen = 0
         self._lock = threading.Lock()
+        self._stop = threading.Event()
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
         self.expect(PROMPT)
 
     def _read(self) -> None:
-        while True:
+        while not self._stop.is_set():
             try:
                 ready, _, _ = select.select([self.master], [], [], 0.2)
                 if not ready:
@@ -70,9 +71,17 @@ class Terminal:
         return os.tcgetpgrp(self.master)
 
     def close(self) -> None:
+        """Kill the shell, stop the reader, then close the pty.
+
+        The reader must be gone before the descriptor is closed: the next pipe this process
+        opens gets the same number, and a reader still polling it would take that pipe's
+        output (a later ``subprocess.run`` then saw an empty stdout and exit 0).
+        """
         try:
             os.kill(self.pid, 9)
             os.waitpid(self.pid, 0)
         except (ProcessLookupError, ChildProcessError):
             pass
+        self._stop.set()
+        self._reader.join()  # within one select timeout: it polls the stop flag
         os.close(self.master)
