@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
+from tests.support.faultproxy import DYNAMODB_LOCK, FaultProxy
 from tests.support.lockwatch import SLOW, wait_for
-from tests.support.orphan_proxy import DYNAMODB_LOCK, OrphanProxy
 from tests.support.slow import Drained, read_object, terraform_lock_body
 from tests.support.world import ddb_client, make_bucket, make_table, run, s3_client, write_config
 from tfwrap.demo.server import S3Server
@@ -73,7 +73,7 @@ def test_a_lock_refused_by_its_own_retried_write_is_removed_and_the_run_retried(
 ) -> None:
     make_bucket(s3.url, bucket_name)
     direct = s3_client(s3.url)
-    with OrphanProxy(s3.port) as proxy:  # Terraform and tfwrap reach S3 through it
+    with FaultProxy(s3.url) as proxy:  # Terraform and tfwrap reach S3 through it
         work = init(write_config(tmp_path / "work", proxy.url, bucket_name, resource=QUICK), env)
         assert run(APPLY, work, env).returncode == 0
         before = serial(direct, bucket_name)
@@ -113,10 +113,10 @@ def test_a_dynamodb_lock_refused_by_its_own_retried_write_is_removed_and_the_run
     make_bucket(s3.url, bucket_name)
     table = make_table(s3.url, f"{bucket_name}-locks")
     direct, ddb = s3_client(s3.url), ddb_client(s3.url)
-    with OrphanProxy(s3.port, DYNAMODB_LOCK) as proxy:
+    with FaultProxy(s3.url) as proxy:
         work = write_config(tmp_path / "work", proxy.url, bucket_name, resource=QUICK, dynamodb_table=table)
         init(work, env)
-        proxy.arm()
+        proxy.arm(DYNAMODB_LOCK)
         done = run(APPLY, work, env)
         assert proxy.dropped.is_set(), "the proxy dropped no answer: the scenario did not happen"
     print(done.stderr)

@@ -32,11 +32,11 @@ import psutil
 import pytest
 from botocore.config import Config
 
+from tests.support.faultproxy import FaultProxy
 from tests.support.gate import Gate
 from tests.support.lockwatch import wait_for
 from tests.support.slow import (
     Drained,
-    LateProxy,
     holder_of,
     read_object,
     terraform_lock_body,
@@ -341,7 +341,7 @@ def test_heartbeat_answered_too_late_keeps_beating(
     """
     fast = {**env, "TFWRAP_HEARTBEAT_SECONDS": "1"}
     make_bucket(s3.url, bucket_name)
-    with LateProxy(s3.port) as proxy:  # Terraform and tfwrap reach S3 through the proxy
+    with FaultProxy(s3.url) as proxy:  # Terraform and tfwrap reach S3 through the proxy
         work = initialised(
             write_config(tmp_path / "work", proxy.url, bucket_name, resource=gate.resource()), fast
         )

@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from tests.support.faultproxy import FaultProxy
 from tests.support.gate import Gate
 from tests.support.lockwatch import wait_for
 from tests.support.runners import (
@@ -25,7 +26,6 @@ from tests.support.runners import (
     LOCK_KEY,
     PAUSED,
     STATE_KEY,
-    CutProxy,
     Runner,
     heartbeat,
     lock_versions,
@@ -188,7 +188,7 @@ def test_a_holder_cut_off_from_s3_says_it_may_be_taken_over_then_that_it_was(
     run takes its lock over. Each warning is said once. Both applies wait at the gate until
     the holder has said both."""
     make_bucket(s3.url, bucket_name)
-    with CutProxy(s3.port) as link:
+    with FaultProxy(s3.url) as link:
         held = write_config(tmp_path / "held", link.url, bucket_name, resource=gate.resource())
         other = write_config(tmp_path / "other", s3.url, bucket_name, resource=gate.resource())
         for work in (held, other):

@@ -35,8 +35,7 @@ Faults of the link, switched while it runs (any mode):
   refused by the lock its own first try created (the orphan of OpenTofu #4405). ``dropped``
   is set once that happened.
 
-This is the one proxy of the suite; ``orphan_proxy.OrphanProxy``, ``slow.LateProxy`` and
-``runners.CutProxy`` are this class under their old names.
+This is the one proxy of the suite: a test builds it with the mode it needs.
 """
 
 from __future__ import annotations

@@ -16,7 +16,6 @@ from typing import Any
 
 import psutil
 
-from tests.support.faultproxy import FaultProxy
 from tests.support.lockwatch import wait_for
 from tests.support.slow import Drained, read_object
 from tfwrap.lock import info as lockinfo
@@ -137,12 +136,3 @@ def lock_versions(s3: Any, bucket: str) -> list[dict[str, Any]]:
         body = s3.get_object(Bucket=bucket, Key=LOCK_KEY, VersionId=version["VersionId"])["Body"].read()
         out.append({**json.loads(body), "_written": version["LastModified"]})
     return out
-
-
-class CutProxy(FaultProxy):
-    """``FaultProxy`` in front of ``127.0.0.1:target_port`` whose link can be cut
-    (``cut()``/``restore()``): a runner cut off from S3 (tests/support/faultproxy.py)."""
-
-    def __init__(self, target_port: int) -> None:
-        super().__init__(f"http://127.0.0.1:{target_port}")
-        self.start()

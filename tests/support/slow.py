@@ -1,6 +1,5 @@
 """Helpers for the lock-race tests (test_lock_races.py): servers that misbehave on purpose.
 
-``LateProxy``: requests pass, answers can be held back (``FaultProxy.hold``).
 ``Drained``: a running process whose output is read as it comes.
 """
 
@@ -11,7 +10,6 @@ import subprocess
 import threading
 from typing import Any
 
-from tests.support.faultproxy import FaultProxy
 from tfwrap.lock import info as lockinfo
 
 
@@ -82,12 +80,3 @@ class Drained:
         for thread in self._threads:
             thread.join(5)
         return code
-
-
-class LateProxy(FaultProxy):
-    """``FaultProxy`` in front of ``127.0.0.1:target_port``: ``hold()`` holds the answers back,
-    ``release()`` lets them go (tests/support/faultproxy.py)."""
-
-    def __init__(self, target_port: int) -> None:
-        super().__init__(f"http://127.0.0.1:{target_port}")
-        self.start()
