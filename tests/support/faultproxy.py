@@ -45,8 +45,6 @@ import http.client
 import socket
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
@@ -337,9 +335,3 @@ class FaultProxy:
                 req.rfile.readline()
         length = int(req.headers.get("Content-Length") or 0)
         return req.rfile.read(length) if length else b""
-
-
-@contextmanager
-def fault_proxy(upstream: str, mode: str = "pass", delay_puts: float = 0.0) -> Iterator[FaultProxy]:
-    with FaultProxy(upstream, mode, delay_puts) as proxy:
-        yield proxy

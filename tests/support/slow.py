@@ -1,7 +1,5 @@
-"""Helpers for the lock-race tests (test_lock_races.py): servers that misbehave on purpose.
-
-``Drained``: a running process whose output is read as it comes.
-"""
+"""Helpers for the lock-race tests (test_lock_races.py): Terraform's own lock bodies, objects
+read back, and ``Drained``, a running process whose output is read as it comes."""
 
 from __future__ import annotations
 
