@@ -36,7 +36,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from tfwrap.aws import clients
-from tfwrap.aws.errors import classify, error_code
+from tfwrap.aws.errors import classify, error_code, http_status
 from tfwrap.backend.config import BackendConfig
 
 Facts = dict[str, Any]
@@ -144,8 +144,7 @@ class Probe:
             raise _Unreachable(classify(exc, self.backend.s3_endpoint).detail) from exc
         with self._count_lock:
             self.answered.add(key)
-        status = int(response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
-        return _Answer(status, error_code(exc))
+        return _Answer(http_status(exc) or 0, error_code(exc))
 
     def run(self) -> Facts:
         """Probe the store; never raises for store trouble (it becomes a fact)."""

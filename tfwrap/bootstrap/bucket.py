@@ -8,17 +8,11 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from tfwrap import exitcodes
-from tfwrap.aws.errors import classify, error_code, error_message
+from tfwrap.aws.errors import classify, error_code, error_message, http_status
 from tfwrap.errors import TfwrapError
 
 if TYPE_CHECKING:
     from tfwrap.bootstrap.standard import Standard
-
-
-def _status(exc: BaseException) -> int | None:
-    response = getattr(exc, "response", None) or {}
-    status = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-    return int(status) if status else None
 
 
 def _region_header(answer: Any) -> str:
@@ -96,7 +90,7 @@ class Bucket:
         try:
             answer = self.s3.head_bucket(Bucket=self.name)
         except ClientError as exc:
-            status = _status(exc)
+            status = http_status(exc)
             if status == 404 or error_code(exc) in ("404", "NoSuchBucket"):
                 return False
             if status == 403:
