@@ -457,27 +457,6 @@ def backend_files(workdir: Path) -> list[Path]:
 Blocks = list[tuple[str, dict[str, Any], dict[str, tuple[int, int]]]]
 
 
-def _backend_blocks_hcl(path: Path, text: str) -> Blocks:
-    """Only the backend blocks are parsed (python-hcl2 took 8 s on a 284 KB file)."""
-    try:
-        found = scan.scan(text, versions=False)
-    except scan.ScanError as exc:
-        raise BackendConfigError(
-            f"cannot parse {path.name}: {exc}; run `terraform validate` to see the error"
-        ) from exc
-    blocks: Blocks = []
-    for terraform_block in found:
-        for block in terraform_block.backends:
-            if block.literal:
-                settings = block.settings
-            elif block.label == "s3":
-                settings = _backend_block_hcl(path, block.text)
-            else:  # not ours to read: Terraform judges another backend's settings
-                settings = {}
-            blocks.append((block.label, settings, {"": (block.line, block.column), **block.places}))
-    return blocks
-
-
 def _backend_block_hcl(path: Path, text: str) -> dict[str, Any]:
     """A backend block holding more than literals, read by python-hcl2 as before."""
     import hcl2  # deferred: +120 ms, only for a block that is not plain literals
@@ -605,13 +584,9 @@ def file_settings(path: Path) -> dict[str, Any] | None:
         return None
     except (OSError, UnicodeDecodeError) as exc:
         raise BackendConfigError(f"cannot read {path}: {exc}") from exc
-    if path.name.endswith(".tf.json"):
-        blocks = _backend_blocks_json(path, text)
-    elif path.name.endswith(".tf"):
-        blocks = _backend_blocks_hcl(path, text)
-    else:
+    if not path.name.endswith((".tf", ".tf.json")):
         return _backend_file_places(path, text)[0]
-    return next((settings for kind, settings, _ in blocks if kind == "s3"), None)
+    return next((s.settings for s in _state_blocks(path, text) if s.backend_type == "s3"), None)
 
 
 def _from_initialised(data_dir: Path) -> list[Source]:
