@@ -254,3 +254,22 @@ def test_write_backend_leaving_dynamodb_is_valid_hcl(
     assert valid.returncode == 0, path.read_text() + valid.stdout + valid.stderr
     settings = config.file_settings(path)
     assert settings is not None and "dynamodb_table" not in settings and settings["use_lockfile"] is True
+
+
+def test_write_backend_refuses_a_file_that_sets_a_setting_twice(
+    s3: S3Server, bucket_name: str, tmp_path: Path
+) -> None:
+    path = tmp_path / "backend.tf"
+    text = (
+        'terraform {\n  backend "s3" {\n    bucket = "' + bucket_name + '"\n'
+        '    key    = "app/terraform.tfstate"\n    bucket = "other"\n  }\n}\n'
+    )
+    path.write_text(text)
+    args = ["--bucket", bucket_name, "--region", "us-east-1", "--endpoint-url", s3.url]
+    result = bootstrap(*args, "--write-backend", str(path))
+    assert result.returncode == exitcodes.BACKEND_CONFIG, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "bucket is set twice in backend.tf (lines 3 and 5)" in lines[0], lines
+    assert path.read_text() == text  # the file is left as it was
+    with pytest.raises(ClientError):  # refused before any AWS call: no bucket was made
+        s3_client(s3.url).head_bucket(Bucket=bucket_name)
